@@ -1,0 +1,37 @@
+"""Embedder stage: crops (and text) -> L2-normalised float32 vectors. See ``base.py``."""
+
+from __future__ import annotations
+
+from embedder.base import Embedder, TextEmbedder
+from lookalike.settings import EmbedderSettings
+from lookalike.specs import ModelSpec
+
+__all__ = ["Embedder", "TextEmbedder", "load_embedder"]
+
+
+def load_embedder(settings: EmbedderSettings) -> Embedder:
+    """Build the embedder a spec names. Heavy imports happen here, not at import time."""
+    from embedder.device import configure_cpu_threads
+
+    configure_cpu_threads(settings.threads)
+    spec = ModelSpec.parse(settings.spec)
+    common = {"batch_size": settings.batch_size}
+    if spec.kind == "torchvision":
+        from embedder.torchvision_models import build_torchvision_embedder
+
+        return build_torchvision_embedder(
+            spec.name or "mobilenet_v2", spec.weights, image_size=settings.image_size, device=settings.device, **common
+        )
+    if spec.kind == "open_clip":
+        from embedder.open_clip_models import OpenClipEmbedder
+
+        if not spec.name:
+            raise ValueError("open_clip spec needs a model name: open_clip:ViT-B-32@<tag or file>")
+        return OpenClipEmbedder(spec.name, spec.weights, device=settings.device, **common)
+    if spec.kind == "onnx":
+        from embedder.onnx_embedder import OnnxImageEmbedder
+
+        if not spec.name:
+            raise ValueError("onnx spec needs a file: onnx:/path/model.onnx")
+        return OnnxImageEmbedder(spec.name, image_size=settings.image_size, threads=settings.threads, **common)
+    raise ValueError(f"unknown embedder spec {settings.spec!r}")

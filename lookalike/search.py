@@ -1,0 +1,179 @@
+"""The one search pipeline: image -> regions -> vectors -> neighbours -> catalog rows.
+
+The API, ``lookalike eval`` and the benchmarks all call ``SearchService.search``, so what
+is measured is what is served.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from detector.base import Detector
+from embedder.base import Embedder
+from index.vector_index import VectorIndex
+from lookalike.errors import InvalidParameterError
+from lookalike.settings import DetectorSettings
+from lookalike.types import Box, CatalogItem, DecodedImage, Match, Region, RegionResult, SearchResult
+
+MAX_K = 100
+# Several regions of one catalog photo can match one query region; fetch extra neighbours
+# so k distinct items survive merging.
+NEIGHBOUR_OVERSAMPLE = 4
+
+
+class ItemLookup(Protocol):
+    """What search needs from the catalog store: item rows by id, in one round trip."""
+
+    def get_items(self, catalog: str, item_ids: Sequence[str]) -> dict[str, CatalogItem]: ...
+
+
+class IndexProvider(Protocol):
+    """Hands out the live index version of a catalog (lazy-loaded, hot-swappable)."""
+
+    def get(self, catalog: str) -> tuple[str, VectorIndex]: ...
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    catalog: str
+    k: int = 10
+    box: Box | None = None
+    categories: frozenset[str] | None = None
+    min_score: float | None = None
+
+    def validate(self, image: DecodedImage) -> None:
+        if not 1 <= self.k <= MAX_K:
+            raise InvalidParameterError(f"k must be between 1 and {MAX_K}, got {self.k}")
+        if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
+            raise InvalidParameterError(f"min_score must be between -1 and 1, got {self.min_score}")
+        if self.box is not None:
+            b = self.box
+            if not (b.x2 > b.x1 and b.y2 > b.y1):
+                raise InvalidParameterError(f"box {b.as_list()} must have x2 > x1 and y2 > y1")
+            if b.x1 < 0 or b.y1 < 0 or b.x2 > image.width or b.y2 > image.height:
+                raise InvalidParameterError(
+                    f"box {b.as_list()} lies outside the {image.width}x{image.height} image"
+                )
+            if b.width < 2 or b.height < 2:
+                raise InvalidParameterError(f"box {b.as_list()} is too small to search")
+
+
+class StageTimer:
+    """Collects wall-clock milliseconds per pipeline stage."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000.0
+
+
+def select_regions(regions: list[Region], image: DecodedImage, settings: DetectorSettings) -> list[Region]:
+    """Keep the best few boxes of a useful size; fall back to the whole image when none is left."""
+    full = Box.full(image.width, image.height)
+    min_area = settings.min_box_fraction * full.area
+    kept = [
+        Region(r.box.clipped(image.width, image.height), r.category, r.score)
+        for r in sorted(regions, key=lambda r: -r.score)
+    ]
+    kept = [r for r in kept if r.box.area >= min_area and r.box.width >= 2 and r.box.height >= 2]
+    kept = kept[: settings.max_regions]
+    if settings.include_whole_image or not kept:
+        kept.append(Region(full, None, 0.0 if kept else 1.0))
+    return kept
+
+
+def merge_neighbours(
+    neighbours: Sequence[tuple[str, float]], k: int, min_score: float | None
+) -> list[tuple[str, float]]:
+    """Best score per item, best first, ties broken by item id for reproducibility."""
+    best: dict[str, float] = {}
+    for item_id, score in neighbours:
+        if min_score is not None and score < min_score:
+            continue
+        if score > best.get(item_id, float("-inf")):
+            best[item_id] = score
+    return sorted(best.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
+
+
+class SearchService:
+    """Composes the stages; holds no per-request state, so it is safe to share."""
+
+    def __init__(
+        self,
+        detector: Detector,
+        embedder: Embedder,
+        indexes: IndexProvider,
+        items: ItemLookup,
+        detector_settings: DetectorSettings,
+    ) -> None:
+        self.detector = detector
+        self.embedder = embedder
+        self.indexes = indexes
+        self.items = items
+        self.detector_settings = detector_settings
+
+    def detect(self, image: DecodedImage, request: SearchRequest, timer: StageTimer) -> list[Region]:
+        if request.box is not None:
+            return [Region(request.box, None, 1.0)]
+        with timer.stage("detect"):
+            found = self.detector.detect([image])[0]
+        return select_regions(found, image, self.detector_settings)
+
+    def search(self, image: DecodedImage, request: SearchRequest) -> SearchResult:
+        request.validate(image)
+        timer = StageTimer()
+        version, index = self.indexes.get(request.catalog)
+        regions = self.detect(image, request, timer)
+        with timer.stage("embed"):
+            vectors = self.embedder.embed_images([image.crop(r.box) for r in regions])
+        with timer.stage("search"):
+            hits = index.search(vectors, request.k * NEIGHBOUR_OVERSAMPLE, categories=request.categories)
+            ranked = [
+                merge_neighbours([(index.item_of(n.vector_id), n.score) for n in row], request.k, request.min_score)
+                for row in hits
+            ]
+        with timer.stage("metadata"):
+            wanted = sorted({item_id for row in ranked for item_id, _ in row})
+            rows = self.items.get_items(request.catalog, wanted)
+        results = [
+            RegionResult(region, [Match(rows[item_id], score) for item_id, score in row if item_id in rows])
+            for region, row in zip(regions, ranked, strict=True)
+        ]
+        return SearchResult(
+            catalog=request.catalog,
+            index_version=version,
+            image_width=image.width,
+            image_height=image.height,
+            regions=results,
+            timings_ms=timer.ms,
+        )
+
+
+def merged_ranking(result: SearchResult, k: int) -> list[str]:
+    """Item ids over all regions, best score first: how a query is judged in evaluation."""
+    return [item for item, _ in merge_neighbours(
+        [(m.item.item_id, m.score) for r in result.regions for m in r.matches], k, None
+    )]
+
+
+__all__ = [
+    "MAX_K",
+    "IndexProvider",
+    "ItemLookup",
+    "SearchRequest",
+    "SearchService",
+    "StageTimer",
+    "merged_ranking",
+    "select_regions",
+]
+

@@ -1,0 +1,150 @@
+"""All configuration in one typed object.
+
+Sources, highest first: explicit keyword arguments, ``LOOKALIKE_*`` environment variables
+(nested with ``__``, e.g. ``LOOKALIKE_API__MAX_UPLOAD_BYTES``), then a TOML file named by
+``LOOKALIKE_CONFIG`` or passed as ``--config``. Nothing else in the code reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class DetectorSettings(BaseModel):
+    """Which detector finds product regions, and how its output is filtered."""
+
+    spec: str = Field(
+        default="blocks",
+        description=(
+            "'none' (whole image), 'blocks' (photo blocks in screenshots, OpenCV), "
+            "'yolo:<path or hub name>' (ultralytics .pt/.onnx), 'nudenet' (packaged YOLOv8n)."
+        ),
+    )
+    confidence: float = Field(default=0.25, ge=0.0, le=1.0)
+    iou: float = Field(default=0.5, ge=0.0, le=1.0)
+    imgsz: int = Field(default=640, ge=32)
+    max_regions: int = Field(default=5, ge=1, le=50)
+    min_box_fraction: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Drop boxes smaller than this share of the image."
+    )
+    include_whole_image: bool = Field(
+        default=False, description="Also search the whole image as one more region."
+    )
+    category_map: dict[str, str] = Field(
+        default_factory=dict, description="Detector class name -> catalog category."
+    )
+
+
+class EmbedderSettings(BaseModel):
+    """Which model turns crops (and text) into vectors."""
+
+    spec: str = Field(
+        default="torchvision:mobilenet_v2",
+        description=(
+            "'torchvision:<arch>[@<weights file>]', 'open_clip:<model>[@<pretrained tag or file>]', "
+            "'efficientnet_lite0', or 'onnx:<file>'."
+        ),
+    )
+    device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    image_size: int = Field(default=224, ge=32)
+    threads: int = Field(default=0, ge=0, description="CPU threads; 0 = all cores.")
+
+
+class IndexSettings(BaseModel):
+    """How FAISS indexes are built and where they live."""
+
+    factory: str = Field(default="Flat", description="FAISS factory string; inner product metric.")
+    use_gpu: Literal["auto", "never"] = "auto"
+
+
+class ApiSettings(BaseModel):
+    """Limits and defaults of the HTTP service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_catalog: str = "demo"
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(default=40_000_000, ge=1)
+    allow_url_fetch: bool = True
+    fetch_timeout_s: float = Field(default=10.0, gt=0)
+    preload_catalogs: list[str] = Field(default_factory=list)
+
+
+class IngestSettings(BaseModel):
+    """Catalog loading."""
+
+    fetch_timeout_s: float = Field(default=20.0, gt=0)
+    max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    max_pixels: int = Field(default=100_000_000, ge=1)
+
+
+class Settings(BaseSettings):
+    """The one configuration object of lookalike."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOOKALIKE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Field(default=Path("var"), description="Where the database and indexes live.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite file in data_dir."
+    )
+    detector: DetectorSettings = Field(default_factory=DetectorSettings)
+    embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
+    index: IndexSettings = Field(default_factory=IndexSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("LOOKALIKE_CONFIG")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lookalike.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "indexes"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.data_dir / "cache"
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build settings, optionally from a TOML file (same keys as the environment)."""
+    if config_file is not None:
+        os.environ["LOOKALIKE_CONFIG"] = str(config_file)
+    return Settings(**overrides)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (the API's dependency)."""
+    return Settings()

@@ -1,0 +1,141 @@
+"""The values that flow between stages: image -> regions -> vectors -> neighbours -> rows.
+
+Every stage takes and returns these types, so no stage reaches into another's internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+Vectors = npt.NDArray[np.float32]
+"""A (n, dim) batch of L2-normalised float32 vectors."""
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """An axis-aligned box in pixel coordinates of the decoded (EXIF-upright) image."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+
+    @property
+    def width(self) -> float:
+        return self.x2 - self.x1
+
+    @property
+    def height(self) -> float:
+        return self.y2 - self.y1
+
+    @property
+    def area(self) -> float:
+        return max(0.0, self.width) * max(0.0, self.height)
+
+    def as_list(self) -> list[float]:
+        return [self.x1, self.y1, self.x2, self.y2]
+
+    def clipped(self, width: int, height: int) -> Box:
+        return Box(
+            min(max(self.x1, 0.0), float(width)),
+            min(max(self.y1, 0.0), float(height)),
+            min(max(self.x2, 0.0), float(width)),
+            min(max(self.y2, 0.0), float(height)),
+        )
+
+    def iou(self, other: Box) -> float:
+        ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
+        iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
+        inter = ix * iy
+        union = self.area + other.area - inter
+        return inter / union if union > 0 else 0.0
+
+    @staticmethod
+    def full(width: int, height: int) -> Box:
+        return Box(0.0, 0.0, float(width), float(height))
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """An RGB image decoded once, with the hash of its original bytes."""
+
+    pixels: Image.Image
+    sha256: str
+    source: str = ""
+
+    @property
+    def width(self) -> int:
+        return self.pixels.width
+
+    @property
+    def height(self) -> int:
+        return self.pixels.height
+
+    def crop(self, box: Box) -> Image.Image:
+        b = box.clipped(self.width, self.height)
+        return self.pixels.crop((int(b.x1), int(b.y1), int(round(b.x2)), int(round(b.y2))))
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """A detected (or user-given) part of an image that holds one product."""
+
+    box: Box
+    category: str | None = None
+    score: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """One index hit: the vector id (a catalog region) and its cosine similarity."""
+
+    vector_id: int
+    score: float
+
+
+@dataclass(slots=True)
+class CatalogItem:
+    """A catalog item as the API shows it."""
+
+    item_id: str
+    title: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Match:
+    """A catalog item matched to a query region."""
+
+    item: CatalogItem
+    score: float
+
+
+@dataclass(slots=True)
+class RegionResult:
+    """One query region and its matches, best first."""
+
+    region: Region
+    matches: list[Match]
+
+
+@dataclass(slots=True)
+class SearchResult:
+    """What one screenshot search returns, with per-stage timings in milliseconds."""
+
+    catalog: str
+    index_version: str
+    image_width: int
+    image_height: int
+    regions: list[RegionResult]
+    timings_ms: dict[str, float] = field(default_factory=dict)
