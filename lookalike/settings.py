@@ -85,7 +85,12 @@ class ApiSettings(BaseModel):
 class IngestSettings(BaseModel):
     """Catalog loading."""
 
+    catalog_detector: str = Field(
+        default="none",
+        description="Detector spec for catalog photos; 'none' embeds each photo whole (product shots).",
+    )
     fetch_timeout_s: float = Field(default=20.0, gt=0)
+    fetch_workers: int = Field(default=8, ge=1)
     max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=100_000_000, ge=1)
 
