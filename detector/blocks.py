@@ -1,0 +1,98 @@
+"""'blocks': find photo blocks in app screenshots with classical image analysis (OpenCV).
+
+Screenshots are flat UI (solid fills, text, icons) around photographs. Photographs are
+large areas of continuous texture and broad tonal range; UI is flat or two-tone. No
+garment detector ships in a registry package, and whole-screenshot embeddings are poor, so
+this is the offline default until a trained detector (``yolo:<weights>``) is configured.
+It proposes regions; it does not know categories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from lookalike.types import Box, DecodedImage, Region
+
+ANALYSIS_SIDE = 640  # long side of the working copy: enough for boxes, cheap to filter
+
+
+class PhotoBlockDetector:
+    """Proposes up to ``max_regions`` photo-like blocks per image, best first."""
+
+    spec = "blocks"
+
+    def __init__(
+        self,
+        *,
+        max_regions: int = 5,
+        texture_threshold: float = 3.0,
+        min_side_fraction: float = 0.12,
+        min_entropy_bits: float = 4.5,
+        max_mode_fraction: float = 0.6,
+    ) -> None:
+        self.max_regions = max_regions
+        self.texture_threshold = texture_threshold
+        self.min_side_fraction = min_side_fraction
+        self.min_entropy_bits = min_entropy_bits
+        self.max_mode_fraction = max_mode_fraction
+
+    def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
+        return [self._detect_one(img) for img in images]
+
+    def _detect_one(self, image: DecodedImage) -> list[Region]:
+        rgb = np.asarray(image.pixels)
+        scale = ANALYSIS_SIDE / max(image.width, image.height)
+        if scale < 1.0:
+            small = cv2.resize(rgb, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        else:
+            small, scale = rgb, 1.0
+        gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        textured = self._texture_mask(small)
+        h, w = gray.shape
+        short = min(h, w)
+        close_k = max(3, int(short * 0.03) | 1)
+        open_k = max(3, int(short * 0.07) | 1)
+        mask = cv2.morphologyEx(textured, cv2.MORPH_CLOSE, np.ones((close_k, close_k), np.uint8))
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((open_k, open_k), np.uint8))
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        regions: list[Region] = []
+        min_side = self.min_side_fraction * short
+        for i in range(1, count):
+            x, y, bw, bh, area = (int(v) for v in stats[i])
+            if bw < min_side or bh < min_side:
+                continue
+            fill = area / float(bw * bh)
+            patch = gray[y : y + bh, x : x + bw]
+            entropy = _entropy_bits(patch)
+            if entropy < self.min_entropy_bits or fill < 0.4 or _mode_fraction(patch) > self.max_mode_fraction:
+                continue
+            score = float(min(1.0, 0.5 * fill + 0.5 * min(1.0, entropy / 7.0)))
+            box = Box(x / scale, y / scale, (x + bw) / scale, (y + bh) / scale).clipped(image.width, image.height)
+            regions.append(Region(box, None, score))
+        regions.sort(key=lambda r: -r.box.area * r.score)
+        return regions[: self.max_regions]
+
+    def _texture_mask(self, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+        """Pixels whose 3x3 neighbourhood varies: photographs (and text edges); not flat fills."""
+        f = rgb.astype(np.float32)
+        mean = cv2.blur(f, (3, 3))
+        sq = cv2.blur(f * f, (3, 3))
+        std = np.sqrt(np.maximum(sq - mean * mean, 0.0)).max(axis=2)
+        return (std > self.texture_threshold).astype(np.uint8)
+
+
+def _entropy_bits(gray: npt.NDArray[np.uint8]) -> float:
+    """Shannon entropy of the grey-level histogram: photos ~6-7.5 bits, text and icons ~1-3."""
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    p = hist[hist > 0] / hist.sum()
+    return float(-(p * np.log2(p)).sum())
+
+
+def _mode_fraction(gray: npt.NDArray[np.uint8]) -> float:
+    """Share of pixels within 4 grey levels of the commonest one: high for text on a flat fill."""
+    hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    return float(np.convolve(hist, np.ones(9), mode="same").max() / max(1, gray.size))
