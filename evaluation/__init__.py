@@ -1,0 +1,1 @@
+"""Offline recall evaluation: benchmarks, metrics, the runner and reports behind ``lookalike eval``."""

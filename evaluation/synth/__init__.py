@@ -1,0 +1,1 @@
+"""Synthetic queries built from real photos."""

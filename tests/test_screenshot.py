@@ -1,0 +1,81 @@
+"""The screenshot composer: its boxes are the ground truth of detector and recall benchmarks."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from evaluation.synth.screenshot import compose_screenshot
+
+MAGENTA = (255, 0, 255)
+SIZE = (585, 1266)  # half a phone screen keeps the tests fast
+
+
+def _magenta_mask(img: Image.Image) -> np.ndarray:
+    a = np.asarray(img, dtype=np.int16)
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    return (r > 150) & (b > 150) & (g < 90)
+
+
+def _solid(size: tuple[int, int], colour: tuple[int, int, int]) -> Image.Image:
+    return Image.new("RGB", size, colour)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_each_box_holds_its_pasted_product_tightly(seed: int) -> None:
+    rng = random.Random(seed)
+    n = 1 + seed % 3
+    products = [_solid((200 + 40 * i, 260), MAGENTA) for i in range(n)]
+    img, boxes = compose_screenshot(products, rng, size=SIZE)
+    assert img.size == SIZE and img.mode == "RGB"
+    assert len(boxes) == n
+    mask = _magenta_mask(img)
+    ys, xs = np.nonzero(mask)
+    inside = np.zeros(len(xs), dtype=bool)
+    slack = 4  # JPEG blocks smear colour a few pixels
+    for b in boxes:
+        assert 0 <= b.x1 < b.x2 <= SIZE[0] and 0 <= b.y1 < b.y2 <= SIZE[1]
+        inside |= (xs >= b.x1 - slack) & (xs < b.x2 + slack) & (ys >= b.y1 - slack) & (ys < b.y2 + slack)
+        # Tight: the product colour reaches every side of its box and fills most of it.
+        x1, y1, x2, y2 = (int(v) for v in b.as_list())
+        sub = mask[y1:y2, x1:x2]
+        assert sub.mean() > 0.7
+        edge = 6
+        assert sub[:edge].any() and sub[-edge:].any() and sub[:, :edge].any() and sub[:, -edge:].any()
+    assert inside.all(), f"{(~inside).sum()} product pixels lie outside every box"
+    for a in range(n):  # products never overlap each other
+        for c in range(a + 1, n):
+            assert boxes[a].iou(boxes[c]) == 0.0
+
+
+def test_same_seed_same_screenshot_different_seed_different() -> None:
+    photo = Image.linear_gradient("L").convert("RGB").resize((180, 240))
+    a, boxes_a = compose_screenshot([photo, photo], random.Random(7), size=SIZE)
+    b, boxes_b = compose_screenshot([photo, photo], random.Random(7), size=SIZE)
+    c, boxes_c = compose_screenshot([photo, photo], random.Random(8), size=SIZE)
+    assert boxes_a == boxes_b and a.tobytes() == b.tobytes()
+    assert boxes_a != boxes_c or a.tobytes() != c.tobytes()
+
+
+def test_distractor_photos_appear_but_stay_outside_product_boxes() -> None:
+    product = _solid((200, 260), MAGENTA)
+    green = _solid((300, 300), (0, 255, 0))
+    seen = False
+    for seed in range(6):
+        img, boxes = compose_screenshot([product], random.Random(seed), size=SIZE, distractors=[green])
+        a = np.asarray(img, dtype=np.int16)
+        gmask = (a[..., 1] > 200) & (a[..., 0] < 60) & (a[..., 2] < 60)
+        seen |= bool(gmask.any())
+        b = boxes[0]
+        assert not gmask[int(b.y1) + 4 : int(b.y2) - 4, int(b.x1) + 4 : int(b.x2) - 4].any()
+    assert seen
+
+
+def test_rejects_wrong_product_count() -> None:
+    with pytest.raises(ValueError, match="1 to 3"):
+        compose_screenshot([], random.Random(0))
+    with pytest.raises(ValueError, match="1 to 3"):
+        compose_screenshot([_solid((10, 10), MAGENTA)] * 4, random.Random(0))
