@@ -1,0 +1,81 @@
+"""Embedders: real packaged weights give unit vectors that find the same photo again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageEnhance
+
+from embedder import load_embedder
+from embedder.torch_embedder import TorchImageEmbedder
+from lookalike.settings import EmbedderSettings
+from tests.images import clothing_photos
+
+
+@pytest.fixture(scope="module")
+def mobilenet() -> TorchImageEmbedder:
+    emb = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=8))
+    assert isinstance(emb, TorchImageEmbedder)
+    return emb
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Image.Image]:
+    return [Image.open(p).convert("RGB") for p in clothing_photos(12)]
+
+
+def test_packaged_mobilenet_gives_unit_vectors_in_batches(mobilenet: TorchImageEmbedder, photos: list[Image.Image]) -> None:
+    vectors = mobilenet.embed_images(photos)
+    assert vectors.shape == (12, 1280) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # batching must not change the result
+    one_by_one = np.vstack([mobilenet.embed_images([p]) for p in photos[:3]])
+    assert np.allclose(one_by_one, vectors[:3], atol=1e-4)
+
+
+def test_a_retouched_crop_is_nearest_to_its_original(mobilenet: TorchImageEmbedder, photos: list[Image.Image]) -> None:
+    catalog = mobilenet.embed_images(photos)
+    queries = []
+    for p in photos:
+        w, h = p.size
+        q = p.crop((int(w * 0.08), int(h * 0.08), int(w * 0.95), int(h * 0.95))).rotate(4, expand=True, fillcolor=(255, 255, 255))
+        queries.append(ImageEnhance.Brightness(q).enhance(1.15))
+    nearest = np.argmax(mobilenet.embed_images(queries) @ catalog.T, axis=1)
+    assert (nearest == np.arange(len(photos))).mean() >= 0.9
+
+
+def test_spec_names_the_weights_file(mobilenet: TorchImageEmbedder) -> None:
+    assert mobilenet.spec == "torchvision:mobilenet_v2@mobilenet_v2-b0353104.pth"
+
+
+def test_onnx_export_of_the_backbone_matches_torch(tmp_path: Path, mobilenet: TorchImageEmbedder, photos: list[Image.Image]) -> None:
+    path = tmp_path / "mobilenet.onnx"
+    torch.onnx.export(
+        mobilenet.model, (torch.zeros(1, 3, 224, 224),), str(path), input_names=["input"], output_names=["features"],
+        dynamic_axes={"input": {0: "batch"}, "features": {0: "batch"}}, dynamo=False,
+    )
+    onnx_emb = load_embedder(EmbedderSettings(spec=f"onnx:{path}", batch_size=4))
+    assert onnx_emb.dim == 1280
+    a, b = onnx_emb.embed_images(photos[:5]), mobilenet.embed_images(photos[:5])
+    assert np.allclose(a, b, atol=1e-3)
+
+
+def test_open_clip_plumbing_with_random_init(photos: list[Image.Image]) -> None:
+    """Builds an OpenCLIP architecture WITHOUT pretrained weights (none can be downloaded
+    here) to check the image and text towers, batching and normalisation, not quality."""
+    emb = load_embedder(EmbedderSettings(spec="open_clip:RN50", batch_size=2))
+    assert emb.spec == "open_clip:RN50@random-init"
+    images = emb.embed_images(photos[:3])
+    texts = emb.embed_texts(["a red shirt", "blue jeans"])  # type: ignore[attr-defined]
+    assert images.shape == (3, emb.dim) and texts.shape == (2, emb.dim)
+    assert np.allclose(np.linalg.norm(images, axis=1), 1.0, atol=1e-4)
+
+
+def test_unknown_spec_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="unknown embedder spec"):
+        load_embedder(EmbedderSettings(spec="nope:thing"))
+    with pytest.raises(ValueError, match="no packaged weights"):
+        load_embedder(EmbedderSettings(spec="torchvision:resnet50"))
