@@ -1,0 +1,465 @@
+"""``CatalogStore``: the catalog database (SQLite file by default, PostgreSQL with the same code).
+
+Reads serve search and the API; the batch writes serve ``lookalike ingest``. Callers get
+plain records (``lookalike.types`` / ``records``), never ORM rows or sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from lookalike.errors import UnknownCatalogError, UnknownItemError
+from lookalike.store.migrate import upgrade_to_head
+from lookalike.store.models import Catalog, Image, Item, ItemImage, RegionRow
+from lookalike.store.records import (
+    METADATA_FIELDS,
+    CachedEmbedding,
+    CatalogInfo,
+    IngestBatch,
+    ItemRecord,
+    RegionRecord,
+    StoredImage,
+)
+from lookalike.types import Box, CatalogItem
+
+RegionVectors = tuple[
+    npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.str_], npt.NDArray[np.str_]
+]
+
+
+def normalise_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs: the driver we ship is psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # WAL lets the API read while an ingest writes.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    return engine
+
+
+def api_image_url(catalog: str, item_id: str, source: str | None) -> str | None:
+    """Where a client can get the item's primary image: the URL itself, or our API route."""
+    if source is None:
+        return None
+    if source.startswith(("http://", "https://")):
+        return source
+    return f"/v1/catalogs/{quote(catalog, safe='')}/items/{quote(item_id, safe='')}/image"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _vector(blob: bytes) -> npt.NDArray[np.float32]:
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+class CatalogStore:
+    """All catalog rows of every catalog, behind one small typed interface."""
+
+    def __init__(self, url: str) -> None:
+        self.url = normalise_url(url)
+        self.engine = make_engine(self.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest migration (``alembic upgrade head``); idempotent."""
+        upgrade_to_head(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def list_catalogs(self) -> list[CatalogInfo]:
+        return self._catalog_infos(None)
+
+    def get_catalog(self, name: str) -> CatalogInfo:
+        found = self._catalog_infos(name)
+        if not found:
+            raise UnknownCatalogError(f"catalog {name!r} does not exist")
+        return found[0]
+
+    def _catalog_infos(self, name: str | None) -> list[CatalogInfo]:
+        items = select(func.count(Item.id)).where(Item.catalog_id == Catalog.id).scalar_subquery()
+        images = select(func.count(Image.id)).where(Image.catalog_id == Catalog.id).scalar_subquery()
+        regions = (
+            select(func.count(RegionRow.id))
+            .join(Image, Image.id == RegionRow.image_id)
+            .where(Image.catalog_id == Catalog.id)
+            .scalar_subquery()
+        )
+        stmt = select(Catalog.name, items, images, regions, Catalog.created_at).order_by(Catalog.name)
+        if name is not None:
+            stmt = stmt.where(Catalog.name == name)
+        with self._session() as session:
+            rows = session.execute(stmt).all()
+        return [
+            CatalogInfo(
+                name=r[0], item_count=r[1], image_count=r[2], region_count=r[3], created_at=_aware(r[4])
+            )
+            for r in rows
+        ]
+
+    def get_items(self, catalog: str, item_ids: Sequence[str]) -> dict[str, CatalogItem]:
+        """Items by id in one query; ids not in the catalog are simply absent."""
+        wanted = list(dict.fromkeys(item_ids))
+        if not wanted:
+            return {}
+        with self._session() as session:
+            rows = session.execute(self._items_stmt(catalog, wanted)).all()
+            if not rows:
+                self._catalog_id(session, catalog)  # raises for an unknown catalog
+        return {row[0].item_id: self._to_item(catalog, row[0], row[1]) for row in rows}
+
+    def get_item(self, catalog: str, item_id: str) -> CatalogItem:
+        with self._session() as session:
+            row = session.execute(self._items_stmt(catalog, [item_id])).first()
+            if row is None:
+                self._catalog_id(session, catalog)
+                raise UnknownItemError(f"catalog {catalog!r} has no item {item_id!r}")
+        return self._to_item(catalog, row[0], row[1])
+
+    def item_image_sources(self, catalog: str, item_id: str) -> list[str]:
+        """Where the item's images were read from (paths or URLs), primary first."""
+        stmt = (
+            select(Image.source)
+            .join(ItemImage, ItemImage.image_id == Image.id)
+            .join(Item, Item.id == ItemImage.item_id)
+            .join(Catalog, Catalog.id == Item.catalog_id)
+            .where(Catalog.name == catalog, Item.item_id == item_id)
+            .order_by(ItemImage.position)
+        )
+        with self._session() as session:
+            sources = list(session.scalars(stmt))
+            if not sources:
+                self.get_item(catalog, item_id)  # raises the right "unknown" error
+        return sources
+
+    def region_vectors(self, catalog: str, model_spec: str) -> RegionVectors:
+        """Every region vector of a catalog for one model, ordered by vector id, with its payload.
+
+        A region belongs to the first item that linked its image (identical bytes shared by
+        two items are indexed once); its category is the detector's, else that item's.
+        """
+        with self._session() as session:
+            cid = self._catalog_id(session, catalog)
+            rank = func.row_number().over(
+                partition_by=ItemImage.image_id, order_by=(ItemImage.position, ItemImage.item_id)
+            )
+            owner = (
+                select(ItemImage.image_id, ItemImage.item_id, rank.label("rank"))
+                .join(Image, Image.id == ItemImage.image_id)
+                .where(Image.catalog_id == cid)
+                .subquery()
+            )
+            stmt = (
+                select(
+                    RegionRow.id,
+                    RegionRow.vector,
+                    Item.item_id,
+                    func.coalesce(RegionRow.category, Item.category, ""),
+                )
+                .join(Image, Image.id == RegionRow.image_id)
+                .join(owner, and_(owner.c.image_id == Image.id, owner.c.rank == 1))
+                .join(Item, Item.id == owner.c.item_id)
+                .where(Image.catalog_id == cid, RegionRow.model_spec == model_spec)
+                .order_by(RegionRow.id)
+            )
+            rows = session.execute(stmt).all()
+        if not rows:
+            return (
+                np.zeros((0, 0), dtype=np.float32),
+                np.zeros(0, dtype=np.int64),
+                np.zeros(0, dtype=np.str_),
+                np.zeros(0, dtype=np.str_),
+            )
+        vectors = np.stack([_vector(r[1]) for r in rows])
+        return (
+            vectors,
+            np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
+            np.array([r[2] for r in rows], dtype=np.str_),
+            np.array([r[3] for r in rows], dtype=np.str_),
+        )
+
+    def _items_stmt(self, catalog: str, item_ids: list[str]) -> Any:
+        return (
+            select(Item, Image.source)
+            .join(Catalog, Catalog.id == Item.catalog_id)
+            .outerjoin(ItemImage, and_(ItemImage.item_id == Item.id, ItemImage.position == 0))
+            .outerjoin(Image, Image.id == ItemImage.image_id)
+            .where(Catalog.name == catalog, Item.item_id.in_(item_ids))
+        )
+
+    @staticmethod
+    def _to_item(catalog: str, row: Item, source: str | None) -> CatalogItem:
+        return CatalogItem(
+            item_id=row.item_id,
+            title=row.title,
+            brand=row.brand,
+            category=row.category,
+            price=row.price,
+            currency=row.currency,
+            url=row.url,
+            image_url=api_image_url(catalog, row.item_id, source),
+            attributes=dict(row.attributes or {}),
+        )
+
+    @staticmethod
+    def _catalog_id(session: Session, catalog: str) -> int:
+        cid = session.scalar(select(Catalog.id).where(Catalog.name == catalog))
+        if cid is None:
+            raise UnknownCatalogError(f"catalog {catalog!r} does not exist")
+        return cid
+
+    # -- ingest: lookups -----------------------------------------------------------------
+
+    def ensure_catalog(self, name: str) -> None:
+        """Create the catalog if it does not exist yet."""
+        try:
+            with self._session() as session:
+                if session.scalar(select(Catalog.id).where(Catalog.name == name)) is None:
+                    session.add(Catalog(name=name))
+        except IntegrityError:
+            pass  # created concurrently: fine
+
+    def find_items(self, catalog: str, item_ids: Sequence[str]) -> dict[str, ItemRecord]:
+        """Stored metadata of these items (to detect conflicting manifest rows)."""
+        if not item_ids:
+            return {}
+        stmt = (
+            select(Item)
+            .join(Catalog, Catalog.id == Item.catalog_id)
+            .where(Catalog.name == catalog, Item.item_id.in_(list(set(item_ids))))
+        )
+        with self._session() as session:
+            return {row.item_id: _item_record(row) for row in session.scalars(stmt)}
+
+    def find_images(
+        self, catalog: str, sha256s: Sequence[str], *, model_spec: str, detector_spec: str
+    ) -> dict[str, StoredImage]:
+        """Images of the catalog with these hashes, and whether they have regions for the model."""
+        if not sha256s:
+            return {}
+        has_regions = (
+            select(RegionRow.id)
+            .where(
+                RegionRow.image_id == Image.id,
+                RegionRow.model_spec == model_spec,
+                RegionRow.detector_spec == detector_spec,
+            )
+            .exists()
+        )
+        stmt = (
+            select(Image.id, Image.sha256, Image.width, Image.height, has_regions)
+            .join(Catalog, Catalog.id == Image.catalog_id)
+            .where(Catalog.name == catalog, Image.sha256.in_(list(set(sha256s))))
+        )
+        with self._session() as session:
+            rows = session.execute(stmt).all()
+        return {r[1]: StoredImage(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows}
+
+    def find_cached_embeddings(
+        self, sha256s: Sequence[str], *, model_spec: str, detector_spec: str
+    ) -> dict[str, CachedEmbedding]:
+        """Regions already computed for these bytes in any catalog, so no image is embedded twice."""
+        if not sha256s:
+            return {}
+        stmt = (
+            select(Image.sha256, Image.id, Image.width, Image.height, RegionRow)
+            .join(RegionRow, RegionRow.image_id == Image.id)
+            .where(
+                Image.sha256.in_(list(set(sha256s))),
+                RegionRow.model_spec == model_spec,
+                RegionRow.detector_spec == detector_spec,
+            )
+            .order_by(Image.id, RegionRow.id)
+        )
+        found: dict[str, CachedEmbedding] = {}
+        chosen: dict[str, int] = {}
+        with self._session() as session:
+            for sha, image_id, width, height, region in session.execute(stmt):
+                if chosen.setdefault(sha, image_id) != image_id:
+                    continue  # the same bytes in another catalog: one copy is enough
+                cached = found.setdefault(sha, CachedEmbedding(width, height, []))
+                cached.regions.append(_region_record(region))
+        return found
+
+    # -- ingest: writes ------------------------------------------------------------------
+
+    def write_batch(self, catalog: str, batch: IngestBatch) -> None:
+        """Apply one ingest batch in one transaction (see ``IngestBatch``)."""
+        if not batch:
+            return
+        with self._session() as session:
+            cid = session.scalar(select(Catalog.id).where(Catalog.name == catalog))
+            if cid is None:
+                new_catalog = Catalog(name=catalog)
+                session.add(new_catalog)
+                session.flush()
+                cid = new_catalog.id
+            items = self._upsert_items(session, cid, batch.items, [item for item, _ in batch.links])
+            images = self._insert_images(session, cid, batch)
+            self._link(session, items, images, batch.links)
+            for sha, regions in batch.regions.items():
+                self._replace_regions(session, images[sha], regions)
+
+    @staticmethod
+    def _upsert_items(
+        session: Session, cid: int, records: list[ItemRecord], linked: list[str]
+    ) -> dict[str, Item]:
+        ids = {r.item_id for r in records} | set(linked)
+        rows = {
+            row.item_id: row
+            for row in session.scalars(
+                select(Item).where(Item.catalog_id == cid, Item.item_id.in_(list(ids)))
+            )
+        }
+        for record in records:
+            row = rows.get(record.item_id)
+            if row is None:
+                row = Item(catalog_id=cid, item_id=record.item_id, attributes=dict(record.attributes))
+                for name in METADATA_FIELDS:
+                    setattr(row, name, getattr(record, name))
+                session.add(row)
+                rows[record.item_id] = row
+                continue
+            for name in METADATA_FIELDS:  # fill blanks; conflicts were rejected by the caller
+                if getattr(row, name) is None and getattr(record, name) is not None:
+                    setattr(row, name, getattr(record, name))
+            merged = {**record.attributes, **(row.attributes or {})}
+            if merged != row.attributes:
+                row.attributes = merged
+        session.flush()
+        return rows
+
+    @staticmethod
+    def _insert_images(session: Session, cid: int, batch: IngestBatch) -> dict[str, Image]:
+        shas = {r.sha256 for r in batch.images} | {sha for _, sha in batch.links} | set(batch.regions)
+        rows = {
+            row.sha256: row
+            for row in session.scalars(
+                select(Image).where(Image.catalog_id == cid, Image.sha256.in_(list(shas)))
+            )
+        }
+        for record in batch.images:
+            if record.sha256 not in rows:
+                row = Image(
+                    catalog_id=cid,
+                    sha256=record.sha256,
+                    source=record.source,
+                    width=record.width,
+                    height=record.height,
+                )
+                session.add(row)
+                rows[record.sha256] = row
+        session.flush()
+        return rows
+
+    @staticmethod
+    def _link(
+        session: Session, items: dict[str, Item], images: dict[str, Image], links: list[tuple[str, str]]
+    ) -> None:
+        if not links:
+            return
+        item_pks = list({items[item_id].id for item_id, _ in links})
+        existing = set(
+            session.execute(
+                select(ItemImage.item_id, ItemImage.image_id).where(ItemImage.item_id.in_(item_pks))
+            ).tuples()
+        )
+        next_position: dict[int, int] = {}
+        for item_pk, _ in existing:
+            next_position[item_pk] = next_position.get(item_pk, 0) + 1
+        for item_id, sha in links:
+            pair = (items[item_id].id, images[sha].id)
+            if pair in existing:
+                continue
+            position = next_position.get(pair[0], 0)
+            session.add(ItemImage(item_id=pair[0], image_id=pair[1], position=position))
+            existing.add(pair)
+            next_position[pair[0]] = position + 1
+        session.flush()
+
+    @staticmethod
+    def _replace_regions(session: Session, image: Image, regions: list[RegionRecord]) -> None:
+        for spec in {r.model_spec for r in regions}:
+            session.execute(
+                delete(RegionRow).where(RegionRow.image_id == image.id, RegionRow.model_spec == spec)
+            )
+        session.add_all(
+            RegionRow(
+                image_id=image.id,
+                x1=r.box.x1,
+                y1=r.box.y1,
+                x2=r.box.x2,
+                y2=r.box.y2,
+                category=r.category,
+                score=float(r.score),
+                detector_spec=r.detector_spec,
+                model_spec=r.model_spec,
+                vector=np.ascontiguousarray(r.vector, dtype=np.float32).tobytes(),
+            )
+            for r in regions
+        )
+        session.flush()
+
+
+def _item_record(row: Item) -> ItemRecord:
+    return ItemRecord(
+        item_id=row.item_id,
+        title=row.title,
+        brand=row.brand,
+        category=row.category,
+        price=row.price,
+        currency=row.currency,
+        url=row.url,
+        attributes=dict(row.attributes or {}),
+    )
+
+
+def _region_record(row: RegionRow) -> RegionRecord:
+    return RegionRecord(
+        box=Box(row.x1, row.y1, row.x2, row.y2),
+        category=row.category,
+        score=row.score,
+        detector_spec=row.detector_spec,
+        model_spec=row.model_spec,
+        vector=_vector(row.vector).copy(),
+    )
