@@ -29,11 +29,15 @@ class PhotoBlockDetector:
         self,
         *,
         max_regions: int = 5,
-        texture_threshold: float = 3.0,
+        texture_threshold: float = 1.5,
         min_side_fraction: float = 0.12,
         min_entropy_bits: float = 4.5,
         max_mode_fraction: float = 0.6,
+        close_fraction: float = 0.03,
+        open_fraction: float = 0.07,
     ) -> None:
+        self.close_fraction = close_fraction
+        self.open_fraction = open_fraction
         self.max_regions = max_regions
         self.texture_threshold = texture_threshold
         self.min_side_fraction = min_side_fraction
@@ -54,8 +58,8 @@ class PhotoBlockDetector:
         textured = self._texture_mask(small)
         h, w = gray.shape
         short = min(h, w)
-        close_k = max(3, int(short * 0.03) | 1)
-        open_k = max(3, int(short * 0.07) | 1)
+        close_k = max(3, int(short * self.close_fraction) | 1)
+        open_k = max(3, int(short * self.open_fraction) | 1)
         mask = cv2.morphologyEx(textured, cv2.MORPH_CLOSE, np.ones((close_k, close_k), np.uint8))
         mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((open_k, open_k), np.uint8))
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
