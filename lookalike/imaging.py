@@ -33,6 +33,7 @@ def decode_image(
     max_bytes: int = 20 * 1024 * 1024,
     max_pixels: int = 40_000_000,
     draft_size: int | None = None,
+    sha256: str | None = None,
 ) -> DecodedImage:
     """Decode ``data`` or raise a ``ClientError`` that says exactly what is wrong.
 
@@ -45,7 +46,7 @@ def decode_image(
         raise ImageTooLargeError(
             f"{source or 'image'}: {len(data)} bytes is over the limit of {max_bytes} bytes"
         )
-    digest = sha256_hex(data)
+    digest = sha256 or sha256_hex(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -9,6 +9,7 @@ from detector import Detector, load_detector
 from embedder import Embedder, load_embedder
 from index.registry import IndexRegistry
 from index.versions import IndexStore
+from lookalike.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from lookalike.search import SearchService
 from lookalike.settings import Settings
 from lookalike.store import CatalogStore
@@ -20,13 +21,40 @@ class Runtime:
 
     settings: Settings
 
+    serving: bool = False
+    """True in the server: wraps the models in cross-request batchers and enables the cache."""
+
     @cached_property
     def detector(self) -> Detector:
-        return load_detector(self.settings.detector)
+        detector = load_detector(self.settings.detector)
+        b = self.settings.batching
+        if self.serving and b.enabled:
+            from detector.batched import BatchedDetector
+
+            return BatchedDetector(detector, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms,
+                                   max_queue=b.max_queue)
+        return detector
 
     @cached_property
     def embedder(self) -> Embedder:
-        return load_embedder(self.settings.embedder)
+        embedder = load_embedder(self.settings.embedder)
+        b = self.settings.batching
+        if self.serving and b.enabled:
+            from embedder.batched import BatchedEmbedder
+
+            return BatchedEmbedder(embedder, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms,
+                                   max_queue=b.max_queue)
+        return embedder
+
+    @cached_property
+    def result_cache(self) -> ResultCache | None:
+        c = self.settings.cache
+        if not self.serving or c.max_bytes <= 0:
+            return None
+        local = LruResultCache(c.max_bytes)
+        if c.redis_url:
+            return TieredResultCache(local, RedisResultCache(c.redis_url, ttl_s=c.ttl_s))
+        return local
 
     @cached_property
     def store(self) -> CatalogStore:
@@ -44,4 +72,6 @@ class Runtime:
 
     @cached_property
     def search(self) -> SearchService:
-        return SearchService(self.detector, self.embedder, self.indexes, self.store, self.settings.detector)
+        return SearchService(
+            self.detector, self.embedder, self.indexes, self.store, self.settings.detector, cache=self.result_cache
+        )

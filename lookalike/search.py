@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from detector.base import Detector
 from embedder.base import Embedder
 from index.vector_index import VectorIndex
 from lookalike.errors import InvalidParameterError
+from lookalike.imaging import decode_image, sha256_hex
+from lookalike.result_cache import ResultCache, cache_key
 from lookalike.settings import DetectorSettings
 from lookalike.types import Box, CatalogItem, DecodedImage, Match, Region, RegionResult, SearchResult
 
@@ -44,6 +46,11 @@ class SearchRequest:
     box: Box | None = None
     categories: frozenset[str] | None = None
     min_score: float | None = None
+
+    def cache_parts(self) -> tuple[object, ...]:
+        box = self.box.as_list() if self.box else None
+        cats = sorted(self.categories) if self.categories else None
+        return (self.catalog, self.k, box, cats, self.min_score)
 
     def validate(self, image: DecodedImage) -> None:
         if not 1 <= self.k <= MAX_K:
@@ -115,12 +122,38 @@ class SearchService:
         indexes: IndexProvider,
         items: ItemLookup,
         detector_settings: DetectorSettings,
+        cache: ResultCache | None = None,
     ) -> None:
         self.detector = detector
         self.embedder = embedder
         self.indexes = indexes
         self.items = items
         self.detector_settings = detector_settings
+        self.cache = cache
+
+    def search_bytes(
+        self, data: bytes, request: SearchRequest, *, max_bytes: int, max_pixels: int, source: str = "upload"
+    ) -> SearchResult:
+        """Search raw upload bytes: answered from the result cache when the same bytes were
+        searched with the same parameters against the same index version and models."""
+        timer = StageTimer()
+        with timer.stage("hash"):
+            digest = sha256_hex(data)
+        key = None
+        if self.cache is not None:
+            version, _ = self.indexes.get(request.catalog)
+            key = cache_key(digest, version, request.cache_parts(), self.detector.spec, self.embedder.spec)
+            hit = self.cache.get(key)
+            if hit is not None:
+                return replace(hit, timings_ms={**timer.ms, "cache_hit": 1.0})
+        with timer.stage("decode"):
+            image = decode_image(
+                data, source=source, max_bytes=max_bytes, max_pixels=max_pixels, sha256=digest
+            )
+        result = self.search(image, request, timer)
+        if self.cache is not None and key is not None and result.index_version == version:
+            self.cache.put(key, result)
+        return result
 
     def detect(self, image: DecodedImage, request: SearchRequest, timer: StageTimer) -> list[Region]:
         if request.box is not None:
@@ -129,9 +162,9 @@ class SearchService:
             found = self.detector.detect([image])[0]
         return select_regions(found, image, self.detector_settings)
 
-    def search(self, image: DecodedImage, request: SearchRequest) -> SearchResult:
+    def search(self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None = None) -> SearchResult:
         request.validate(image)
-        timer = StageTimer()
+        timer = timer or StageTimer()
         version, index = self.indexes.get(request.catalog)
         regions = self.detect(image, request, timer)
         with timer.stage("embed"):

@@ -82,6 +82,23 @@ class ApiSettings(BaseModel):
     preload_catalogs: list[str] = Field(default_factory=list)
 
 
+class BatchingSettings(BaseModel):
+    """Dynamic batching of detector and embedder calls across concurrent requests."""
+
+    enabled: bool = True
+    max_batch_size: int = Field(default=32, ge=1, le=1024)
+    max_wait_ms: float = Field(default=4.0, ge=0.0, le=1000.0)
+    max_queue: int = Field(default=64, ge=1, description="Requests waiting beyond this get 429.")
+
+
+class CacheSettings(BaseModel):
+    """Search results cached by (image sha256, index version, parameters, models)."""
+
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=0, description="In-process LRU bound; 0 disables.")
+    redis_url: str | None = Field(default=None, description="e.g. redis://127.0.0.1:6379/0 for a fleet.")
+    ttl_s: int = Field(default=3600, ge=1)
+
+
 class IngestSettings(BaseModel):
     """Catalog loading."""
 
@@ -111,6 +128,8 @@ class Settings(BaseSettings):
     index: IndexSettings = Field(default_factory=IndexSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    batching: BatchingSettings = Field(default_factory=BatchingSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @classmethod
     def settings_customise_sources(
