@@ -1,0 +1,82 @@
+"""``create_app``: the FastAPI app, its lifespan (background warm-up) and its routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import anyio
+from fastapi import FastAPI
+
+from api.fetch import new_http_client
+from api.problems import install_problem_handlers
+from api.readiness import Warmup
+from api.routes import catalogs, health, search
+from api.schemas import Problem
+from lookalike.runtime import Runtime
+from lookalike.settings import Settings, get_settings
+
+SEARCH_CONCURRENCY = 4
+"""Searches decoding/embedding at once per process: more would only queue for the same cores."""
+
+DESCRIPTION = """Visual product search: send a screenshot, get similar catalog items per detected product.
+
+Errors are `application/problem+json` documents (RFC 9457) with `type`, `title`, `status`,
+`detail` and `instance`."""
+
+
+def _version() -> str:
+    try:
+        return version("lookalike")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    """Build the app; models load in the background after start-up, so /healthz answers at once.
+
+    Pass ``runtime`` to share already-loaded models (tests); otherwise one is built from ``settings``
+    (default: the process settings, which ``lookalike serve`` hands to workers via LOOKALIKE_CONFIG).
+    """
+    settings = settings or (runtime.settings if runtime is not None else get_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = runtime if runtime is not None else Runtime(settings)
+        app.state.warmup = Warmup(app.state.runtime, settings.api.preload_catalogs)
+        app.state.search_slots = anyio.CapacityLimiter(SEARCH_CONCURRENCY)
+        app.state.warmup.start()
+        async with new_http_client() as client:
+            app.state.http = client
+            yield
+
+    app = FastAPI(title="lookalike", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    app.state.settings = settings
+    install_problem_handlers(app)
+    app.include_router(search.router)
+    app.include_router(catalogs.router)
+    app.include_router(health.router)
+    _document_problems(app)
+    return app
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Routes point at ``#/components/schemas/Problem``; put the schema there."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas.setdefault(
+                "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+__all__ = ["create_app"]

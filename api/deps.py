@@ -1,0 +1,40 @@
+"""Shared route dependencies as ``Annotated`` aliases: what a handler needs, taken from app state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+
+from api.readiness import Warmup
+from lookalike.runtime import Runtime
+from lookalike.settings import Settings
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_warmup(request: Request) -> Warmup:
+    warmup: Warmup = request.app.state.warmup
+    return warmup
+
+
+def get_http_client(request: Request) -> httpx.AsyncClient:
+    client: httpx.AsyncClient = request.app.state.http
+    return client
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+WarmupDep = Annotated[Warmup, Depends(get_warmup)]
+HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
+
+__all__ = ["HttpClientDep", "RuntimeDep", "SettingsDep", "WarmupDep"]

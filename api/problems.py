@@ -1,0 +1,153 @@
+"""Every error the API answers is an RFC 9457 problem-details document, mapped here in one place.
+
+Client mistakes (``ClientError``) keep their own status and title; validation errors name the
+offending fields; anything else is a bug: logged with its traceback, answered as a bare 500.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from index.versions import IndexVersionError
+from lookalike.errors import ClientError, NotReadyError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_PREFIX = "urn:lookalike:problem:"
+
+
+class MalformedBodyError(ClientError):
+    """A body that does not parse as what its Content-Type says (broken JSON, broken multipart)."""
+
+    status = 400
+    title = "Malformed request body"
+
+
+class UnsupportedMediaTypeError(ClientError):
+    """A Content-Type the search endpoint does not take."""
+
+    status = 415
+    title = "Unsupported media type"
+
+
+class UrlFetchDisabledError(ClientError):
+    """This server is configured not to fetch image URLs (``api.allow_url_fetch = false``)."""
+
+    status = 403
+    title = "Image URL fetching is disabled"
+
+
+class ItemImageNotFoundError(ClientError):
+    """The item exists but none of its image files is on this server."""
+
+    status = 404
+    title = "Image not found"
+
+
+def problem_type(name: str) -> str:
+    """``BadImageError`` -> ``urn:lookalike:problem:bad-image``: a stable id clients can branch on."""
+    stem = name.removesuffix("Error") or name
+    return TYPE_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "-", stem).lower()
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    type_: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    body: dict[str, Any] = {
+        "type": type_ or "about:blank",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    body.update(extra)
+    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+async def client_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ClientError)
+    return problem_response(
+        request, exc.status, exc.detail, title=exc.title, type_=problem_type(type(exc).__name__)
+    )
+
+
+async def not_ready_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Models still loading, or an index version that failed to load: the server's state, not a bug."""
+    log.warning("not_ready path=%s reason=%s", request.url.path, exc)
+    return problem_response(
+        request,
+        503,
+        str(exc),
+        title="Service not ready",
+        type_=problem_type("NotReady"),
+        headers={"Retry-After": "5"},
+    )
+
+
+async def validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    detail = (
+        "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors) or "invalid request"
+    )
+    return problem_response(
+        request, 422, detail, title="Invalid parameter", type_=problem_type("InvalidParameter"), errors=errors
+    )
+
+
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route matches {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        detail = f"{request.method} is not allowed on {request.url.path}"
+    return problem_response(request, exc.status_code, detail, headers=dict(exc.headers) if exc.headers else None)
+
+
+async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A bug: log everything, tell the client nothing about the internals."""
+    log.error("unhandled_error method=%s path=%s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, 500, "an internal error occurred; it has been logged")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ClientError, client_error_handler)
+    app.add_exception_handler(NotReadyError, not_ready_handler)
+    app.add_exception_handler(IndexVersionError, not_ready_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(StarletteHTTPException, http_error_handler)
+    app.add_exception_handler(Exception, unhandled_error_handler)
+
+
+__all__ = [
+    "PROBLEM_JSON",
+    "ItemImageNotFoundError",
+    "MalformedBodyError",
+    "UnsupportedMediaTypeError",
+    "UrlFetchDisabledError",
+    "install_problem_handlers",
+    "problem_response",
+    "problem_type",
+]

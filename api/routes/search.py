@@ -1,0 +1,187 @@
+"""POST /v1/search: a screenshot in (upload, base64 or URL), matches per detected region out."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Request
+
+from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep
+from api.fetch import fetch_image
+from api.inputs import SearchInput, parse_search_request
+from api.presenters import search_response
+from api.problems import UrlFetchDisabledError
+from api.readiness import Warmup
+from api.schemas import SearchJson, SearchResponse
+from lookalike.imaging import decode_image
+from lookalike.runtime import Runtime
+from lookalike.search import MAX_K, SearchRequest
+from lookalike.settings import ApiSettings
+from lookalike.types import Box, SearchResult
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+def run_search(
+    runtime: Runtime, warmup: Warmup, data: bytes, parsed: SearchInput, api: ApiSettings
+) -> tuple[SearchResult, float]:
+    """Decode and search, in a worker thread: both are CPU-bound and must stay off the event loop."""
+    start = time.perf_counter()
+    image = decode_image(
+        data, source=parsed.source, max_bytes=api.max_upload_bytes, max_pixels=api.max_pixels
+    )
+    decode_ms = _ms(start)
+    p = parsed.params
+    request = SearchRequest(
+        catalog=p.catalog or api.default_catalog,
+        k=p.k,
+        box=Box(*p.box) if p.box is not None else None,
+        categories=frozenset(p.categories) if p.categories else None,
+        min_score=p.min_score,
+    )
+    request.validate(image)  # before waiting on the models: bad input fails fast even during warm-up
+    warmup.wait_for_models()
+    return runtime.search.search(image, request), decode_ms
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+_PARAMS: list[tuple[str, dict[str, Any], str]] = [
+    ("catalog", {"type": "string"}, "Catalog to search (default: the server's api.default_catalog)."),
+    ("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "Matches per region."),
+    ("box", {"type": "string", "example": "120,300,900,1400"}, "Tap-to-search box x1,y1,x2,y2 (pixels)."),
+    ("categories", {"type": "string", "example": "Shirt,Dress"}, "Only these catalog categories."),
+    ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Drop matches scoring below this."),
+]
+_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["image"],
+    "properties": {
+        "image": {"type": "string", "format": "binary", "description": "The screenshot or photo."},
+        **{name: {**schema, "description": text} for name, schema, text in _PARAMS},
+    },
+}
+SEARCH_OPENAPI: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "schema": schema,
+            "description": text + " Body wins.",
+        }
+        for name, schema, text in _PARAMS
+    ],
+    "requestBody": {
+        "required": True,
+        "description": (
+            "Three forms: a multipart upload (file field `image`), JSON with `image_base64`, or JSON with "
+            "`image_url` (fetched by the server). Raw `image/*` bytes are accepted too, with parameters "
+            "in the query string."
+        ),
+        "content": {
+            "multipart/form-data": {
+                "schema": _FORM_SCHEMA,
+                "encoding": {"image": {"contentType": "image/jpeg, image/png, image/webp, image/gif"}},
+                "examples": {
+                    "upload": {
+                        "summary": "Upload a screenshot",
+                        "value": {"image": "(binary JPEG)", "catalog": "demo", "k": 5},
+                    },
+                    "tap_to_search": {
+                        "summary": "Search one tapped box only",
+                        "value": {"image": "(binary JPEG)", "box": "120,300,900,1400", "k": 5},
+                    },
+                },
+            },
+            "application/json": {
+                "schema": SearchJson.model_json_schema(ref_template="#/components/schemas/{model}"),
+                "examples": {
+                    "base64": {
+                        "summary": "Image bytes as base64",
+                        "value": {
+                            "image_base64": "/9j/4AAQSkZJRgABAQAAAQABAAD...",
+                            "k": 5,
+                            "categories": ["Shirt"],
+                        },
+                    },
+                    "url": {
+                        "summary": "Image fetched from a URL",
+                        "value": {
+                            "image_url": "https://example.com/screenshot.jpg",
+                            "k": 5,
+                            "min_score": 0.3,
+                        },
+                    },
+                },
+            },
+            "image/*": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+}
+
+
+@router.post(
+    "/search",
+    response_model=SearchResponse,
+    summary="Find catalog items that look like the products in an image",
+    openapi_extra=SEARCH_OPENAPI,
+    responses={
+        400: _problem("Malformed body (broken JSON or multipart)"),
+        403: _problem("Image URL fetching is disabled on this server"),
+        404: _problem("Unknown catalog"),
+        413: _problem("Upload over the byte or pixel limit"),
+        415: _problem("Not an image, or a Content-Type the endpoint does not take"),
+        422: _problem("Invalid parameter (k, box, categories, min_score, base64) or unfetchable URL"),
+        503: _problem("Models or the catalog's index are not loaded"),
+    },
+)
+async def search(
+    request: Request, runtime: RuntimeDep, settings: SettingsDep, warmup: WarmupDep, http: HttpClientDep
+) -> SearchResponse:
+    start = time.perf_counter()
+    api = settings.api
+    parsed = await parse_search_request(request, api.max_upload_bytes)
+    timings = {"read": _ms(start)}
+    data = parsed.image
+    if parsed.image_url is not None:
+        if not api.allow_url_fetch:
+            raise UrlFetchDisabledError(
+                "this server does not fetch image URLs; upload the image or send it as base64"
+            )
+        fetch_start = time.perf_counter()
+        data = await fetch_image(
+            http, parsed.image_url, max_bytes=api.max_upload_bytes, timeout_s=api.fetch_timeout_s
+        )
+        timings["fetch"] = _ms(fetch_start)
+    assert data is not None
+    result, decode_ms = await anyio.to_thread.run_sync(
+        run_search, runtime, warmup, data, parsed, api, limiter=request.app.state.search_slots
+    )
+    timings["decode"] = decode_ms
+    timings.update(result.timings_ms)
+    timings["total"] = _ms(start)
+    log.info(
+        "search catalog=%s version=%s regions=%d size=%dx%d ms=%.1f",
+        result.catalog,
+        result.index_version,
+        len(result.regions),
+        result.image_width,
+        result.image_height,
+        timings["total"],
+    )
+    return search_response(request, result, timings)

@@ -1,0 +1,291 @@
+"""The HTTP contract: request parameters and response bodies, with the examples the OpenAPI page shows."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lookalike.search import MAX_K
+
+CATALOG_PATTERN = r"^[^./\\\x00][^/\\\x00]{0,199}$"
+"""A catalog name is one path segment (it names a folder of index versions): no slashes, no leading dot."""
+
+CatalogName = Annotated[str, Field(min_length=1, max_length=200, pattern=CATALOG_PATTERN, examples=["demo"])]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+
+
+def _split_list(value: Any) -> Any:
+    """Form fields and query strings carry lists as "a,b,c" (or a JSON list in a string)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError as exc:
+                raise ValueError(f"not a JSON list: {exc}") from exc
+        return [part.strip() for part in text.split(",")] if text else []
+    return value
+
+
+class SearchParams(BaseModel):
+    """Search parameters; the same names work as form fields, JSON fields or query parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    catalog: CatalogName | None = Field(
+        default=None, description="Catalog to search; the server's `api.default_catalog` when left out."
+    )
+    k: int = Field(default=10, ge=1, le=MAX_K, description="Matches per region.")
+    box: Annotated[list[FiniteFloat], Field(min_length=4, max_length=4)] | None = Field(
+        default=None,
+        description=(
+            "Tap-to-search: search only this box, in pixels of the upright image, "
+            'as "x1,y1,x2,y2" or a JSON list of 4 numbers. Detection is skipped.'
+        ),
+        examples=[[120, 300, 900, 1400]],
+    )
+    categories: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        description='Only return items of these categories: "Shirt,Dress" or a JSON list.',
+        examples=[["Shirt", "T-Shirt"]],
+    )
+    min_score: FiniteFloat | None = Field(
+        default=None, ge=-1.0, le=1.0, description="Drop matches with a cosine similarity below this."
+    )
+
+    @field_validator("box", mode="before")
+    @classmethod
+    def _parse_box(cls, value: Any) -> Any:
+        parsed = _split_list(value)
+        if isinstance(parsed, list) and len(parsed) != 4:
+            raise ValueError(f'box must be 4 numbers "x1,y1,x2,y2", got {len(parsed)} value(s)')
+        return parsed
+
+    @field_validator("categories", mode="before")
+    @classmethod
+    def _parse_categories(cls, value: Any) -> Any:
+        parsed = _split_list(value)
+        if isinstance(parsed, list):
+            parsed = [c.strip() if isinstance(c, str) else c for c in parsed]
+            parsed = [c for c in parsed if c != ""]
+            return parsed or None
+        return parsed
+
+
+class SearchJson(SearchParams):
+    """JSON body of POST /v1/search: the image as base64 or as a URL the server fetches."""
+
+    image_base64: str | None = Field(
+        default=None, description="Image bytes, base64 (a `data:image/...;base64,` prefix is accepted)."
+    )
+    image_url: str | None = Field(default=None, max_length=4096, description="An http(s) URL of the image.")
+
+    @model_validator(mode="after")
+    def _one_image(self) -> SearchJson:
+        if (self.image_base64 is None) == (self.image_url is None):
+            raise ValueError("give exactly one of image_base64 or image_url")
+        return self
+
+
+class MatchOut(BaseModel):
+    item_id: str
+    score: float = Field(description="Cosine similarity to the query region, -1..1.")
+    title: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    image_url: str | None = Field(default=None, description="The item's primary image.")
+    url: str | None = Field(default=None, description="The item's product page.")
+
+
+class RegionOut(BaseModel):
+    box: list[float] = Field(description="x1, y1, x2, y2 in pixels of the upright image.")
+    category: str | None = Field(default=None, description="The detector's category, if it names one.")
+    score: float = Field(description="Detector confidence (1.0 for a box the caller gave).")
+    matches: list[MatchOut]
+
+
+SEARCH_EXAMPLE: dict[str, Any] = {
+    "catalog": "demo",
+    "index_version": "v20240501T101500123456Z-3f2a9c1e",
+    "image_width": 1080,
+    "image_height": 2340,
+    "regions": [
+        {
+            "box": [64.0, 410.0, 1016.0, 1530.0],
+            "category": None,
+            "score": 0.91,
+            "matches": [
+                {
+                    "item_id": "ea7b6656",
+                    "score": 0.83,
+                    "title": "T-Shirt ea7b6656",
+                    "brand": "Seller 148",
+                    "category": "T-Shirt",
+                    "price": 19.99,
+                    "currency": "EUR",
+                    "image_url": "http://127.0.0.1:8000/v1/catalogs/demo/items/ea7b6656/image",
+                    "url": None,
+                }
+            ],
+        }
+    ],
+    "timings_ms": {
+        "read": 1.2,
+        "decode": 14.0,
+        "detect": 35.1,
+        "embed": 48.7,
+        "search": 0.6,
+        "metadata": 1.9,
+    },
+}
+
+
+class SearchResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [SEARCH_EXAMPLE]})
+
+    catalog: str
+    index_version: str = Field(description="The index version that answered (changes on each ingest).")
+    image_width: int = Field(description="Width of the upright (EXIF-rotated) image.")
+    image_height: int
+    regions: list[RegionOut]
+    timings_ms: dict[str, float] = Field(description="Milliseconds per stage: read, fetch, decode, detect...")
+
+
+class CatalogOut(BaseModel):
+    name: str
+    item_count: int
+    image_count: int
+    region_count: int
+    created_at: datetime
+    index_version: str | None = Field(description="The live index version; null before the first ingest.")
+
+
+class CatalogList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "catalogs": [
+                        {
+                            "name": "demo",
+                            "item_count": 5403,
+                            "image_count": 5403,
+                            "region_count": 5403,
+                            "created_at": "2024-05-01T10:15:00Z",
+                            "index_version": "v20240501T101500123456Z-3f2a9c1e",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
+    catalogs: list[CatalogOut]
+
+
+class ItemOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "catalog": "demo",
+                    "item_id": "ea7b6656",
+                    "title": "T-Shirt ea7b6656",
+                    "brand": "Seller 148",
+                    "category": "T-Shirt",
+                    "price": 19.99,
+                    "currency": "EUR",
+                    "url": None,
+                    "image_url": "http://127.0.0.1:8000/v1/catalogs/demo/items/ea7b6656/image",
+                    "attributes": {"kids": "False"},
+                }
+            ]
+        }
+    )
+
+    catalog: str
+    item_id: str
+    title: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    price: float | None = None
+    currency: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ReadyOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "not ready",
+                    "checks": {
+                        "database": "ok",
+                        "detector": "ok",
+                        "embedder": "loading",
+                        "catalog:demo": "waiting",
+                    },
+                    "missing": ["embedder: loading", "catalog:demo: waiting"],
+                }
+            ]
+        }
+    )
+
+    status: Literal["ready", "not ready"]
+    checks: dict[str, str] = Field(description='Each component: "ok", "loading" or why it is not usable.')
+    missing: list[str] = Field(default_factory=list)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, served as application/problem+json."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "urn:lookalike:problem:invalid-parameter",
+                    "title": "Invalid parameter",
+                    "status": 422,
+                    "detail": "box [0.0, 0.0, 5000.0, 10.0] lies outside the 320x240 image",
+                    "instance": "/v1/search",
+                }
+            ]
+        }
+    )
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    instance: str
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Validation errors: loc, msg, type."
+    )
+
+
+__all__ = [
+    "CATALOG_PATTERN",
+    "CatalogList",
+    "CatalogName",
+    "CatalogOut",
+    "HealthOut",
+    "ItemOut",
+    "MatchOut",
+    "Problem",
+    "ReadyOut",
+    "RegionOut",
+    "SearchJson",
+    "SearchParams",
+    "SearchResponse",
+]
