@@ -1,0 +1,10 @@
+"""``lookalike ingest``: load a catalog manifest into the store and publish its index.
+
+Read -> fetch -> hash/dedup -> decode -> detect -> embed -> write -> index, as plain
+functions over batches (``pipeline.py``). Bad rows are reported, never fatal.
+"""
+
+from catalog_ingest.pipeline import ingest_manifest
+from catalog_ingest.report import IngestReport, Reject
+
+__all__ = ["IngestReport", "Reject", "ingest_manifest"]

@@ -1,0 +1,1 @@
+"""Converters from public data sets to ingest manifests."""

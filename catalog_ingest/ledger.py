@@ -1,0 +1,65 @@
+"""Item metadata seen so far (this run or stored): the same item_id must not say two things."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+from lookalike.store import ItemRecord
+from lookalike.store.records import METADATA_FIELDS
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(a == b)
+
+
+class ItemLedger:
+    """A blank field never conflicts: later rows of an item may omit or fill in metadata."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, ItemRecord] = {}
+        self._origin: dict[str, dict[str, str]] = {}
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self._items
+
+    def add_stored(self, record: ItemRecord) -> None:
+        """What the catalog already holds for an item this run has not seen yet."""
+        if record.item_id not in self._items:
+            self._items[record.item_id] = replace(record, attributes=dict(record.attributes))
+            self._origin[record.item_id] = dict.fromkeys(METADATA_FIELDS, "the catalog")
+
+    def conflict(self, record: ItemRecord) -> str | None:
+        """Why this row disagrees with what is known about its item, or None."""
+        known = self._items.get(record.item_id)
+        if known is None:
+            return None
+        for name in METADATA_FIELDS:
+            new, old = getattr(record, name), getattr(known, name)
+            if new is not None and old is not None and not _same(new, old):
+                origin = self._origin[record.item_id].get(name, "an earlier row")
+                item = record.item_id
+                return f"conflicting metadata for item {item!r}: {name} {new!r} here, {old!r} in {origin}"
+        return None
+
+    def accept(self, record: ItemRecord, where: str) -> ItemRecord:
+        """Merge a non-conflicting row into the item (fills blanks, first attribute value wins)."""
+        known = self._items.get(record.item_id)
+        if known is None:
+            merged = replace(record, attributes=dict(record.attributes))
+            self._items[record.item_id] = merged
+            self._origin[record.item_id] = {
+                n: where for n in METADATA_FIELDS if getattr(record, n) is not None
+            }
+            return merged
+        origin = self._origin[record.item_id]
+        for name in METADATA_FIELDS:
+            if getattr(known, name) is None and getattr(record, name) is not None:
+                setattr(known, name, getattr(record, name))
+                origin[name] = where
+        for key, value in record.attributes.items():
+            known.attributes.setdefault(key, value)
+        return known

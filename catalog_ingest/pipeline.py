@@ -1,0 +1,338 @@
+"""``ingest_manifest``: read -> fetch -> hash/dedup -> decode -> detect -> embed -> write -> index.
+
+Each stage is a plain function over one batch of rows; ``RunState`` carries what must be
+remembered across batches (items seen, image hashes seen, decode outcomes, the report).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tqdm import tqdm
+
+from catalog_ingest.fetch import Fetcher
+from catalog_ingest.ledger import ItemLedger
+from catalog_ingest.manifest import RawRow, read_manifest
+from catalog_ingest.publish import publish_catalog_index
+from catalog_ingest.regions import embed_regions
+from catalog_ingest.report import IngestReport, Reject, write_rejects
+from catalog_ingest.rows import ManifestRow, RowError, parse_row
+from catalog_ingest.unreferenced import unreferenced_images
+from detector import Detector, load_detector
+from embedder import Embedder
+from lookalike.errors import ClientError, InvalidParameterError, ManifestError
+from lookalike.imaging import decode_image, sha256_hex
+from lookalike.settings import DetectorSettings, Settings
+from lookalike.store import CachedEmbedding, CatalogStore, ImageRecord, IngestBatch, ItemRecord, StoredImage
+from lookalike.types import DecodedImage
+
+if TYPE_CHECKING:
+    from lookalike.runtime import Runtime
+
+CATALOG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+MIN_BATCH_ROWS = 32
+
+
+@dataclass
+class Stages:
+    """What every batch needs, built once per run. Models are None when only validating."""
+
+    settings: Settings
+    store: CatalogStore
+    catalog: str
+    base: Path
+    detector: Detector | None = None
+    detector_settings: DetectorSettings | None = None
+    embedder: Embedder | None = None
+
+    @property
+    def validate_only(self) -> bool:
+        return self.embedder is None
+
+    def decode(self, data: bytes, source: str) -> DecodedImage:
+        limits = self.settings.ingest
+        return decode_image(
+            data, source=source, max_bytes=limits.max_image_bytes, max_pixels=limits.max_pixels
+        )
+
+
+@dataclass
+class RunState:
+    report: IngestReport
+    ledger: ItemLedger = field(default_factory=ItemLedger)
+    accepted_shas: set[str] = field(default_factory=set)
+    decoded: dict[str, tuple[int, int] | str] = field(default_factory=dict)
+    """sha256 -> (width, height), or the reason the bytes do not decode."""
+    loaded_items: set[str] = field(default_factory=set)
+    referenced: set[str] = field(default_factory=set)
+
+    def reject(self, number: int, item_id: str | None, image: str | None, reason: str) -> None:
+        self.report.rejects.append(Reject(number, item_id or "", image or "", reason))
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    row: ManifestRow
+    sha256: str
+    data: bytes
+
+
+def ingest_manifest(
+    runtime: Runtime,
+    manifest: Path,
+    catalog: str,
+    *,
+    images_root: Path | None = None,
+    rejects_path: Path | None = None,
+    validate_only: bool = False,
+    progress: bool = True,
+) -> IngestReport:
+    """Load (or with ``validate_only`` just check) a manifest into a catalog.
+
+    Bad rows are counted and written to the rejects CSV, never fatal; only an unreadable
+    manifest (``ManifestError``) or a bad catalog name stops the run.
+    """
+    started = time.perf_counter()
+    if not CATALOG_NAME.match(catalog):
+        raise InvalidParameterError(
+            f"catalog name {catalog!r} must be 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    if images_root is not None and not images_root.is_dir():
+        raise ManifestError(f"images root {images_root} is not a folder")
+    raw_rows = read_manifest(Path(manifest))
+    settings = runtime.settings
+    stages = Stages(settings, runtime.store, catalog, (images_root or Path(manifest).parent).resolve())
+    if not validate_only:
+        stages.detector, stages.detector_settings = catalog_detector(runtime)
+        stages.embedder = runtime.embedder
+    state = RunState(IngestReport(catalog=catalog, rows=len(raw_rows), validate_only=validate_only))
+    batch_rows = max(settings.embedder.batch_size, MIN_BATCH_ROWS)
+    with (
+        Fetcher(settings.ingest) as fetcher,
+        tqdm(total=len(raw_rows), unit="row", desc=f"ingest {catalog}", disable=not progress) as bar,
+    ):
+        for chunk in _chunks(raw_rows, batch_rows):
+            process_batch(chunk, stages, state, fetcher)
+            bar.update(len(chunk))
+    report = state.report
+    if stages.embedder is not None:
+        result = publish_catalog_index(
+            stages.store,
+            runtime.index_store,
+            catalog,
+            model_spec=stages.embedder.spec,
+            factory=settings.index.factory,
+            use_gpu=settings.index.use_gpu == "auto",
+        )
+        report.index_version, report.published, report.indexed_vectors = (
+            result.version,
+            result.published,
+            result.count,
+        )
+    if images_root is not None:
+        report.unreferenced_images = unreferenced_images(images_root, state.referenced)
+    report.rejects.sort(key=lambda r: r.row)
+    report.skipped = len(report.rejects)
+    report.loaded_items = len(state.loaded_items)
+    report.rejects_path = rejects_path or settings.data_dir / "reports" / f"{catalog}-rejects.csv"
+    write_rejects(report.rejects_path, report.rejects)
+    report.elapsed_s = time.perf_counter() - started
+    report.images_per_s = report.embedded_images / report.elapsed_s if report.elapsed_s > 0 else 0.0
+    return report
+
+
+def catalog_detector(runtime: Runtime) -> tuple[Detector, DetectorSettings]:
+    """The detector for catalog photos (``ingest.catalog_detector``) with the query-side filters."""
+    settings = runtime.settings
+    spec = settings.ingest.catalog_detector
+    detector_settings = settings.detector.model_copy(update={"spec": spec})
+    if settings.detector.spec == spec:
+        return runtime.detector, detector_settings  # already loaded for search: share it
+    return load_detector(detector_settings), detector_settings
+
+
+def _chunks(rows: Sequence[RawRow], size: int) -> Iterator[Sequence[RawRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def process_batch(raw_rows: Sequence[RawRow], stages: Stages, state: RunState, fetcher: Fetcher) -> None:
+    rows = parse_rows(raw_rows, stages, state)
+    fetched = fetch_rows(rows, fetcher, state)
+    shas = list(dict.fromkeys(f.sha256 for f in fetched))
+    stored, cached = lookup_known(shas, stages)
+    remember_stored_items(rows, stages, state)
+    pixels = decode_new(fetched, stages, state, stored, cached)
+    batch, to_embed = accept_rows(fetched, stages, state, stored, cached)
+    if stages.validate_only:
+        return
+    embed_new(to_embed, pixels, fetched, batch, stages, state)
+    stages.store.write_batch(stages.catalog, batch)
+
+
+def parse_rows(raw_rows: Sequence[RawRow], stages: Stages, state: RunState) -> list[ManifestRow]:
+    rows = []
+    for raw in raw_rows:
+        try:
+            row = parse_row(raw, stages.base)
+        except RowError as exc:
+            state.reject(
+                raw.number, _text(raw.values.get("item_id")), _text(raw.values.get("image")), str(exc)
+            )
+            continue
+        if not row.ref.is_url:
+            state.referenced.add(row.ref.source)
+        rows.append(row)
+    return rows
+
+
+def fetch_rows(rows: list[ManifestRow], fetcher: Fetcher, state: RunState) -> list[Fetched]:
+    """Read every row's bytes (pool) and hash them; unreadable images are rejected here."""
+    out = []
+    for row, result in zip(rows, fetcher.fetch_all([r.ref for r in rows]), strict=True):
+        if result.data is None:
+            state.reject(row.number, row.item.item_id, row.image, result.error or "unreadable image")
+        else:
+            out.append(Fetched(row, sha256_hex(result.data), result.data))
+    return out
+
+
+def lookup_known(
+    shas: list[str], stages: Stages
+) -> tuple[dict[str, StoredImage], dict[str, CachedEmbedding]]:
+    """Images already in this catalog, and embeddings of the same bytes made for any catalog."""
+    if stages.validate_only or not shas:
+        return {}, {}
+    assert stages.embedder is not None and stages.detector_settings is not None
+    specs = {"model_spec": stages.embedder.spec, "detector_spec": stages.detector_settings.spec}
+    stored = stages.store.find_images(stages.catalog, shas, **specs)
+    missing = [s for s in shas if not (s in stored and stored[s].has_regions)]
+    return stored, stages.store.find_cached_embeddings(missing, **specs)
+
+
+def remember_stored_items(rows: list[ManifestRow], stages: Stages, state: RunState) -> None:
+    new_ids = list({r.item.item_id for r in rows if r.item.item_id not in state.ledger})
+    for record in stages.store.find_items(stages.catalog, new_ids).values():
+        state.ledger.add_stored(record)
+
+
+def decode_new(
+    fetched: list[Fetched],
+    stages: Stages,
+    state: RunState,
+    stored: dict[str, StoredImage],
+    cached: dict[str, CachedEmbedding],
+) -> dict[str, DecodedImage]:
+    """Decode each distinct byte string once per run; bytes with vectors already are not decoded."""
+    pixels: dict[str, DecodedImage] = {}
+    for item in fetched:
+        sha = item.sha256
+        if sha in state.decoded or sha in pixels:
+            continue
+        if not stages.validate_only and ((sha in stored and stored[sha].has_regions) or sha in cached):
+            continue
+        try:
+            image = stages.decode(item.data, item.row.ref.source)
+        except ClientError as exc:
+            state.decoded[sha] = exc.detail
+            continue
+        state.decoded[sha] = (image.width, image.height)
+        if not stages.validate_only:
+            pixels[sha] = image
+    return pixels
+
+
+def accept_rows(
+    fetched: list[Fetched],
+    stages: Stages,
+    state: RunState,
+    stored: dict[str, StoredImage],
+    cached: dict[str, CachedEmbedding],
+) -> tuple[IngestBatch, list[str]]:
+    """Decide each row in manifest order; returns what to write and which hashes to embed."""
+    batch = IngestBatch()
+    items: dict[str, ItemRecord] = {}
+    to_embed: list[str] = []
+    report = state.report
+    for entry in fetched:
+        row, sha = entry.row, entry.sha256
+        outcome = state.decoded.get(sha)
+        if isinstance(outcome, str):
+            state.reject(row.number, row.item.item_id, row.image, outcome)
+            continue
+        conflict = state.ledger.conflict(row.item)
+        if conflict is not None:
+            state.reject(row.number, row.item.item_id, row.image, conflict)
+            continue
+        items[row.item.item_id] = state.ledger.accept(row.item, f"line {row.number}")
+        state.loaded_items.add(row.item.item_id)
+        batch.links.append((row.item.item_id, sha))
+        if sha in state.accepted_shas:
+            report.duplicates += 1
+            continue
+        state.accepted_shas.add(sha)
+        report.loaded_images += 1
+        if stages.validate_only:
+            continue
+        known = stored.get(sha)
+        if known is not None and known.has_regions:
+            report.reused_images += 1
+            continue
+        if known is None:
+            width, height = (cached[sha].width, cached[sha].height) if sha in cached else _size(outcome)
+            batch.images.append(ImageRecord(sha, row.ref.source, width, height))
+        if sha in cached:
+            batch.regions[sha] = cached[sha].regions
+            report.reused_images += 1
+        else:
+            to_embed.append(sha)
+    batch.items = list(items.values())
+    return batch, to_embed
+
+
+def embed_new(
+    shas: list[str],
+    pixels: dict[str, DecodedImage],
+    fetched: list[Fetched],
+    batch: IngestBatch,
+    stages: Stages,
+    state: RunState,
+) -> None:
+    """Detect and embed the images first accepted in this batch."""
+    if not shas:
+        return
+    assert (
+        stages.detector is not None and stages.embedder is not None and stages.detector_settings is not None
+    )
+    images = [pixels.get(sha) or _redecode(sha, fetched, stages) for sha in shas]
+    regions = embed_regions(
+        images,
+        stages.detector,
+        stages.embedder,
+        stages.detector_settings,
+        stages.settings.embedder.batch_size,
+    )
+    batch.regions.update(zip(shas, regions, strict=True))
+    state.report.embedded_images += len(shas)
+
+
+def _redecode(sha: str, fetched: list[Fetched], stages: Stages) -> DecodedImage:
+    # Only when the bytes were first decoded in an earlier batch whose row was rejected.
+    entry = next(f for f in fetched if f.sha256 == sha)
+    return stages.decode(entry.data, entry.row.ref.source)
+
+
+def _size(outcome: tuple[int, int] | str | None) -> tuple[int, int]:
+    if not isinstance(outcome, tuple):
+        raise AssertionError("an accepted new image has been decoded")
+    return outcome
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
