@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from embedder.base import Embedder, TextEmbedder
 from lookalike.settings import EmbedderSettings
 from lookalike.specs import ModelSpec
 
+if TYPE_CHECKING:
+    from embedder.torch_embedder import TorchImageEmbedder
+
 __all__ = ["Embedder", "TextEmbedder", "load_embedder"]
 
 
-def load_embedder(settings: EmbedderSettings) -> Embedder:
+def load_embedder(settings: EmbedderSettings, cache_dir: Path | None = None) -> Embedder:
     """Build the embedder a spec names. Heavy imports happen here, not at import time."""
     from embedder.device import configure_cpu_threads
 
@@ -19,9 +25,10 @@ def load_embedder(settings: EmbedderSettings) -> Embedder:
     if spec.kind == "torchvision":
         from embedder.torchvision_models import build_torchvision_embedder
 
-        return build_torchvision_embedder(
+        torch_embedder = build_torchvision_embedder(
             spec.name or "mobilenet_v2", spec.weights, image_size=settings.image_size, device=settings.device, **common
         )
+        return _maybe_onnx(torch_embedder, settings, cache_dir)
     if spec.kind == "open_clip":
         from embedder.open_clip_models import OpenClipEmbedder
 
@@ -35,3 +42,18 @@ def load_embedder(settings: EmbedderSettings) -> Embedder:
             raise ValueError("onnx spec needs a file: onnx:/path/model.onnx")
         return OnnxImageEmbedder(spec.name, image_size=settings.image_size, threads=settings.threads, **common)
     raise ValueError(f"unknown embedder spec {settings.spec!r}")
+
+
+def _maybe_onnx(embedder: TorchImageEmbedder, settings: EmbedderSettings, cache_dir: Path | None) -> Embedder:
+    """Swap in ONNX Runtime on the CPU: same spec, same vectors, several times faster."""
+    use_onnx = settings.runtime == "onnx" or (settings.runtime == "auto" and embedder.device.type == "cpu")
+    if not use_onnx:
+        return embedder
+    from embedder.onnx_embedder import OnnxImageEmbedder
+    from embedder.onnx_export import export_onnx
+
+    path = export_onnx(embedder, (cache_dir or Path("var/cache")) / "onnx")
+    return OnnxImageEmbedder(
+        path, image_size=embedder.image_size, batch_size=embedder.batch_size, threads=settings.threads,
+        spec=embedder.spec,
+    )

@@ -37,7 +37,7 @@ class Runtime:
 
     @cached_property
     def embedder(self) -> Embedder:
-        embedder = load_embedder(self.settings.embedder)
+        embedder = load_embedder(self.settings.embedder, cache_dir=self.settings.cache_dir)
         b = self.settings.batching
         if self.serving and b.enabled:
             from embedder.batched import BatchedEmbedder

@@ -57,6 +57,10 @@ class EmbedderSettings(BaseModel):
         ),
     )
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")
+    runtime: Literal["auto", "torch", "onnx"] = Field(
+        default="auto",
+        description="'auto': ONNX Runtime on the CPU (exported once, cached by model hash), torch on CUDA.",
+    )
     batch_size: int = Field(default=32, ge=1, le=1024)
     image_size: int = Field(default=224, ge=32)
     threads: int = Field(default=0, ge=0, description="CPU threads; 0 = all cores.")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageEnhance
 
 from embedder import load_embedder
+from embedder.onnx_embedder import OnnxImageEmbedder
 from embedder.torch_embedder import TorchImageEmbedder
 from lookalike.settings import EmbedderSettings
 from tests.images import clothing_photos
@@ -17,7 +17,7 @@ from tests.images import clothing_photos
 
 @pytest.fixture(scope="module")
 def mobilenet() -> TorchImageEmbedder:
-    emb = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=8))
+    emb = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=8, runtime="torch"))
     assert isinstance(emb, TorchImageEmbedder)
     return emb
 
@@ -51,16 +51,18 @@ def test_spec_names_the_weights_file(mobilenet: TorchImageEmbedder) -> None:
     assert mobilenet.spec == "torchvision:mobilenet_v2@mobilenet_v2-b0353104.pth"
 
 
-def test_onnx_export_of_the_backbone_matches_torch(tmp_path: Path, mobilenet: TorchImageEmbedder, photos: list[Image.Image]) -> None:
-    path = tmp_path / "mobilenet.onnx"
-    torch.onnx.export(
-        mobilenet.model, (torch.zeros(1, 3, 224, 224),), str(path), input_names=["input"], output_names=["features"],
-        dynamic_axes={"input": {0: "batch"}, "features": {0: "batch"}}, dynamo=False,
-    )
-    onnx_emb = load_embedder(EmbedderSettings(spec=f"onnx:{path}", batch_size=4))
-    assert onnx_emb.dim == 1280
-    a, b = onnx_emb.embed_images(photos[:5]), mobilenet.embed_images(photos[:5])
-    assert np.allclose(a, b, atol=1e-3)
+def test_cpu_default_runs_onnx_runtime_with_the_same_spec_and_vectors(
+    tmp_path: Path, mobilenet: TorchImageEmbedder, photos: list[Image.Image]
+) -> None:
+    onnx_emb = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=4), cache_dir=tmp_path)
+    assert isinstance(onnx_emb, OnnxImageEmbedder)
+    assert onnx_emb.spec == mobilenet.spec and onnx_emb.dim == 1280
+    assert np.allclose(onnx_emb.embed_images(photos[:5]), mobilenet.embed_images(photos[:5]), atol=1e-3)
+    exported = list((tmp_path / "onnx").glob("*.onnx"))
+    assert len(exported) == 1
+    again = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2"), cache_dir=tmp_path)
+    assert isinstance(again, OnnxImageEmbedder)
+    assert list((tmp_path / "onnx").glob("*.onnx")) == exported, "the export is cached by model hash"
 
 
 def test_open_clip_plumbing_with_random_init(photos: list[Image.Image]) -> None:
