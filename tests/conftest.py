@@ -1,0 +1,120 @@
+"""Shared fixtures: the shared data folder, one CPU embedder per session, runtimes, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from embedder import Embedder, load_embedder
+from lookalike.runtime import Runtime
+from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
+
+# -- data -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``../shared`` beside the checkout (or LOOKALIKE_SHARED_DIR)."""
+    path = Path(
+        os.environ.get("LOOKALIKE_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared"
+    )
+    if not (path / "data").is_dir():
+        pytest.skip(f"shared data folder {path} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def clothing_dir(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "clothing"
+
+
+# -- models and runtimes ------------------------------------------------------------------
+
+CPU_EMBEDDER = EmbedderSettings(spec="torchvision:mobilenet_v2", device="cpu", batch_size=16)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The default MobileNetV2 embedder, loaded once per test session (a few seconds)."""
+    return load_embedder(CPU_EMBEDDER)
+
+
+RuntimeFactory = Callable[..., Runtime]
+
+
+@pytest.fixture
+def make_runtime(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> RuntimeFactory:
+    """Fresh runtimes (own data_dir, own SQLite file unless database_url is given) sharing the embedder.
+
+    Keyword arguments are ``Settings`` fields; the detector defaults to 'none' (whole photo).
+    """
+
+    def make(**overrides: Any) -> Runtime:
+        values: dict[str, Any] = {
+            "data_dir": tmp_path_factory.mktemp("runtime"),
+            "embedder": CPU_EMBEDDER,
+            "detector": DetectorSettings(spec="none"),
+        }
+        values.update(overrides)
+        runtime = Runtime(Settings(**values))
+        if runtime.settings.embedder == CPU_EMBEDDER:
+            runtime.__dict__["embedder"] = embedder  # pre-fill the cached_property: no second load
+        return runtime
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def runtime(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Runtime:
+    """One runtime for the whole session (SQLite in a temp folder, whole-image detector)."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("session-runtime"),
+        embedder=CPU_EMBEDDER,
+        detector=DetectorSettings(spec="none"),
+    )
+    rt = Runtime(settings)
+    rt.__dict__["embedder"] = embedder
+    return rt
+
+
+# -- PostgreSQL -------------------------------------------------------------------------
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end.
+
+    The server is the local one (LOOKALIKE_TEST_PG_ADMIN_URL overrides the admin URL);
+    tests using this are skipped, saying why, only when it cannot be reached.
+    """
+    psycopg = pytest.importorskip("psycopg")
+    admin_url = os.environ.get("LOOKALIKE_TEST_PG_ADMIN_URL", PG_ADMIN_URL)
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        pytest.skip(f"PostgreSQL at {admin_url} is unreachable: {exc}")
+    name = f"lookalike_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        host = admin.info.host
+        port = admin.info.port
+        user = admin.info.user
+        try:
+            yield f"postgresql+psycopg://{user}@{host}:{port}/{name}"
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test on a real SQLite file and on the real local PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    return str(request.getfixturevalue("pg_url"))
