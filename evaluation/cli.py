@@ -1,0 +1,89 @@
+"""``lookalike eval BENCHMARK``: recall of the configured pipeline on a benchmark directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from lookalike.errors import LookalikeError, ManifestError
+
+
+def eval_command(
+    benchmark: Annotated[Path, typer.Argument(help="Benchmark folder with catalog.csv and queries.jsonl.")],
+    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Report folder (default: <data_dir>/eval/<benchmark name>).")
+    ] = None,
+    detector: Annotated[
+        str | None, typer.Option("--detector", help="Query detector spec override, e.g. 'none' or 'blocks'.")
+    ] = None,
+    embedder: Annotated[
+        str | None, typer.Option("--embedder", help="Embedder spec override, e.g. 'efficientnet_lite0'.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N queries.")] = None,
+    no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
+) -> None:
+    """Ingest the benchmark catalog (cached), search every query as the API does, write report.json/.md."""
+    from evaluation.benchmark import load_benchmark
+    from evaluation.report import write_report
+    from evaluation.runner import run_benchmark
+    from lookalike.settings import load_settings
+
+    try:
+        settings = load_settings(config)
+        if detector is not None:
+            settings = settings.model_copy(
+                update={"detector": settings.detector.model_copy(update={"spec": detector})}
+            )
+        if embedder is not None:
+            settings = settings.model_copy(
+                update={"embedder": settings.embedder.model_copy(update={"spec": embedder})}
+            )
+    except ValidationError as exc:
+        typer.echo(f"error: invalid settings: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    try:
+        bench = load_benchmark(benchmark)
+        run = run_benchmark(bench, settings, limit=limit, progress=not no_progress)
+    except ManifestError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except (LookalikeError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    folder = out or settings.data_dir / "eval" / bench.name
+    report = write_report(run, folder)
+    typer.echo(render(report))
+    typer.echo(f"report: {folder / 'report.md'} (and report.json, results.jsonl, plots)")
+
+
+def render(report: dict[str, Any]) -> str:
+    """The console table: recall rows, then the single-number metrics and latency."""
+    m, c, b = report["metrics"], report["config"], report["benchmark"]
+    ks = ("1", "5", "10", "20")
+    rows = [("item recall", m["recall"])]
+    if "category_recall" in m:
+        rows.append(("category recall", m["category_recall"]))
+    if "region_recall" in m:
+        rows.append(("region recall", m["region_recall"]))
+    lines = [
+        f"{b['name']}: {b['queries']} queries, {b['catalog_items']} items | embedder {c['embedder']} | "
+        f"detector {c['detector']} | {report['wall_s']:.0f} s",
+        f"{'':18}" + "".join(f"{'@' + k:>8}" for k in ks),
+    ]
+    lines += [f"{name:18}" + "".join(f"{vals[k]:8.3f}" for k in ks) for name, vals in rows]
+    lines.append(f"mAP@10 {m['map@10']:.3f}   MRR {m['mrr']:.3f}   no results {m['no_results']}")
+    if "detection@iou0.5" in m:
+        d = m["detection@iou0.5"]
+        lines.append(f"boxes @IoU0.5: recall {d['recall']:.3f} precision {d['precision']:.3f}")
+    lat = m["latency_ms"]
+    lines.append(
+        "latency ms p50/p95: " + ", ".join(f"{s} {v['p50']:.0f}/{v['p95']:.0f}" for s, v in lat.items())
+    )
+    return "\n".join(lines)
+
+
+__all__ = ["eval_command", "render"]

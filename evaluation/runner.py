@@ -1,0 +1,263 @@
+"""Run a benchmark through the real search pipeline, in process.
+
+The catalog is ingested with ``catalog_ingest.ingest_manifest`` into its own data folder
+(SQLite + index versions) under ``<cache_dir>/eval/<key>``, where the key hashes the
+manifest, the catalog image bytes, the embedder and the ingest settings; a later run with
+the same key reuses it. Queries then go through ``decode_image`` + ``SearchService.search``
+exactly as ``POST /v1/search`` does: there is no separate evaluation mode to drift apart.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from evaluation.benchmark import QUERIES_FILE, Benchmark, Query, file_sha256
+from evaluation.metrics import QueryOutcome, RegionOutcome
+from lookalike.errors import ClientError, ManifestError
+from lookalike.imaging import decode_image
+from lookalike.runtime import Runtime
+from lookalike.search import SearchRequest, merged_ranking
+from lookalike.settings import Settings
+from lookalike.types import SearchResult
+
+log = logging.getLogger(__name__)
+
+EVAL_CATALOG = "eval"
+SEARCH_K = 20
+MARKER_FILE = "eval-catalog.json"
+
+
+@dataclass(frozen=True)
+class CatalogCache:
+    """Where an ingested benchmark catalog lives and whether this run reused it."""
+
+    key: str
+    data_dir: Path
+    reused: bool
+    ingest_s: float
+    index_version: str | None
+    items: int
+
+
+@dataclass
+class QueryRecord:
+    """One query's outcome plus what the report needs to show it (paths, sizes)."""
+
+    query: Query
+    outcome: QueryOutcome
+    image_size: tuple[int, int]
+
+
+@dataclass
+class EvalRun:
+    benchmark: Benchmark
+    settings: Settings
+    catalog: CatalogCache
+    records: list[QueryRecord]
+    embedder_spec: str
+    detector_spec: str
+    wall_s: float
+    total_queries: int = 0
+    """Queries in the benchmark file; ``records`` may hold fewer with a limit."""
+    item_images: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def outcomes(self) -> list[QueryOutcome]:
+        return [r.outcome for r in self.records]
+
+
+def catalog_key(bench: Benchmark, settings: Settings) -> str:
+    """Hash of everything that changes the ingested catalog's vectors (not the query-side detector)."""
+    images = hashlib.sha256()
+    for path in sorted(set(catalog_image_paths(bench).values())):
+        images.update(path.name.encode())
+        images.update(file_sha256(path).encode())
+    parts: dict[str, Any] = {
+        "manifest_sha256": bench.catalog_sha256,
+        "images_sha256": images.hexdigest(),
+        "embedder": settings.embedder.model_dump(include={"spec", "image_size"}),
+        "ingest": settings.ingest.model_dump(include={"catalog_detector", "max_pixels", "max_image_bytes"}),
+        "index_factory": settings.index.factory,
+    }
+    if settings.ingest.catalog_detector != "none":  # its region filters shape the catalog vectors too
+        parts["catalog_detector"] = settings.detector.model_dump(
+            include={"confidence", "iou", "imgsz", "max_regions", "min_box_fraction", "include_whole_image"}
+        )
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def catalog_image_paths(bench: Benchmark) -> dict[str, Path]:
+    """item_id -> its first catalog photo (for thumbnails and the cache key)."""
+    out: dict[str, Path] = {}
+    with bench.catalog_csv.open(newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            item_id, image = row["item_id"].strip(), row["image"].strip()
+            path = Path(image) if Path(image).is_absolute() else bench.root / image
+            out.setdefault(item_id, path)
+    return out
+
+
+def eval_settings(settings: Settings, data_dir: Path) -> Settings:
+    """The user's models and limits, with storage moved into the cache folder (SQLite, own indexes)."""
+    return settings.model_copy(update={"data_dir": data_dir, "database_url": None})
+
+
+def prepare_catalog(
+    bench: Benchmark, settings: Settings, *, progress: bool = True
+) -> tuple[CatalogCache, Runtime]:
+    """Ingest the benchmark catalog, or reuse the folder whose key matches."""
+    key = catalog_key(bench, settings)
+    data_dir = (settings.cache_dir / "eval" / key).resolve()
+    runtime = Runtime(eval_settings(settings, data_dir))
+    _load_embedder(runtime)
+    marker = data_dir / MARKER_FILE
+    if marker.is_file():
+        info = json.loads(marker.read_text())
+        if info.get("key") == key and runtime.index_store.current_version(EVAL_CATALOG) is not None:
+            log.info("eval catalog reused: %s", data_dir)
+            return CatalogCache(
+                key, data_dir, True, 0.0, info.get("index_version"), int(info.get("items", 0))
+            ), runtime
+    if data_dir.exists():
+        shutil.rmtree(data_dir)  # a half-built catalog from an interrupted run
+    data_dir.mkdir(parents=True)
+    from catalog_ingest.pipeline import ingest_manifest
+
+    started = time.perf_counter()
+    report = ingest_manifest(
+        runtime,
+        bench.catalog_csv,
+        EVAL_CATALOG,
+        images_root=bench.root,
+        rejects_path=data_dir / "rejects.csv",
+        progress=progress,
+    )
+    elapsed = time.perf_counter() - started
+    if report.rejects:
+        first = "; ".join(f"line {r.row} ({r.item_id}): {r.reason}" for r in report.rejects[:5])
+        raise ManifestError(
+            f"{bench.catalog_csv}: {len(report.rejects)} catalog row(s) could not be ingested, so recall "
+            f"would be wrong: {first}"
+        )
+    if report.index_version is None:
+        raise ManifestError(f"{bench.catalog_csv}: ingest produced no index")
+    marker.write_text(
+        json.dumps(
+            {
+                "key": key,
+                "index_version": report.index_version,
+                "items": report.loaded_items,
+                "ingest_s": elapsed,
+            },
+            indent=2,
+        )
+    )
+    return CatalogCache(key, data_dir, False, elapsed, report.index_version, report.loaded_items), runtime
+
+
+def _load_embedder(runtime: Runtime) -> None:
+    """Load the embedder now; build ``efficientnet_lite0`` here if the factory does not know it yet."""
+    try:
+        runtime.embedder  # noqa: B018 - cached_property: loads the model
+    except ValueError:
+        es = runtime.settings.embedder
+        name, _, weights = es.spec.partition("@")
+        if name.strip().lower() != "efficientnet_lite0":
+            raise
+        from embedder import _maybe_onnx
+        from embedder.device import configure_cpu_threads
+        from embedder.efficientnet_lite import build_efficientnet_lite0_embedder
+
+        configure_cpu_threads(es.threads)
+        torch_embedder = build_efficientnet_lite0_embedder(
+            weights.strip() or None, image_size=es.image_size, batch_size=es.batch_size, device=es.device
+        )
+        # Same ONNX-on-CPU swap as the factory applies to torchvision models, so timings compare.
+        runtime.__dict__["embedder"] = _maybe_onnx(torch_embedder, es, runtime.settings.cache_dir)
+
+
+def outcome_of(query: Query, result: SearchResult, timings: dict[str, float]) -> QueryOutcome:
+    regions = tuple(
+        RegionOutcome(r.region.box, tuple((m.item.item_id, m.score) for m in r.matches))
+        for r in result.regions
+    )
+    outcome = QueryOutcome(query.query_id, query.relevant, regions, query.boxes, timings)
+    # The metrics' merge must be the served one; a divergence would make every number suspect.
+    if outcome.ranking()[:SEARCH_K] != merged_ranking(result, SEARCH_K):
+        raise AssertionError(f"query {query.query_id}: evaluation ranking differs from merged_ranking")
+    return outcome
+
+
+def run_queries(
+    bench: Benchmark,
+    runtime: Runtime,
+    *,
+    progress: bool = True,
+    on_query: Callable[[QueryRecord], None] | None = None,
+) -> list[QueryRecord]:
+    api = runtime.settings.api
+    records: list[QueryRecord] = []
+    for query in tqdm(bench.queries, unit="query", desc=f"eval {bench.name}", disable=not progress):
+        data = query.image.read_bytes()
+        start = time.perf_counter()
+        try:
+            image = decode_image(
+                data, source=str(query.image), max_bytes=api.max_upload_bytes, max_pixels=api.max_pixels
+            )
+        except ClientError as exc:
+            raise ManifestError(
+                f"{bench.root / QUERIES_FILE}:{query.line}: query image unusable: {exc}"
+            ) from exc
+        decode_ms = (time.perf_counter() - start) * 1000.0
+        result = runtime.search.search(image, SearchRequest(catalog=EVAL_CATALOG, k=SEARCH_K))
+        total_ms = (time.perf_counter() - start) * 1000.0
+        timings = {"decode": decode_ms, **result.timings_ms, "total": total_ms}
+        record = QueryRecord(query, outcome_of(query, result, timings), (image.width, image.height))
+        records.append(record)
+        if on_query is not None:
+            on_query(record)
+    return records
+
+
+def run_benchmark(
+    bench: Benchmark, settings: Settings, *, limit: int | None = None, progress: bool = True
+) -> EvalRun:
+    """Ingest (or reuse) the whole catalog, search every query (or the first ``limit``), collect outcomes."""
+    started = time.perf_counter()
+    cache, runtime = prepare_catalog(bench, settings, progress=progress)
+    records = run_queries(bench.limited(limit), runtime, progress=progress)
+    return EvalRun(
+        benchmark=bench,
+        settings=runtime.settings,
+        catalog=cache,
+        records=records,
+        embedder_spec=runtime.embedder.spec,
+        detector_spec=runtime.settings.detector.spec,
+        wall_s=time.perf_counter() - started,
+        total_queries=len(bench.queries),
+        item_images=catalog_image_paths(bench),
+    )
+
+
+__all__ = [
+    "EVAL_CATALOG",
+    "SEARCH_K",
+    "CatalogCache",
+    "EvalRun",
+    "QueryRecord",
+    "catalog_key",
+    "prepare_catalog",
+    "run_benchmark",
+    "run_queries",
+]
