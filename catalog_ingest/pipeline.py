@@ -21,7 +21,7 @@ from catalog_ingest.manifest import RawRow, read_manifest
 from catalog_ingest.publish import publish_catalog_index
 from catalog_ingest.regions import embed_regions
 from catalog_ingest.report import IngestReport, Reject, write_rejects
-from catalog_ingest.rows import ManifestRow, RowError, parse_row
+from catalog_ingest.rows import ManifestRow, RowError, parse_row, resolve_image
 from catalog_ingest.unreferenced import unreferenced_images
 from detector import Detector, load_detector
 from embedder import Embedder
@@ -181,17 +181,25 @@ def process_batch(raw_rows: Sequence[RawRow], stages: Stages, state: RunState, f
 def parse_rows(raw_rows: Sequence[RawRow], stages: Stages, state: RunState) -> list[ManifestRow]:
     rows = []
     for raw in raw_rows:
+        image = _text(raw.values.get("image"))
+        _remember_reference(image, stages.base, state)
         try:
-            row = parse_row(raw, stages.base)
+            rows.append(parse_row(raw, stages.base))
         except RowError as exc:
-            state.reject(
-                raw.number, _text(raw.values.get("item_id")), _text(raw.values.get("image")), str(exc)
-            )
-            continue
-        if not row.ref.is_url:
-            state.referenced.add(row.ref.source)
-        rows.append(row)
+            state.reject(raw.number, _text(raw.values.get("item_id")), image, str(exc))
     return rows
+
+
+def _remember_reference(image: str | None, base: Path, state: RunState) -> None:
+    """Even a rejected row references its file: it must not be reported as unreferenced."""
+    if image is None:
+        return
+    try:
+        ref = resolve_image(image, base)
+    except RowError:
+        return
+    if not ref.is_url:
+        state.referenced.add(ref.source)
 
 
 def fetch_rows(rows: list[ManifestRow], fetcher: Fetcher, state: RunState) -> list[Fetched]:
@@ -272,7 +280,7 @@ def accept_rows(
         if conflict is not None:
             state.reject(row.number, row.item.item_id, row.image, conflict)
             continue
-        items[row.item.item_id] = state.ledger.accept(row.item, f"line {row.number}")
+        items[row.item.item_id] = state.ledger.accept(row.item, f"row {row.number}")
         state.loaded_items.add(row.item.item_id)
         batch.links.append((row.item.item_id, sha))
         if sha in state.accepted_shas:
