@@ -68,6 +68,17 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _not_utf8(path: Path, exc: UnicodeDecodeError) -> ManifestError:
+    """Text is decoded in chunks, so find the offending line again for the message."""
+    with path.open("rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return ManifestError(f"{path}: line {number}: not UTF-8 text ({exc.reason})")
+    return ManifestError(f"{path}: not UTF-8 text ({exc.reason})")
+
+
 def _read_csv(path: Path, delimiter: str) -> Iterator[RawRow]:
     line = 0
     try:
@@ -94,7 +105,7 @@ def _read_csv(path: Path, delimiter: str) -> Iterator[RawRow]:
                     continue
                 yield RawRow(start, {c: _clean(v) for c, v in zip(columns, record, strict=False) if c})
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"{path}: line {line + 1}: not UTF-8 text ({exc.reason})") from exc
+        raise _not_utf8(path, exc) from exc
     except csv.Error as exc:
         raise ManifestError(f"{path}: line {line + 1}: unreadable CSV ({exc})") from exc
 
@@ -118,7 +129,7 @@ def _read_jsonl(path: Path) -> list[RawRow]:
                 columns.update(dict.fromkeys(value))
                 rows.append(RawRow(number, {str(k).strip(): _clean(v) for k, v in value.items()}))
     except UnicodeDecodeError as exc:
-        raise ManifestError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+        raise _not_utf8(path, exc) from exc
     if rows and not columns:
         first = rows[0]
         raise ManifestError(f"{path}: line {first.number}: not a JSON Lines manifest: {first.error}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -44,42 +46,46 @@ def embedder() -> Embedder:
     return load_embedder(CPU_EMBEDDER)
 
 
+@dataclass
+class SharedModelRuntime(Runtime):
+    """A Runtime that borrows the session's embedder (loaded on first use) when its settings match."""
+
+    shared_embedder: Callable[[], Embedder] | None = None
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        if self.shared_embedder is not None and self.settings.embedder == CPU_EMBEDDER:
+            return self.shared_embedder()
+        return super().embedder
+
+
 RuntimeFactory = Callable[..., Runtime]
+
+TEST_DEFAULTS: dict[str, Any] = {"embedder": CPU_EMBEDDER, "detector": DetectorSettings(spec="none")}
 
 
 @pytest.fixture
-def make_runtime(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> RuntimeFactory:
+def make_runtime(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> RuntimeFactory:
     """Fresh runtimes (own data_dir, own SQLite file unless database_url is given) sharing the embedder.
 
     Keyword arguments are ``Settings`` fields; the detector defaults to 'none' (whole photo).
+    Tests that never embed never load the model.
     """
 
     def make(**overrides: Any) -> Runtime:
-        values: dict[str, Any] = {
-            "data_dir": tmp_path_factory.mktemp("runtime"),
-            "embedder": CPU_EMBEDDER,
-            "detector": DetectorSettings(spec="none"),
-        }
-        values.update(overrides)
-        runtime = Runtime(Settings(**values))
-        if runtime.settings.embedder == CPU_EMBEDDER:
-            runtime.__dict__["embedder"] = embedder  # pre-fill the cached_property: no second load
-        return runtime
+        values = {"data_dir": tmp_path_factory.mktemp("runtime"), **TEST_DEFAULTS, **overrides}
+        return SharedModelRuntime(
+            Settings(**values), shared_embedder=lambda: request.getfixturevalue("embedder")
+        )
 
     return make
 
 
 @pytest.fixture(scope="session")
-def runtime(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Runtime:
+def runtime(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Runtime:
     """One runtime for the whole session (SQLite in a temp folder, whole-image detector)."""
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("session-runtime"),
-        embedder=CPU_EMBEDDER,
-        detector=DetectorSettings(spec="none"),
-    )
-    rt = Runtime(settings)
-    rt.__dict__["embedder"] = embedder
-    return rt
+    settings = Settings(data_dir=tmp_path_factory.mktemp("session-runtime"), **TEST_DEFAULTS)
+    return SharedModelRuntime(settings, shared_embedder=lambda: request.getfixturevalue("embedder"))
 
 
 # -- PostgreSQL -------------------------------------------------------------------------
