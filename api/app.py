@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import anyio
 from fastapi import FastAPI
 
 from api.fetch import new_http_client
@@ -17,9 +16,6 @@ from api.routes import catalogs, health, search
 from api.schemas import Problem
 from lookalike.runtime import Runtime
 from lookalike.settings import Settings, get_settings
-
-SEARCH_CONCURRENCY = 4
-"""Searches decoding/embedding at once per process: more would only queue for the same cores."""
 
 DESCRIPTION = """Visual product search: send a screenshot, get similar catalog items per detected product.
 
@@ -44,9 +40,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.runtime = runtime if runtime is not None else Runtime(settings)
+        app.state.runtime = runtime if runtime is not None else Runtime(settings, serving=True)
         app.state.warmup = Warmup(app.state.runtime, settings.api.preload_catalogs)
-        app.state.search_slots = anyio.CapacityLimiter(SEARCH_CONCURRENCY)
         app.state.warmup.start()
         async with new_http_client() as client:
             app.state.http = client

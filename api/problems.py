@@ -84,8 +84,17 @@ def problem_response(
 
 async def client_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClientError)
+    retry_after = getattr(exc, "retry_after_s", None)  # OverloadedError (429) says when to come back
+    headers = (
+        {"Retry-After": str(max(1, round(retry_after)))} if isinstance(retry_after, int | float) else None
+    )
     return problem_response(
-        request, exc.status, exc.detail, title=exc.title, type_=problem_type(type(exc).__name__)
+        request,
+        exc.status,
+        exc.detail,
+        title=exc.title,
+        type_=problem_type(type(exc).__name__),
+        headers=headers,
     )
 
 
@@ -123,7 +132,9 @@ async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
         detail = f"no route matches {request.method} {request.url.path}"
     elif exc.status_code == 405:
         detail = f"{request.method} is not allowed on {request.url.path}"
-    return problem_response(request, exc.status_code, detail, headers=dict(exc.headers) if exc.headers else None)
+    return problem_response(
+        request, exc.status_code, detail, headers=dict(exc.headers) if exc.headers else None
+    )
 
 
 async def unhandled_error_handler(request: Request, exc: Exception) -> JSONResponse:

@@ -59,6 +59,9 @@ class Warmup:
                 except Exception as exc:
                     self.components[name] = f"failed: {type(exc).__name__}: {exc}"
                     log.exception("warmup_failed component=%s", name)
+                    for later, state in self.components.items():
+                        if state == "loading":
+                            self.components[later] = f"not loaded: {name} failed"
                     return
                 self.components[name] = "ok"
                 log.info("warmup_loaded component=%s ms=%.0f", name, (time.perf_counter() - start) * 1000)

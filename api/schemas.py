@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from lookalike.search import MAX_K
 
-CATALOG_PATTERN = r"^[^./\\\x00][^/\\\x00]{0,199}$"
-"""A catalog name is one path segment (it names a folder of index versions): no slashes, no leading dot."""
+CATALOG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+"""The names `lookalike ingest` accepts: one safe path segment (it names a folder of index versions)."""
 
-CatalogName = Annotated[str, Field(min_length=1, max_length=200, pattern=CATALOG_PATTERN, examples=["demo"])]
+CatalogName = Annotated[str, Field(min_length=1, max_length=100, pattern=CATALOG_PATTERN, examples=["demo"])]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 
 

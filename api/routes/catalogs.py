@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/catalogs", tags=["catalogs"])
 
-CatalogPath = Annotated[str, PathParam(min_length=1, max_length=200, pattern=CATALOG_PATTERN)]
+CatalogPath = Annotated[str, PathParam(min_length=1, max_length=100, pattern=CATALOG_PATTERN)]
 ItemPath = Annotated[str, PathParam(min_length=1, max_length=500)]
 REMOTE_SCHEMES = ("http://", "https://")
 
@@ -34,7 +34,10 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _problem("Unknown catalog or item"), 422: _problem("Malformed catalog name")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: _problem("Unknown catalog or item"),
+    422: _problem("Malformed catalog name"),
+}
 
 
 @router.get("", response_model=CatalogList, summary="Catalogs with their counts and live index version")

@@ -6,8 +6,8 @@ import logging
 import time
 from typing import Any
 
-import anyio.to_thread
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep
 from api.fetch import fetch_image
@@ -16,7 +16,6 @@ from api.presenters import search_response
 from api.problems import UrlFetchDisabledError
 from api.readiness import Warmup
 from api.schemas import SearchJson, SearchResponse
-from lookalike.imaging import decode_image
 from lookalike.runtime import Runtime
 from lookalike.search import MAX_K, SearchRequest
 from lookalike.settings import ApiSettings
@@ -33,13 +32,8 @@ def _ms(start: float) -> float:
 
 def run_search(
     runtime: Runtime, warmup: Warmup, data: bytes, parsed: SearchInput, api: ApiSettings
-) -> tuple[SearchResult, float]:
-    """Decode and search, in a worker thread: both are CPU-bound and must stay off the event loop."""
-    start = time.perf_counter()
-    image = decode_image(
-        data, source=parsed.source, max_bytes=api.max_upload_bytes, max_pixels=api.max_pixels
-    )
-    decode_ms = _ms(start)
+) -> SearchResult:
+    """Decode and search in a worker thread: both are CPU-bound and must stay off the event loop."""
     p = parsed.params
     request = SearchRequest(
         catalog=p.catalog or api.default_catalog,
@@ -48,9 +42,10 @@ def run_search(
         categories=frozenset(p.categories) if p.categories else None,
         min_score=p.min_score,
     )
-    request.validate(image)  # before waiting on the models: bad input fails fast even during warm-up
     warmup.wait_for_models()
-    return runtime.search.search(image, request), decode_ms
+    return runtime.search.search_bytes(
+        data, request, max_bytes=api.max_upload_bytes, max_pixels=api.max_pixels, source=parsed.source
+    )
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -169,10 +164,7 @@ async def search(
         )
         timings["fetch"] = _ms(fetch_start)
     assert data is not None
-    result, decode_ms = await anyio.to_thread.run_sync(
-        run_search, runtime, warmup, data, parsed, api, limiter=request.app.state.search_slots
-    )
-    timings["decode"] = decode_ms
+    result = await run_in_threadpool(run_search, runtime, warmup, data, parsed, api)
     timings.update(result.timings_ms)
     timings["total"] = _ms(start)
     log.info(

@@ -1,0 +1,123 @@
+"""Liveness, readiness (what is missing, and healing once a catalog is published) and the OpenAPI document."""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from catalog_ingest import ingest_manifest
+from lookalike.runtime import Runtime
+from lookalike.settings import DetectorSettings, Settings
+from tests.images import CLOTHING_IMAGES
+
+if TYPE_CHECKING:
+    from tests.api_fixtures import AppFactory, ShopCatalog
+
+pytest_plugins = ["tests.api_fixtures"]
+
+
+def readiness_settled(client: TestClient, timeout_s: float = 30.0) -> tuple[int, dict[str, Any]]:
+    """/readyz once no component is still loading."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.get("/readyz")
+        body: dict[str, Any] = response.json()
+        if "loading" not in body["checks"].values() or time.monotonic() > deadline:
+            return response.status_code, body
+        time.sleep(0.05)
+
+
+def test_healthz_is_always_ok(api_client: TestClient) -> None:
+    response = api_client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_lists_every_component_when_ready(api_client: TestClient) -> None:
+    response = api_client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ready",
+        "checks": {"database": "ok", "detector": "ok", "embedder": "ok", "catalog:shop": "ok"},
+        "missing": [],
+    }
+
+
+def test_readyz_waits_for_a_preloaded_catalog_then_turns_ready(
+    api_app_with: AppFactory, api_runtime: Runtime, shop_catalog: ShopCatalog, tmp_path: Path
+) -> None:
+    with TestClient(api_app_with(preload_catalogs=["shop", "later"])) as client:
+        status, body = readiness_settled(client)
+        assert status == 503 and body["status"] == "not ready"
+        assert body["checks"]["catalog:shop"] == "ok"
+        [missing] = body["missing"]
+        assert missing.startswith("catalog:later:") and "no published index" in missing
+        assert client.get("/healthz").status_code == 200
+
+        manifest = tmp_path / "later.csv"
+        with manifest.open("w", newline="") as f:
+            csv.writer(f).writerows(
+                [["item_id", "image"], *[[p.stem, p.name] for p in shop_catalog.photos[:2]]]
+            )
+        ingest_manifest(api_runtime, manifest, "later", images_root=CLOTHING_IMAGES, progress=False)
+
+        after = client.get("/readyz")
+        assert after.status_code == 200, after.text
+        assert after.json()["checks"]["catalog:later"] == "ok"
+
+
+def test_models_that_fail_to_load_make_readyz_and_search_say_why(
+    tmp_path: Path, shop_catalog: ShopCatalog
+) -> None:
+    settings = Settings(data_dir=tmp_path, detector=DetectorSettings(spec="bogus"))
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        status, body = readiness_settled(client)
+        assert status == 503
+        assert body["checks"]["database"] == "ok"
+        assert "unknown detector spec 'bogus'" in body["checks"]["detector"]
+        response = client.post(
+            "/v1/search", files={"image": ("x.jpg", shop_catalog.photos[0].read_bytes(), "image/jpeg")}
+        )
+        assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
+        assert "could not load its models" in response.json()["detail"]
+
+
+@pytest.fixture(scope="module")
+def openapi(api_client: TestClient) -> dict[str, Any]:
+    response = api_client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[str, Any]) -> None:
+    search = openapi["paths"]["/v1/search"]["post"]
+    content = search["requestBody"]["content"]
+    assert content["multipart/form-data"]["schema"]["required"] == ["image"]
+    assert set(content["multipart/form-data"]["examples"]) == {"upload", "tap_to_search"}
+    assert set(content["application/json"]["examples"]) == {"base64", "url"}
+    assert {"image_base64", "image_url", "k", "box", "categories"} <= set(
+        content["application/json"]["schema"]["properties"]
+    )
+    assert {p["name"] for p in search["parameters"]} == {"catalog", "k", "box", "categories", "min_score"}
+    assert {"400", "404", "413", "415", "422"} <= set(search["responses"])
+    assert search["responses"]["413"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
+        "/Problem"
+    )
+
+
+def test_openapi_response_models_carry_examples(openapi: dict[str, Any]) -> None:
+    schemas = openapi["components"]["schemas"]
+    for name in ("SearchResponse", "CatalogList", "ItemOut", "ReadyOut", "Problem"):
+        assert schemas[name]["examples"], name
+    example = schemas["SearchResponse"]["examples"][0]
+    assert {"catalog", "index_version", "image_width", "image_height", "regions", "timings_ms"} <= set(
+        example
+    )
+    assert "/v1/catalogs/{catalog}/items/{item_id}/image" in openapi["paths"]
