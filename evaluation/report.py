@@ -304,7 +304,8 @@ def _markdown(
         lines += ["", f"![recall by category]({plots['category']})"]
     if failures:
         lines += ["", "## Worst queries", "", "Query region, the wrong top 3, and the right item:", ""]
-        lines += [f"![{qid}]({path})" for qid, path in failures]
+        for qid, path in failures:
+            lines += [f"![{qid}]({path})", ""]
     return "\n".join(lines) + "\n"
 
 

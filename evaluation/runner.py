@@ -113,13 +113,16 @@ def eval_settings(settings: Settings, data_dir: Path) -> Settings:
     return settings.model_copy(update={"data_dir": data_dir, "database_url": None})
 
 
+RuntimeFactory = Callable[[Settings], Runtime]
+
+
 def prepare_catalog(
-    bench: Benchmark, settings: Settings, *, progress: bool = True
+    bench: Benchmark, settings: Settings, *, progress: bool = True, make_runtime: RuntimeFactory = Runtime
 ) -> tuple[CatalogCache, Runtime]:
     """Ingest the benchmark catalog, or reuse the folder whose key matches."""
     key = catalog_key(bench, settings)
     data_dir = (settings.cache_dir / "eval" / key).resolve()
-    runtime = Runtime(eval_settings(settings, data_dir))
+    runtime = make_runtime(eval_settings(settings, data_dir))
     _load_embedder(runtime)
     marker = data_dir / MARKER_FILE
     if marker.is_file():
@@ -231,11 +234,16 @@ def run_queries(
 
 
 def run_benchmark(
-    bench: Benchmark, settings: Settings, *, limit: int | None = None, progress: bool = True
+    bench: Benchmark,
+    settings: Settings,
+    *,
+    limit: int | None = None,
+    progress: bool = True,
+    make_runtime: RuntimeFactory = Runtime,
 ) -> EvalRun:
     """Ingest (or reuse) the whole catalog, search every query (or the first ``limit``), collect outcomes."""
     started = time.perf_counter()
-    cache, runtime = prepare_catalog(bench, settings, progress=progress)
+    cache, runtime = prepare_catalog(bench, settings, progress=progress, make_runtime=make_runtime)
     records = run_queries(bench.limited(limit), runtime, progress=progress)
     return EvalRun(
         benchmark=bench,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import random
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation.synth.screenshot import compose_screenshot
+from evaluation.synth.screenshot import compose_screenshot, compose_screenshot_jpeg
 
 MAGENTA = (255, 0, 255)
 SIZE = (585, 1266)  # half a phone screen keeps the tests fast
@@ -79,3 +80,11 @@ def test_rejects_wrong_product_count() -> None:
         compose_screenshot([], random.Random(0))
     with pytest.raises(ValueError, match="1 to 3"):
         compose_screenshot([_solid((10, 10), MAGENTA)] * 4, random.Random(0))
+
+
+def test_jpeg_bytes_are_the_same_screenshot() -> None:
+    photo = Image.linear_gradient("L").convert("RGB").resize((180, 240))
+    img, boxes = compose_screenshot([photo], random.Random(3), size=SIZE)
+    data, boxes_b = compose_screenshot_jpeg([photo], random.Random(3), size=SIZE)
+    assert data[:2] == b"\xff\xd8" and boxes == boxes_b
+    assert Image.open(io.BytesIO(data)).convert("RGB").tobytes() == img.tobytes()

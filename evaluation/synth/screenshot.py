@@ -78,6 +78,20 @@ def compose_screenshot(
     in canvas pixels, in the order of ``products``. The screenshot is JPEG-compressed once at
     a random quality in 40–90, as a real shared screenshot would be.
     """
+    data, boxes = compose_screenshot_jpeg(products, rng, size=size, distractors=distractors)
+    out = Image.open(io.BytesIO(data))
+    out.load()
+    return out.convert("RGB"), boxes
+
+
+def compose_screenshot_jpeg(
+    products: Sequence[Image.Image],
+    rng: random.Random,
+    *,
+    size: tuple[int, int] = (1170, 2532),
+    distractors: Sequence[Image.Image] = (),
+) -> tuple[bytes, list[Box]]:
+    """``compose_screenshot`` as the JPEG file itself, to store queries without compressing twice."""
     if not 1 <= len(products) <= 3:
         raise ValueError(f"compose_screenshot takes 1 to 3 products, got {len(products)}")
     width, height = size
@@ -122,7 +136,9 @@ def compose_screenshot(
         bx = alpha.point(lambda v: 255 if v >= 128 else 0).getbbox() or (0, 0, *item.photo.size)
         box = Box(float(item.x + bx[0]), float(item.y + bx[1]), float(item.x + bx[2]), float(item.y + bx[3]))
         boxes.append(box.clipped(width, height))
-    return _jpeg(canvas, rng.randint(40, 90)), boxes
+    buf = io.BytesIO()
+    canvas.save(buf, format="JPEG", quality=rng.randint(40, 90))
+    return buf.getvalue(), boxes
 
 
 # --- product photo transforms -------------------------------------------------------------
@@ -518,13 +534,4 @@ def _picture(
     canvas.paste(pic, (x, y))
 
 
-def _jpeg(img: Image.Image, quality: int) -> Image.Image:
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=quality)
-    buf.seek(0)
-    out = Image.open(buf)
-    out.load()
-    return out.convert("RGB")
-
-
-__all__ = ["compose_screenshot"]
+__all__ = ["compose_screenshot", "compose_screenshot_jpeg"]

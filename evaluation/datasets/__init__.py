@@ -1,0 +1,1 @@
+"""Generators that turn the shared real-photo data sets into benchmark directories."""
