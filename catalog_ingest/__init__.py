@@ -1,7 +1,9 @@
 """``lookalike ingest``: load a catalog manifest into the store and publish its index.
 
 Read -> fetch -> hash/dedup -> decode -> detect -> embed -> write -> index, as plain
-functions over batches (``pipeline.py``). Bad rows are reported, never fatal.
+functions over batches (``pipeline.py``). Bad rows are reported, never fatal. Loads are
+additive: rows add items and images (identical bytes are stored and embedded once), nothing
+is deleted, and re-running a manifest changes nothing.
 """
 
 from catalog_ingest.pipeline import ingest_manifest

@@ -57,6 +57,8 @@ class Fetcher:
 
     def fetch_all(self, refs: Sequence[ImageRef]) -> list[Fetched]:
         """Results in the order of ``refs``; never raises for a single bad image."""
+        if any(ref.is_url for ref in refs):
+            _ = self.client  # create it here, not racing in the pool's threads
         return list(self._pool.map(self.fetch, refs))
 
     def fetch(self, ref: ImageRef) -> Fetched:

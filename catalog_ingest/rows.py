@@ -27,10 +27,6 @@ class ImageRef:
     source: str
     is_url: bool
 
-    @property
-    def path(self) -> Path | None:
-        return None if self.is_url else Path(self.source)
-
 
 @dataclass(frozen=True, slots=True)
 class ManifestRow:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import re
 import shutil
 import socket
+import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ import pytest
 from catalog_ingest import IngestReport, ingest_manifest
 from lookalike.imaging import decode_image
 from lookalike.search import SearchRequest
-from lookalike.settings import EmbedderSettings
+from lookalike.settings import EmbedderSettings, IngestSettings
 from tests.conftest import RuntimeFactory
 from tests.images import clothing_photos
 
@@ -277,3 +281,51 @@ def test_validate_only_checks_everything_and_loads_nothing(
     assert runtime.store.list_catalogs() == []
     assert runtime.index_store.versions("shop") == []
     assert report.rejects_path is not None and len(report.rejects_path.read_text().splitlines()) == 7
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def image_server(scenario: Scenario) -> Iterator[str]:
+    """A real HTTP server on a local socket, serving the scenario's images folder."""
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(scenario.images))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_images_are_fetched_over_http_with_limits(
+    make_runtime: RuntimeFactory, scenario: Scenario, image_server: str, tmp_path: Path
+) -> None:
+    limit = (scenario.images / "p00.jpg").stat().st_size
+    (scenario.images / "big.jpg").write_bytes((scenario.images / "p00.jpg").read_bytes() + b"\0")
+    scenario.rows = [
+        item_row("web-1", f"{image_server}/p00.jpg", title="From the web"),
+        item_row("web-2", f"{image_server}/nope.jpg"),
+        item_row("big", f"{image_server}/big.jpg"),
+        item_row("big-local", "big.jpg"),
+    ]
+    runtime = make_runtime(ingest=IngestSettings(max_image_bytes=limit))
+
+    manifest = scenario.write(tmp_path / "web.csv")
+    report = ingest_manifest(runtime, manifest, "web", images_root=scenario.images, progress=False)
+
+    assert report.loaded_items == 1 and report.embedded_images == 1
+    reasons = {r.item_id: r.reason for r in report.rejects}
+    assert reasons == {
+        "web-2": f"could not fetch {image_server}/nope.jpg: HTTP 404",
+        "big": f"image at {image_server}/big.jpg is over the limit of {limit} bytes",
+        "big-local": f"image file {(scenario.images / 'big.jpg').resolve()} has {limit + 1} bytes, "
+        f"over the limit of {limit}",
+    }
+    item = runtime.store.get_item("web", "web-1")
+    assert item.image_url == f"{image_server}/p00.jpg"  # a web image is linked, not proxied
