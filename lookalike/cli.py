@@ -6,6 +6,7 @@ import typer
 
 from api.cli import serve
 from catalog_ingest.cli import ingest
+from detector.cli import detector_app
 from evaluation.cli import eval_command
 from index.cli import index_app
 
@@ -14,6 +15,7 @@ app.command("ingest")(ingest)
 app.command("serve")(serve)
 app.command("eval")(eval_command)
 app.add_typer(index_app, name="index")
+app.add_typer(detector_app, name="detector")
 
 if __name__ == "__main__":
     app()

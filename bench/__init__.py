@@ -1,0 +1,1 @@
+"""Benchmarks: rerunnable harnesses whose numbers go into docs/BENCHMARKS.md."""

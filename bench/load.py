@@ -1,0 +1,87 @@
+"""An asyncio HTTP load generator: closed loop at fixed concurrency, open loop at fixed rates.
+
+Only ever targets a server on this machine (loopback); every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import httpx
+import numpy as np
+
+
+@dataclass
+class LoadResult:
+    mode: str
+    level: float  # clients (closed) or requests/s (open)
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+
+    @property
+    def ok(self) -> int:
+        return len(self.latencies_ms)
+
+    @property
+    def throughput(self) -> float:
+        return self.ok / self.wall_s if self.wall_s else 0.0
+
+    def pct(self, q: float) -> float:
+        return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
+
+    def row(self) -> dict[str, float]:
+        return {
+            "level": self.level, "ok": self.ok, "errors": self.errors, "rps": round(self.throughput, 2),
+            "p50_ms": round(self.pct(50), 1), "p95_ms": round(self.pct(95), 1), "p99_ms": round(self.pct(99), 1),
+        }
+
+
+async def _one(client: httpx.AsyncClient, url: str, payload: bytes, result: LoadResult) -> None:
+    start = time.perf_counter()
+    try:
+        r = await client.post(url, files={"image": ("q.jpg", payload, "image/jpeg")}, data={"k": "10"})
+        result.status_counts[r.status_code] = result.status_counts.get(r.status_code, 0) + 1
+        if r.status_code == 200:
+            result.latencies_ms.append((time.perf_counter() - start) * 1000.0)
+        else:
+            result.errors += 1
+    except httpx.HTTPError:
+        result.errors += 1
+
+
+async def closed_loop(base_url: str, payloads: list[bytes], clients: int, requests: int) -> LoadResult:
+    """``clients`` workers each send their next request as soon as the last one answers."""
+    result = LoadResult("closed", clients)
+    counter = iter(range(requests))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+
+        async def worker() -> None:
+            for i in counter:
+                await _one(client, f"{base_url}/v1/search", payloads[i % len(payloads)], result)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(clients)))
+        result.wall_s = time.perf_counter() - start
+    return result
+
+
+async def open_loop(base_url: str, payloads: list[bytes], rate: float, duration_s: float) -> LoadResult:
+    """Requests arrive at a fixed rate whatever the server does: shows the knee and queueing."""
+    result = LoadResult("open", rate)
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=256)) as client:
+        tasks = []
+        start = time.perf_counter()
+        n = int(rate * duration_s)
+        for i in range(n):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(_one(client, f"{base_url}/v1/search", payloads[i % len(payloads)], result)))
+        await asyncio.gather(*tasks)
+        result.wall_s = time.perf_counter() - start
+    return result

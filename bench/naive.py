@@ -1,0 +1,70 @@
+"""The honest baseline: the same models called the way a notebook would call them.
+
+Full-size PIL decode, the detector on each image, each crop embedded alone in eager torch,
+FAISS searched per crop, and one SQL query per returned item. This is what a competent
+user writes in an afternoon; the service is measured against it.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from detector import load_detector
+from embedder import load_embedder
+from index.versions import IndexStore
+from lookalike.settings import EmbedderSettings, Settings
+from lookalike.store.models import Catalog, Item
+from lookalike.types import DecodedImage
+
+
+class NaivePipeline:
+    def __init__(self, settings: Settings, catalog: str) -> None:
+        self.detector = load_detector(settings.detector)
+        emb = settings.embedder.model_dump()
+        emb.update(runtime="torch", batch_size=1)
+        self.embedder = load_embedder(EmbedderSettings(**emb))
+        _, self.index = IndexStore(settings.index_dir).load(catalog)
+        from lookalike.store.store import make_engine
+
+        self.engine = make_engine(settings.db_url)
+        self.catalog = catalog
+
+    def search(self, data: bytes, k: int = 10) -> list[list[dict[str, object]]]:
+        img = Image.open(io.BytesIO(data)).convert("RGB")
+        decoded = DecodedImage(img, "")
+        regions = self.detector.detect([decoded])[0] or []
+        if not regions:
+            from lookalike.types import Box, Region
+
+            regions = [Region(Box.full(img.width, img.height))]
+        out = []
+        with Session(self.engine) as session:
+            cid = session.scalar(select(Catalog.id).where(Catalog.name == self.catalog))
+            for region in regions[:5]:
+                vec = self.embedder.embed_images([decoded.crop(region.box)])
+                hits = self.index.search(np.asarray(vec), k)[0]
+                rows = []
+                for n in hits:
+                    item = session.scalar(
+                        select(Item).where(Item.catalog_id == cid, Item.item_id == self.index.item_of(n.vector_id))
+                    )
+                    rows.append({"item_id": item.item_id if item else None, "score": n.score})
+                out.append(rows)
+        return out
+
+
+def time_naive(pipeline: NaivePipeline, payloads: list[bytes]) -> list[float]:
+    """Latency in ms of each payload, one after another (single stream)."""
+    pipeline.search(payloads[0])  # warm-up
+    times = []
+    for data in payloads:
+        start = time.perf_counter()
+        pipeline.search(data)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times

@@ -1,0 +1,30 @@
+"""Compute roofline: model FLOPs per request against a matmul peak measured in the same run."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
+    """fp32 GEMM throughput with torch's threads: the machine's practical compute ceiling."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def model_gflops(model: torch.nn.Module, image_size: int = 224) -> float:
+    """Forward FLOPs of one image (multiply-add = 2 FLOPs), counted by torch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model.eval()(torch.zeros(1, 3, image_size, image_size))
+    return counter.get_total_flops() / 1e9

@@ -1,0 +1,187 @@
+"""Serving benchmark: naive baseline vs the service over real HTTP, in one run.
+
+    python -m bench.serving --data-dir var --manifest var/demo/catalog.csv \
+        --images-root ../shared/data/clothing/images --out bench/results/serving.json
+
+Needs the demo catalog ingested into --data-dir (``make demo-ingest``). Starts its own
+server on a loopback port, twice: without the result cache (compute) and with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+from bench.load import LoadResult, closed_loop, open_loop
+from bench.naive import NaivePipeline, time_naive
+from bench.queries import make_queries
+from bench.roofline import matmul_peak_gflops, model_gflops
+from lookalike.settings import Settings
+
+
+def _proc_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    def __init__(self, data_dir: Path, port: int, cache: bool) -> None:
+        env = {**os.environ, "LOOKALIKE_DATA_DIR": str(data_dir), "LOOKALIKE_API__PRELOAD_CATALOGS": '["demo"]'}
+        if not cache:
+            env["LOOKALIKE_CACHE__MAX_BYTES"] = "0"
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = open(data_dir / f"bench-server-{port}.log", "w")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lookalike.cli", "serve", "--port", str(port), "--log-level", "warning"],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout_s: float = 300) -> None:
+        deadline = time.time() + timeout_s
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited; see {self.log.name}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError("server not ready")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+        self.log.close()
+
+
+def _stats(ms: list[float]) -> dict[str, float]:
+    return {f"p{q}_ms": round(float(np.percentile(ms, q)), 1) for q in (50, 95, 99)} | {
+        "mean_ms": round(float(np.mean(ms)), 1)
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data-dir", type=Path, default=Path("var"))
+    ap.add_argument("--manifest", type=Path, default=Path("var/demo/catalog.csv"))
+    ap.add_argument("--images-root", type=Path, default=Path("../shared/data/clothing/images"))
+    ap.add_argument("--queries", type=int, default=24)
+    ap.add_argument("--levels", default="1,4,16,64")
+    ap.add_argument("--requests", type=int, default=48, help="requests per closed-loop level")
+    ap.add_argument("--open-seconds", type=float, default=15.0)
+    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/serving.json"))
+    args = ap.parse_args()
+
+    settings = Settings(data_dir=args.data_dir)
+    queries = make_queries(args.manifest, args.images_root, args.queries)
+    payloads = [q.jpeg for q in queries]
+    report: dict[str, object] = {
+        "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        "python": platform.python_version(),
+        "queries": len(payloads),
+        "products_per_query": round(float(np.mean([len(q.item_ids) for q in queries])), 2),
+    }
+
+    print("naive baseline (single stream) ...", flush=True)
+    naive = NaivePipeline(settings, "demo")
+    crops = [len(naive.detector.detect([naive_decode(p)])[0]) or 1 for p in payloads]
+    naive_ms = time_naive(naive, payloads)
+    report["naive"] = _stats(naive_ms) | {"rps": round(1000.0 / float(np.mean(naive_ms)), 2)}
+    gflop_per_crop = model_gflops(naive.embedder.model)  # type: ignore[attr-defined]
+    del naive
+
+    print("service without result cache ...", flush=True)
+    server = Server(args.data_dir, args.port, cache=False)
+    try:
+        server.wait_ready()
+        asyncio.run(closed_loop(server.url, payloads, 2, 8))  # warm-up
+        closed: list[LoadResult] = []
+        cpu: dict[str, float] = {}
+        for clients in [int(c) for c in args.levels.split(",")]:
+            cpu0, t0 = _proc_cpu_s(server.proc.pid), time.perf_counter()
+            closed.append(asyncio.run(closed_loop(server.url, payloads, clients, max(args.requests, clients * 2))))
+            cpu[str(clients)] = round((_proc_cpu_s(server.proc.pid) - cpu0) / (time.perf_counter() - t0), 2)
+            print("  closed", closed[-1].row(), flush=True)
+        rss = _proc_rss_mb(server.proc.pid)
+        knee = max(r.throughput for r in closed)
+        opened = []
+        for fraction in (0.5, 0.8, 1.0, 1.3):
+            opened.append(asyncio.run(open_loop(server.url, payloads, knee * fraction, args.open_seconds)))
+            print("  open", opened[-1].row(), flush=True)
+    finally:
+        server.stop()
+    report["closed_loop"] = [r.row() | {"server_cpu_cores": cpu[str(int(r.level))]} for r in closed]
+    report["open_loop"] = [r.row() for r in opened]
+    report["server_rss_mb"] = round(rss, 1)
+
+    peak = matmul_peak_gflops()
+    best = max(closed, key=lambda r: r.throughput)
+    achieved = best.throughput * float(np.mean(crops)) * gflop_per_crop
+    report["roofline"] = {
+        "matmul_peak_gflops": round(peak, 1),
+        "embedder_gflop_per_crop": round(gflop_per_crop, 3),
+        "crops_per_request": round(float(np.mean(crops)), 2),
+        "achieved_model_gflops_at_best_level": round(achieved, 1),
+        "fraction_of_peak": round(achieved / peak, 3),
+    }
+
+    print("service with result cache ...", flush=True)
+    server = Server(args.data_dir, args.port + 1, cache=True)
+    try:
+        server.wait_ready()
+        with httpx.Client(timeout=60) as client:
+            hits = []
+            for i in range(60):
+                start = time.perf_counter()
+                r = client.post(f"{server.url}/v1/search", files={"image": ("q.jpg", payloads[0], "image/jpeg")})
+                r.raise_for_status()
+                if i:  # the first is the miss that fills the cache
+                    hits.append((time.perf_counter() - start) * 1000.0)
+    finally:
+        server.stop()
+    report["cache_hit"] = _stats(hits)
+
+    base = report["naive"]
+    single = report["closed_loop"][0]  # type: ignore[index]
+    c16 = next((r for r in report["closed_loop"] if r["level"] == 16), None)  # type: ignore[attr-defined]
+    report["ratios"] = {
+        "single_client_p50_speedup": round(base["p50_ms"] / single["p50_ms"], 2),  # type: ignore[index]
+        "c16_throughput_vs_naive_single_stream": round(c16["rps"] / base["rps"], 2) if c16 else None,  # type: ignore[index]
+        "c16_p99_over_p50": round(c16["p99_ms"] / c16["p50_ms"], 2) if c16 else None,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+
+
+def naive_decode(data: bytes):  # type: ignore[no-untyped-def]
+    import io
+
+    from PIL import Image
+
+    from lookalike.types import DecodedImage
+
+    return DecodedImage(Image.open(io.BytesIO(data)).convert("RGB"), "")
+
+
+if __name__ == "__main__":
+    main()
