@@ -121,22 +121,10 @@ def ingest_manifest(
         for chunk in _chunks(raw_rows, batch_rows):
             process_batch(chunk, stages, state, fetcher)
             bar.update(len(chunk))
-    loop_s = time.perf_counter() - loop_started
     report = state.report
+    report.images_per_s = report.embedded_images / max(time.perf_counter() - loop_started, 1e-9)
     if stages.embedder is not None:
-        result = publish_catalog_index(
-            stages.store,
-            runtime.index_store,
-            catalog,
-            model_spec=stages.embedder.spec,
-            factory=settings.index.factory,
-            use_gpu=settings.index.use_gpu == "auto",
-        )
-        report.index_version, report.published, report.indexed_vectors = (
-            result.version,
-            result.published,
-            result.count,
-        )
+        publish_index(runtime, stages.embedder.spec, report)
     if images_root is not None:
         report.unreferenced_images = unreferenced_images(images_root, state.referenced)
     report.rejects.sort(key=lambda r: r.row)
@@ -145,8 +133,25 @@ def ingest_manifest(
     report.rejects_path = rejects_path or settings.data_dir / "reports" / f"{catalog}-rejects.csv"
     write_rejects(report.rejects_path, report.rejects)
     report.elapsed_s = time.perf_counter() - started
-    report.images_per_s = report.embedded_images / loop_s if loop_s > 0 else 0.0
     return report
+
+
+def publish_index(runtime: Runtime, model_spec: str, report: IngestReport) -> None:
+    """Index every region vector of the catalog; a new version only if the content changed."""
+    settings = runtime.settings
+    result = publish_catalog_index(
+        runtime.store,
+        runtime.index_store,
+        report.catalog,
+        model_spec=model_spec,
+        factory=settings.index.factory,
+        use_gpu=settings.index.use_gpu == "auto",
+    )
+    report.index_version, report.published, report.indexed_vectors = (
+        result.version,
+        result.published,
+        result.count,
+    )
 
 
 def catalog_detector(runtime: Runtime) -> tuple[Detector, DetectorSettings]:
