@@ -52,7 +52,7 @@ def _maybe_onnx(embedder: TorchImageEmbedder, settings: EmbedderSettings, cache_
     from embedder.onnx_embedder import OnnxImageEmbedder
     from embedder.onnx_export import export_onnx
 
-    path = export_onnx(embedder, (cache_dir or Path("var/cache")) / "onnx")
+    path = export_onnx(embedder, (cache_dir or Path.home() / ".cache" / "lookalike") / "onnx")
     return OnnxImageEmbedder(
         path, image_size=embedder.image_size, batch_size=embedder.batch_size, threads=settings.threads,
         spec=embedder.spec,
