@@ -37,6 +37,14 @@ def serve(
     import uvicorn
 
     settings = load_settings(config)  # sets LOOKALIKE_CONFIG, so workers load the same file
+    # Migrate once here: workers starting together would race to create the schema.
+    from lookalike.store import CatalogStore
+
+    store = CatalogStore(settings.db_url)
+    try:
+        store.migrate()
+    finally:
+        store.close()
     uvicorn.run(
         APP_FACTORY,
         factory=True,

@@ -17,6 +17,7 @@ from lookalike.runtime import Runtime
 log = logging.getLogger(__name__)
 
 MODEL_WAIT_S = 120.0
+RETRY_S = 10.0
 
 
 @dataclass
@@ -32,7 +33,8 @@ class ReadyReport:
 
 
 class Warmup:
-    """Loads the runtime's parts once, in a daemon thread, and remembers what failed."""
+    """Loads the runtime's parts in a daemon thread; a failed part is retried (a database that was
+    not up yet) at most every ``retry_s`` seconds, when /readyz or a search asks."""
 
     def __init__(self, runtime: Runtime, preload_catalogs: list[str]) -> None:
         self.runtime = runtime
@@ -40,10 +42,28 @@ class Warmup:
         self.components: dict[str, str] = {name: "loading" for name in ("database", "detector", "embedder")}
         self._models_done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._started_at = 0.0
+        self.retry_s = RETRY_S
 
     def start(self) -> None:
+        with self._lock:
+            self._begin()
+
+    def _begin(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._models_done.clear()
+        self._started_at = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="lookalike-warmup", daemon=True)
         self._thread.start()
+
+    def _retry_if_failed(self) -> None:
+        with self._lock:
+            due = time.monotonic() - self._started_at >= self.retry_s
+            if due and self._models_done.is_set() and not self.models_ok:
+                log.info("warmup_retry failed=%s", [n for n, s in self.components.items() if s != "ok"])
+                self._begin()
 
     def _run(self) -> None:
         steps: list[tuple[str, Callable[[], object]]] = [
@@ -53,14 +73,17 @@ class Warmup:
         ]
         try:
             for name, load in steps:
+                if self.components[name] == "ok":
+                    continue
+                self.components[name] = "loading"
                 start = time.perf_counter()
                 try:
                     load()
                 except Exception as exc:
                     self.components[name] = f"failed: {type(exc).__name__}: {exc}"
                     log.exception("warmup_failed component=%s", name)
-                    for later, state in self.components.items():
-                        if state == "loading":
+                    for later, _ in steps:
+                        if self.components[later] != "ok" and later != name:
                             self.components[later] = f"not loaded: {name} failed"
                     return
                 self.components[name] = "ok"
@@ -76,6 +99,7 @@ class Warmup:
 
     def wait_for_models(self, timeout: float = MODEL_WAIT_S) -> None:
         """Block (in a worker thread) until the models are loaded; raise NotReadyError if they cannot be."""
+        self._retry_if_failed()
         if not self._models_done.wait(timeout):
             raise NotReadyError(f"models are still loading after {timeout:.0f} s; retry later")
         if not self.models_ok:
@@ -91,6 +115,7 @@ class Warmup:
 
     def report(self) -> ReadyReport:
         """Checks now; an index published since start-up gets loaded here, so readiness heals itself."""
+        self._retry_if_failed()
         checks = dict(self.components)
         for catalog in self.preload_catalogs:
             key = f"catalog:{catalog}"

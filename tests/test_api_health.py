@@ -11,7 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.readiness import Warmup
 from catalog_ingest import ingest_manifest
+from embedder import Embedder
+from lookalike.errors import NotReadyError
 from lookalike.runtime import Runtime
 from lookalike.settings import DetectorSettings, Settings
 from tests.images import CLOTHING_IMAGES
@@ -86,6 +89,25 @@ def test_models_that_fail_to_load_make_readyz_and_search_say_why(
         )
         assert response.status_code == 503 and response.headers["content-type"] == "application/problem+json"
         assert "could not load its models" in response.json()["detail"]
+
+
+def test_a_failed_model_load_is_retried_and_the_service_recovers(tmp_path: Path, embedder: Embedder) -> None:
+    runtime = Runtime(Settings(data_dir=tmp_path, detector=DetectorSettings(spec="bogus")))
+    runtime.__dict__["embedder"] = embedder
+    warmup = Warmup(runtime, [])
+    warmup.start()
+    with pytest.raises(NotReadyError, match="unknown detector spec 'bogus'"):
+        warmup.wait_for_models(timeout=30)
+    assert warmup.report().checks["embedder"] == "not loaded: detector failed"
+    runtime.settings.detector.spec = "none"  # the cause goes away (think: a database that came up late)
+    warmup.retry_s = 0.0
+    warmup.report()  # a readiness probe triggers the retry
+    warmup.wait_for_models(timeout=30)
+    assert warmup.report().ready and warmup.report().checks == {
+        "database": "ok",
+        "detector": "ok",
+        "embedder": "ok",
+    }
 
 
 @pytest.fixture(scope="module")
