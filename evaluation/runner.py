@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from evaluation.benchmark import QUERIES_FILE, Benchmark, Query, file_sha256
@@ -124,10 +126,15 @@ def prepare_catalog(
     data_dir = (settings.cache_dir / "eval" / key).resolve()
     runtime = make_runtime(eval_settings(settings, data_dir))
     _load_embedder(runtime)
+    fingerprint = embedder_fingerprint(runtime)
     marker = data_dir / MARKER_FILE
     if marker.is_file():
         info = json.loads(marker.read_text())
-        if info.get("key") == key and runtime.index_store.current_version(EVAL_CATALOG) is not None:
+        if (
+            info.get("key") == key
+            and info.get("embedder_fingerprint") == fingerprint
+            and runtime.index_store.current_version(EVAL_CATALOG) is not None
+        ):
             log.info("eval catalog reused: %s", data_dir)
             return CatalogCache(
                 key, data_dir, True, 0.0, info.get("index_version"), int(info.get("items", 0))
@@ -159,6 +166,7 @@ def prepare_catalog(
         json.dumps(
             {
                 "key": key,
+                "embedder_fingerprint": fingerprint,
                 "index_version": report.index_version,
                 "items": report.loaded_items,
                 "ingest_s": elapsed,
@@ -167,6 +175,19 @@ def prepare_catalog(
         )
     )
     return CatalogCache(key, data_dir, False, elapsed, report.index_version, report.loaded_items), runtime
+
+
+def embedder_fingerprint(runtime: Runtime) -> str:
+    """Hash of the embedder's vector for a fixed synthetic image (rounded to 1e-3).
+
+    The cache key names the embedder by its spec; this catches a changed model or
+    preprocessing behind an unchanged spec, which would otherwise reuse stale catalog vectors.
+    """
+    y, x = np.mgrid[0:96, 0:128].astype(np.float32)
+    pattern = np.stack([x * 2.0, y * 2.6, (x + y) % 64 * 4.0], axis=-1)
+    probe = Image.fromarray(pattern.clip(0, 255).astype(np.uint8), "RGB")
+    vector = runtime.embedder.embed_images([probe])[0]
+    return hashlib.sha256(np.round(vector, 3).astype(np.float32).tobytes()).hexdigest()[:16]
 
 
 def _load_embedder(runtime: Runtime) -> None:
