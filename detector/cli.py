@@ -1,0 +1,192 @@
+"""``lookalike detector make-dataset|train``: YOLO data from catalog photos; train and ship a detector."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+detector_app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@detector_app.command("make-dataset")
+def make_dataset_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Dataset folder to write (images/, labels/, data.yaml).")
+    ],
+    manifest: Annotated[
+        Path | None, typer.Option("--manifest", help="Catalog CSV with item_id,image,category columns.")
+    ] = None,
+    images_root: Annotated[
+        Path | None, typer.Option("--images-root", help="Folder relative image paths resolve against.")
+    ] = None,
+    clothing_dir: Annotated[
+        Path | None, typer.Option("--clothing-dir", help="Read the shared clothing dataset directly instead.")
+    ] = None,
+    class_map: Annotated[
+        Path | None,
+        typer.Option("--class-map", help="JSON/YAML {classes: [...], categories: {category: class|null}}."),
+    ] = None,
+    exclude_items: Annotated[
+        list[Path] | None, typer.Option("--exclude-items", help="File of item ids never to use (repeatable).")
+    ] = None,
+    exclude_clothing_benchmark: Annotated[
+        bool,
+        typer.Option(
+            "--exclude-clothing-benchmark/--no-exclude-clothing-benchmark",
+            help="Drop the clothing-screenshots benchmark's held-back items (its default seed and sizes).",
+        ),
+    ] = True,
+    train_images: Annotated[int, typer.Option("--train-images", min=0)] = 1600,
+    val_images: Annotated[int, typer.Option("--val-images", min=0)] = 200,
+    seed: Annotated[int, typer.Option("--seed")] = 20261123,
+    max_side: Annotated[int, typer.Option("--max-side", min=32, help="Long side of stored images.")] = 416,
+    layouts: Annotated[
+        str | None,
+        typer.Option(
+            "--layouts", help="Layout mix, e.g. 'grid=0.4,list=0.2,negative=0.1' (default: training mix)."
+        ),
+    ] = None,
+) -> None:
+    """Compose screenshots, collages and photos-of-screens from catalog photos, with YOLO labels."""
+    from detector.training.catalog import read_clothing_dir, read_item_ids, read_manifest
+    from detector.training.classes import load_class_map
+    from detector.training.dataset import DatasetConfig, make_dataset
+
+    if (manifest is None) == (clothing_dir is None):
+        raise typer.BadParameter("give exactly one of --manifest or --clothing-dir")
+    try:
+        photos = read_clothing_dir(clothing_dir) if clothing_dir else read_manifest(manifest, images_root)  # type: ignore[arg-type]
+        cmap = load_class_map(class_map)
+        excluded: set[str] = set()
+        for path in exclude_items or []:
+            excluded |= read_item_ids(path)
+        if exclude_clothing_benchmark and clothing_dir is not None:
+            from detector.training.exclusions import clothing_benchmark_targets
+
+            excluded |= clothing_benchmark_targets(clothing_dir)
+        config = DatasetConfig(train_images, val_images, seed=seed, max_side=max_side)
+        if layouts:
+            config = DatasetConfig(
+                train_images, val_images, seed=seed, max_side=max_side, mix=_parse_mix(layouts)
+            )
+        summary = make_dataset(photos, cmap, out, config, exclude_items=excluded, progress=True)
+    except (ValueError, KeyError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(
+        json.dumps(
+            {
+                "dataset": str(summary.root / "data.yaml"),
+                "images": summary.images,
+                "boxes": summary.boxes,
+                "negatives": summary.negatives,
+                "per_class": summary.per_class,
+                "items": summary.items,
+                "excluded_items": len(excluded),
+            },
+            indent=1,
+        )
+    )
+
+
+def _parse_mix(text: str) -> dict[str, float]:
+    mix: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, share = part.partition("=")
+        try:
+            mix[name.strip()] = float(share) if share else 1.0
+        except ValueError as exc:
+            raise ValueError(f"--layouts: bad share in {part!r}") from exc
+    return mix
+
+
+@detector_app.command("train")
+def train_command(
+    data: Annotated[Path, typer.Argument(help="data.yaml written by make-dataset.")],
+    project: Annotated[Path, typer.Option("--project", help="Runs folder (git-ignored).")] = Path(
+        "runs/detector"
+    ),
+    name: Annotated[str, typer.Option("--name")] = "garment-yolo",
+    model: Annotated[str, typer.Option("--model", help="Architecture yaml or a local .pt to start from.")] = (
+        "yolov8n.yaml"
+    ),
+    init_from: Annotated[
+        str | None,
+        typer.Option(
+            "--init-from",
+            help="'nudenet' or a YOLOv8n .onnx on disk: copy its backbone/neck/box-head weights first.",
+        ),
+    ] = "nudenet",
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    hours: Annotated[
+        float | None, typer.Option("--hours", help="Wall-clock cap (ultralytics time=).")
+    ] = None,
+    imgsz: Annotated[int, typer.Option("--imgsz", min=32)] = 320,
+    batch: Annotated[int, typer.Option("--batch", min=1)] = 16,
+    workers: Annotated[int, typer.Option("--workers", min=0)] = 2,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    ship_to: Annotated[
+        Path | None,
+        typer.Option("--ship-to", help="Copy best.onnx + fp16 best.pt into this folder (models/<name>)."),
+    ] = None,
+) -> None:
+    """Train YOLO nano on CPU with fixed seeds and no downloads, export ONNX, print metrics as JSON."""
+    import yaml
+
+    from detector.training.train import TrainConfig, ship, train
+
+    try:
+        names = yaml.safe_load(data.read_text(encoding="utf-8"))["names"]
+        start_model = model
+        if init_from:
+            start_model = str(_init_checkpoint(init_from, model, names, project / name / "init.pt"))
+        result = train(
+            TrainConfig(
+                data=data,
+                project=project,
+                name=name,
+                model=start_model,
+                epochs=epochs,
+                hours=hours,
+                imgsz=imgsz,
+                batch=batch,
+                workers=workers,
+                seed=seed,
+            )
+        )
+    except (ValueError, KeyError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    shipped: list[str] = []
+    if ship_to is not None:
+        shipped = [str(p) for p in ship(result, ship_to)]
+    typer.echo(
+        json.dumps(
+            {
+                "run": str(result.run_dir),
+                "best": str(result.best_pt),
+                "onnx": str(result.onnx),
+                "seconds": round(result.seconds, 1),
+                "metrics": result.metrics,
+                "shipped": shipped,
+            },
+            indent=1,
+        )
+    )
+
+
+def _init_checkpoint(init_from: str, cfg: str, names: dict[int, str], out: Path) -> Path:
+    from detector.training.init_weights import write_init_checkpoint
+
+    if init_from == "nudenet":
+        from lookalike.packaged import nudenet_320n
+
+        source = Path(nudenet_320n())
+    else:
+        source = Path(init_from)
+    if not source.is_file():
+        raise FileNotFoundError(f"--init-from: {source} not found")
+    return write_init_checkpoint(source, cfg, len(names), {int(k): str(v) for k, v in names.items()}, out)
