@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
@@ -155,7 +156,7 @@ async def parse_json(request: Request, max_image_bytes: int, query: dict[str, An
     if not body.strip():
         raise MalformedBodyError("empty body: expected a JSON object with image_base64 or image_url")
     try:
-        payload = json.loads(body)
+        payload = await run_in_threadpool(json.loads, body)  # megabytes of base64: keep the loop free
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedBodyError(f"body is not valid JSON ({exc})") from exc
     if not isinstance(payload, dict):
@@ -164,7 +165,9 @@ async def parse_json(request: Request, max_image_bytes: int, query: dict[str, An
     if parsed.image_url is not None:
         return SearchInput(parsed, None, parsed.image_url, parsed.image_url)
     assert parsed.image_base64 is not None
-    return SearchInput(parsed, decode_base64(parsed.image_base64), None, "image_base64")
+    return SearchInput(
+        parsed, await run_in_threadpool(decode_base64, parsed.image_base64), None, "image_base64"
+    )
 
 
 async def parse_raw(request: Request, max_image_bytes: int, query: dict[str, Any]) -> SearchInput:

@@ -134,6 +134,11 @@ def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[st
     )
 
 
+def test_docs_page_is_served(api_client: TestClient) -> None:
+    response = api_client.get("/docs")
+    assert response.status_code == 200 and "/openapi.json" in response.text
+
+
 def test_openapi_response_models_carry_examples(openapi: dict[str, Any]) -> None:
     schemas = openapi["components"]["schemas"]
     for name in ("SearchResponse", "CatalogList", "ItemOut", "ReadyOut", "Problem"):
