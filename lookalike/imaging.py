@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import warnings
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -32,13 +33,14 @@ def decode_image(
     source: str = "",
     max_bytes: int = 20 * 1024 * 1024,
     max_pixels: int = 40_000_000,
-    draft_size: int | None = None,
+    draft_long_side: int | None = None,
     sha256: str | None = None,
 ) -> DecodedImage:
     """Decode ``data`` or raise a ``ClientError`` that says exactly what is wrong.
 
-    ``draft_size`` lets JPEG decode at a reduced DCT scale when the consumer never needs
-    more than that many pixels on the short side (a large speed-up for phone screenshots).
+    ``draft_long_side`` lets a large JPEG decode at a reduced DCT scale (1/2, 1/4, 1/8) while
+    its long side stays at least that many pixels: several times less decode work for phone
+    screenshots. ``DecodedImage.scale`` records the reduction so boxes map back.
     """
     if not data:
         raise BadImageError(f"{source or 'image'}: empty body, expected image bytes")
@@ -61,10 +63,12 @@ def decode_image(
                     f"{source or 'image'}: {width}x{height} = {width * height} pixels is over "
                     f"the limit of {max_pixels} pixels"
                 )
-            if draft_size and img.format == "JPEG":
-                img.draft("RGB", (draft_size, draft_size))
+            if draft_long_side and img.format == "JPEG" and max(width, height) > draft_long_side:
+                ratio = draft_long_side / max(width, height)
+                img.draft("RGB", (max(1, math.ceil(width * ratio)), max(1, math.ceil(height * ratio))))
             img.seek(0)  # GIF / multi-frame: first frame
             img.load()
+            scale = img.size[0] / width
             img = ImageOps.exif_transpose(img) or img
             rgb = _to_rgb(img)
     except (BadImageError, ImageTooLargeError):
@@ -75,7 +79,7 @@ def decode_image(
         raise BadImageError(f"{source or 'image'}: not a recognised image format") from exc
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise BadImageError(f"{source or 'image'}: corrupt or truncated image ({exc})") from exc
-    return DecodedImage(pixels=rgb, sha256=digest, source=source)
+    return DecodedImage(pixels=rgb, sha256=digest, source=source, scale=scale)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

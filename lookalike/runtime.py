@@ -73,5 +73,11 @@ class Runtime:
     @cached_property
     def search(self) -> SearchService:
         return SearchService(
-            self.detector, self.embedder, self.indexes, self.store, self.settings.detector, cache=self.result_cache
+            self.detector,
+            self.embedder,
+            self.indexes,
+            self.store,
+            self.settings.detector,
+            cache=self.result_cache,
+            draft_long_side=self.settings.api.decode_long_side or None,
         )

@@ -61,10 +61,9 @@ class SearchRequest:
             b = self.box
             if not (b.x2 > b.x1 and b.y2 > b.y1):
                 raise InvalidParameterError(f"box {b.as_list()} must have x2 > x1 and y2 > y1")
-            if b.x1 < 0 or b.y1 < 0 or b.x2 > image.width or b.y2 > image.height:
-                raise InvalidParameterError(
-                    f"box {b.as_list()} lies outside the {image.width}x{image.height} image"
-                )
+            w, h = image.original_width, image.original_height
+            if b.x1 < 0 or b.y1 < 0 or b.x2 > w or b.y2 > h:
+                raise InvalidParameterError(f"box {b.as_list()} lies outside the {w}x{h} image")
             if b.width < 2 or b.height < 2:
                 raise InvalidParameterError(f"box {b.as_list()} is too small to search")
 
@@ -123,7 +122,9 @@ class SearchService:
         items: ItemLookup,
         detector_settings: DetectorSettings,
         cache: ResultCache | None = None,
+        draft_long_side: int | None = None,
     ) -> None:
+        self.draft_long_side = draft_long_side
         self.detector = detector
         self.embedder = embedder
         self.indexes = indexes
@@ -148,7 +149,8 @@ class SearchService:
                 return replace(hit, timings_ms={**timer.ms, "cache_hit": 1.0})
         with timer.stage("decode"):
             image = decode_image(
-                data, source=source, max_bytes=max_bytes, max_pixels=max_pixels, sha256=digest
+                data, source=source, max_bytes=max_bytes, max_pixels=max_pixels, sha256=digest,
+                draft_long_side=self.draft_long_side,
             )
         result = self.search(image, request, timer)
         if self.cache is not None and key is not None and result.index_version == version:
@@ -157,7 +159,7 @@ class SearchService:
 
     def detect(self, image: DecodedImage, request: SearchRequest, timer: StageTimer) -> list[Region]:
         if request.box is not None:
-            return [Region(request.box, None, 1.0)]
+            return [Region(request.box.scaled(image.scale), None, 1.0)]
         with timer.stage("detect"):
             found = self.detector.detect([image])[0]
         return select_regions(found, image, self.detector_settings)
@@ -178,15 +180,19 @@ class SearchService:
         with timer.stage("metadata"):
             wanted = sorted({item_id for row in ranked for item_id, _ in row})
             rows = self.items.get_items(request.catalog, wanted)
+        to_original = 1.0 / image.scale
         results = [
-            RegionResult(region, [Match(rows[item_id], score) for item_id, score in row if item_id in rows])
+            RegionResult(
+                Region(region.box.scaled(to_original), region.category, region.score),
+                [Match(rows[item_id], score) for item_id, score in row if item_id in rows],
+            )
             for region, row in zip(regions, ranked, strict=True)
         ]
         return SearchResult(
             catalog=request.catalog,
             index_version=version,
-            image_width=image.width,
-            image_height=image.height,
+            image_width=image.original_width,
+            image_height=image.original_height,
             regions=results,
             timings_ms=timer.ms,
         )

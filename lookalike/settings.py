@@ -81,6 +81,10 @@ class ApiSettings(BaseModel):
     default_catalog: str = "demo"
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=40_000_000, ge=1)
+    decode_long_side: int = Field(
+        default=1024, ge=0,
+        description="Decode big JPEGs at a reduced DCT scale keeping at least this long side; 0 = full size.",
+    )
     allow_url_fetch: bool = True
     fetch_timeout_s: float = Field(default=10.0, gt=0)
     preload_catalogs: list[str] = Field(default_factory=list)

@@ -48,6 +48,9 @@ class Box:
             min(max(self.y2, 0.0), float(height)),
         )
 
+    def scaled(self, factor: float) -> Box:
+        return Box(self.x1 * factor, self.y1 * factor, self.x2 * factor, self.y2 * factor)
+
     def iou(self, other: Box) -> float:
         ix = max(0.0, min(self.x2, other.x2) - max(self.x1, other.x1))
         iy = max(0.0, min(self.y2, other.y2) - max(self.y1, other.y1))
@@ -67,6 +70,8 @@ class DecodedImage:
     pixels: Image.Image
     sha256: str
     source: str = ""
+    scale: float = 1.0
+    """Decoded pixels per original pixel: below 1 when JPEG was decoded at a reduced DCT scale."""
 
     @property
     def width(self) -> int:
@@ -75,6 +80,14 @@ class DecodedImage:
     @property
     def height(self) -> int:
         return self.pixels.height
+
+    @property
+    def original_width(self) -> int:
+        return round(self.width / self.scale)
+
+    @property
+    def original_height(self) -> int:
+        return round(self.height / self.scale)
 
     def crop(self, box: Box) -> Image.Image:
         b = box.clipped(self.width, self.height)

@@ -90,3 +90,12 @@ def png_header_only(width: int, height: int) -> bytes:
 def test_decompression_bomb_is_refused_before_decoding() -> None:
     with pytest.raises(ImageTooLargeError, match="pixels"):
         decode_image(png_header_only(50_000, 50_000), max_pixels=40_000_000)
+
+
+def test_large_jpeg_decodes_at_reduced_dct_scale_and_remembers_it() -> None:
+    big = photo().resize((1170, 2532))
+    img = decode_image(encode(big, "JPEG", quality=85), draft_long_side=1024)
+    assert img.scale == 0.5 and (img.width, img.height) == (585, 1266)
+    assert (img.original_width, img.original_height) == (1170, 2532)
+    small = decode_image(encode(photo(), "JPEG"), draft_long_side=1024)
+    assert small.scale == 1.0
