@@ -84,7 +84,7 @@ def split_items(
     for cls in sorted(by_cls):
         group = by_cls[cls]
         rng.shuffle(group)
-        n_val = round(len(group) * val_share) if len(group) > 1 else 0
+        n_val = max(1, round(len(group) * val_share)) if len(group) > 1 and val_share > 0 else 0
         val.extend(group[:n_val])
         train.extend(group[n_val:])
     return train, val

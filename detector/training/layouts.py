@@ -47,8 +47,12 @@ class Ctx:
 Layout = Callable[[Ctx], tuple[Image.Image, list[Label]]]
 
 
-def _chrome(ctx: Ctx, pal: Palette) -> tuple[Image.Image, ImageDraw.ImageDraw, int, int]:
-    """Canvas with status bar, app header/search bar and bottom tab bar; returns content top/bottom."""
+def _chrome(ctx: Ctx, pal: Palette) -> tuple[Image.Image, ImageDraw.ImageDraw, int, int, Callable[[], None]]:
+    """Canvas with status bar, app header/search bar and bottom tab bar.
+
+    Returns the content's top/bottom and ``restore``, which redraws the chrome over content that
+    scrolled under it (so no product pixel shows outside its clipped box).
+    """
     rng, u = ctx.rng, ctx.unit
     img = Image.new("RGB", (ctx.width, ctx.height), pal.bg)
     d = ImageDraw.Draw(img)
@@ -86,14 +90,20 @@ def _chrome(ctx: Ctx, pal: Palette) -> tuple[Image.Image, ImageDraw.ImageDraw, i
         n = rng.randint(3, 5)
         for i in range(n):
             icon(d, rng, ctx.width * (i + 0.5) / n, bottom + tab * 0.45, u * 2.5, pal.muted)
-    return img, d, top, bottom
+    head, foot = img.crop((0, 0, ctx.width, top)), img.crop((0, bottom, ctx.width, ctx.height))
+
+    def restore() -> None:
+        img.paste(head, (0, 0))
+        img.paste(foot, (0, bottom))
+
+    return img, d, top, bottom, restore
 
 
 def shop_grid(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """A shop's search result grid: cards with a photo, title, price, maybe a heart and a badge."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom = _chrome(ctx, pal)
+    img, d, top, bottom, restore = _chrome(ctx, pal)
     landscape = ctx.width > ctx.height
     cols = rng.choice((3, 4, 5)) if landscape else rng.choice((2, 2, 2, 3, 1))
     gap = int(u * rng.uniform(1, 4))
@@ -131,13 +141,8 @@ def shop_grid(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
             ty += text(d, (x + u * 2, ty), price(rng), int(u * rng.uniform(3.5, 5.5)), pal.text, 1)
             text(d, (x + u * 2, ty), words(rng, rng.randint(2, 4)), int(u * 3.2), pal.muted)
         y += photo_h + caption_h + gap
-    d.rectangle((0, bottom, ctx.width, ctx.height), fill=pal.card)  # tab bar covers overflow
-    labels = [_cut(lb, top, bottom) for lb in labels]
-    if bottom < ctx.height:
-        n = rng.randint(3, 5)
-        for i in range(n):
-            icon(d, rng, ctx.width * (i + 0.5) / n, (bottom + ctx.height) / 2, u * 2.5, pal.muted)
-    return img, labels
+    restore()
+    return img, [_cut(lb, top, bottom) for lb in labels]
 
 
 def _cut(lb: Label, top: float, bottom: float) -> Label:
@@ -149,7 +154,7 @@ def social_post(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """A feed: avatar + name, a large photo (sometimes two in a carousel peek), actions, caption."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom = _chrome(ctx, pal)
+    img, d, top, bottom, restore = _chrome(ctx, pal)
     d.rectangle((0, top, ctx.width, bottom), fill=pal.bg)
     labels: list[Label] = []
     y = top - (rng.randint(0, ctx.height // 3) if rng.random() < 0.4 else 0)
@@ -178,8 +183,7 @@ def social_post(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
         for _ in range(rng.randint(1, 3)):
             y += text(d, (u * 3, y), words(rng, rng.randint(4, 8)), int(u * 3.4), pal.text)
         y += int(u * 5)
-    if bottom < ctx.height:
-        d.rectangle((0, bottom, ctx.width, ctx.height), fill=pal.card)
+    restore()
     return img, [_cut(lb, top, bottom) for lb in labels]
 
 
@@ -273,7 +277,7 @@ def list_rows(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """Marketplace list: a thumbnail left and text right on each row (held out of training)."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom = _chrome(ctx, pal)
+    img, d, top, bottom, restore = _chrome(ctx, pal)
     row_h = int(u * rng.uniform(26, 40))
     thumb = row_h - int(u * 4)
     labels: list[Label] = []
@@ -288,8 +292,7 @@ def list_rows(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
         ty += text(d, (tx, ty), price(rng), int(u * 4.5), pal.accent, 1)
         text(d, (tx, ty), words(rng, 3), int(u * 3.2), pal.muted)
         y += row_h + int(u * 1)
-    if bottom < ctx.height:
-        d.rectangle((0, bottom, ctx.width, ctx.height), fill=pal.card)
+    restore()
     return img, [_cut(lb, top, bottom) for lb in labels]
 
 
@@ -297,7 +300,7 @@ def negative_ui(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """Screens with no product: settings lists, chats, articles, icon grids, gradients, blurred scenery."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom = _chrome(ctx, pal)
+    img, d, top, bottom, restore = _chrome(ctx, pal)
     kind = rng.randrange(5)
     y = top + int(u * 3)
     if kind == 0:  # chat bubbles
@@ -344,6 +347,7 @@ def negative_ui(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
         x1, y1 = ctx.width * 0.1, ctx.height * rng.uniform(0.25, 0.5)
         d.rounded_rectangle((x1, y1, ctx.width * 0.9, y1 + u * 40), radius=u * 4, fill=pal.card)
         text(d, (x1 + u * 4, y1 + u * 4), words(rng, 3), int(u * 5), pal.text, 1)
+    restore()
     return img, []
 
 
