@@ -1,0 +1,91 @@
+"""Training smoke test: one tiny epoch offline yields weights and an ONNX file the search's
+``YoloDetector`` loads and runs; the NudeNet start weights really load into YOLOv8n."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from detector.cli import detector_app
+from detector.training.catalog import CatalogPhoto
+from detector.training.classes import GARMENT_CLASS_MAP
+from detector.training.dataset import DatasetConfig, make_dataset
+from detector.training.init_weights import init_from_onnx
+from detector.yolo import YoloDetector
+from lookalike.imaging import decode_image
+from lookalike.packaged import nudenet_320n
+
+COLOURS = [(200, 30, 40), (30, 160, 60), (40, 60, 200), (220, 180, 20), (120, 40, 160), (20, 160, 170)]
+CATEGORIES = ["T-Shirt", "Pants", "Dress", "Shoes", "Hat", "Outwear"]
+
+
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """Records (and refuses) any attempt to resolve or connect: training must not download anything."""
+    attempts: list[Any] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(args)
+        raise OSError("network disabled in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    return attempts
+
+
+def _tiny_dataset(tmp_path: Path) -> Path:
+    photos = []
+    for i in range(12):  # two items per class, so the item-disjoint val split has some
+        colour, category = COLOURS[i % 6], CATEGORIES[i % 6]
+        img = Image.new("RGB", (120, 160), colour)
+        img.paste(Image.new("RGB", (40, 60), (255 - colour[0], 255 - colour[1], 255 - colour[2])), (40, 50))
+        path = tmp_path / "photos" / f"p{i}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        img.save(path)
+        photos.append(CatalogPhoto(f"p{i}", path, category))
+    config = DatasetConfig(8, 4, seed=2, max_side=64, val_items=0.5)
+    make_dataset(photos, GARMENT_CLASS_MAP, tmp_path / "ds", config)
+    return tmp_path / "ds" / "data.yaml"
+
+
+def test_one_epoch_trains_exports_and_loads_in_the_detector(tmp_path: Path, no_network: list[Any]) -> None:
+    data = _tiny_dataset(tmp_path)
+    ship_to = tmp_path / "models" / "tiny"
+    args = ["train", str(data), "--project", str(tmp_path / "runs"), "--name", "smoke", "--epochs", "1"]
+    args += ["--imgsz", "64", "--batch", "4", "--workers", "0", "--ship-to", str(ship_to)]
+    result = CliRunner().invoke(detector_app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.rindex("\n{") :])
+    assert set(report["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
+    assert (ship_to / "best.onnx").stat().st_size > 1_000_000
+    assert (ship_to / "best.pt").stat().st_size < (Path(report["best"])).stat().st_size * 1.01
+    assert no_network == []
+
+    buf = io.BytesIO()
+    Image.new("RGB", (90, 180), (240, 240, 240)).save(buf, format="PNG")
+    image = decode_image(buf.getvalue(), source="blank")
+    for weights in (ship_to / "best.onnx", ship_to / "best.pt"):
+        detector = YoloDetector(weights, imgsz=64, confidence=0.01, category_map={"top": "T-Shirt"})
+        assert list(detector.class_names.values()) == list(GARMENT_CLASS_MAP.classes)
+        [regions] = detector.detect([image])
+        assert all(0 <= r.box.x1 <= r.box.x2 <= 90 and 0 <= r.box.y1 <= r.box.y2 <= 180 for r in regions)
+
+
+def test_nudenet_weights_load_into_yolov8n_except_the_class_head() -> None:
+    from detector.training.offline import offline_ultralytics
+
+    offline_ultralytics()
+    from ultralytics.nn.tasks import DetectionModel
+
+    model = DetectionModel("yolov8n.yaml", nc=7, verbose=False)
+    before = model.state_dict()["model.0.conv.weight"].clone()
+    loaded, skipped = init_from_onnx(model, nudenet_320n())
+    assert loaded > 60 and skipped == 3  # the three class-logit convs (18 NudeNet classes vs 7)
+    assert not model.state_dict()["model.0.conv.weight"].equal(before)
