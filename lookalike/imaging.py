@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import sys
+from collections.abc import Callable
 import warnings
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
@@ -21,6 +23,18 @@ Image.MAX_IMAGE_PIXELS = None
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"})
+
+
+def _pil_open() -> Callable[..., Image.Image]:
+    """Pillow's own ``Image.open``, even after ultralytics monkey-patches it.
+
+    ultralytics replaces ``PIL.Image.open`` with a wrapper that, on an unidentified image,
+    tries to pip-install and import pi-heif: at request time, with the network when there is
+    one, and with an ImportError (a 500) when there is none. Untrusted bytes never go there.
+    """
+    patches = sys.modules.get("ultralytics.utils.patches")
+    original = getattr(patches, "_image_open", None) if patches is not None else None
+    return original if callable(original) else Image.open
 
 
 def sha256_hex(data: bytes) -> str:
@@ -52,7 +66,7 @@ def decode_image(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img = _pil_open()(io.BytesIO(data))
             if img.format not in ACCEPTED_FORMATS:
                 raise BadImageError(f"{source or 'image'}: format {img.format} is not accepted")
             width, height = img.size

@@ -99,3 +99,10 @@ def test_large_jpeg_decodes_at_reduced_dct_scale_and_remembers_it() -> None:
     assert (img.original_width, img.original_height) == (1170, 2532)
     small = decode_image(encode(photo(), "JPEG"), draft_long_side=1024)
     assert small.scale == 1.0
+
+
+def test_garbage_is_a_bad_image_even_after_ultralytics_patches_pillow() -> None:
+    import ultralytics.utils.patches  # noqa: F401  (replaces PIL.Image.open)
+
+    with pytest.raises(BadImageError, match="not a recognised image"):
+        decode_image(b"\x00\x01garbage" * 100)
