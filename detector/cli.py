@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -43,6 +44,15 @@ def make_dataset_command(
     val_images: Annotated[int, typer.Option("--val-images", min=0)] = 200,
     seed: Annotated[int, typer.Option("--seed")] = 20261123,
     max_side: Annotated[int, typer.Option("--max-side", min=32, help="Long side of stored images.")] = 416,
+    only_items: Annotated[
+        Path | None, typer.Option("--only-items", help="File of item ids: use only these (e.g. a test set).")
+    ] = None,
+    val_items: Annotated[
+        float, typer.Option("--val-items", min=0.0, max=1.0, help="Share of items reserved for val images.")
+    ] = 0.12,
+    screen_photo: Annotated[
+        float, typer.Option("--screen-photo", min=0.0, max=1.0, help="Share of photos-of-a-screen.")
+    ] = 0.1,
     layouts: Annotated[
         str | None,
         typer.Option(
@@ -67,11 +77,14 @@ def make_dataset_command(
             from detector.training.exclusions import clothing_benchmark_targets
 
             excluded |= clothing_benchmark_targets(clothing_dir)
-        config = DatasetConfig(train_images, val_images, seed=seed, max_side=max_side)
+        if only_items is not None:
+            keep = read_item_ids(only_items)
+            photos = [p for p in photos if p.item_id in keep]
+        config = DatasetConfig(
+            train_images, val_images, seed=seed, max_side=max_side, screen_photo=screen_photo
+        )
         if layouts:
-            config = DatasetConfig(
-                train_images, val_images, seed=seed, max_side=max_side, mix=_parse_mix(layouts)
-            )
+            config = replace(config, mix=_parse_mix(layouts))
         summary = make_dataset(photos, cmap, out, config, exclude_items=excluded, progress=True)
     except (ValueError, KeyError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -190,3 +203,22 @@ def _init_checkpoint(init_from: str, cfg: str, names: dict[int, str], out: Path)
     if not source.is_file():
         raise FileNotFoundError(f"--init-from: {source} not found")
     return write_init_checkpoint(source, cfg, len(names), {int(k): str(v) for k, v in names.items()}, out)
+
+
+@detector_app.command("evaluate")
+def evaluate_command(
+    weights: Annotated[Path, typer.Argument(help="Detector weights (.onnx or .pt).")],
+    dataset: Annotated[Path, typer.Argument(help="A make-dataset folder (images/<split>, labels/<split>).")],
+    split: Annotated[str, typer.Option("--split")] = "val",
+    imgsz: Annotated[int, typer.Option("--imgsz", min=32)] = 320,
+    confidence: Annotated[float, typer.Option("--confidence", min=0.0, max=1.0)] = 0.25,
+) -> None:
+    """Class-agnostic box recall/precision at IoU 0.5 on a folder, overall and per layout, as JSON."""
+    from detector.training.evaluate import score_folder
+    from detector.yolo import YoloDetector
+
+    if not weights.is_file():
+        raise typer.BadParameter(f"{weights} not found")
+    detector = YoloDetector(weights, imgsz=imgsz, confidence=confidence)
+    scores = score_folder(detector, dataset, split)
+    typer.echo(json.dumps({k: v.as_dict() for k, v in scores.items()}, indent=1))
