@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.runtime = runtime if runtime is not None else Runtime(settings, serving=True)
         app.state.warmup = Warmup(app.state.runtime, settings.api.preload_catalogs)
         app.state.warmup.start()
-        async with new_http_client() as client:
+        async with new_http_client(
+            allow_private_networks=settings.api.fetch_allow_private_networks
+        ) as client:
             app.state.http = client
             yield
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+
 import anyio
 import httpx
 
@@ -12,14 +15,34 @@ MAX_REDIRECTS = 3
 USER_AGENT = "lookalike-image-fetch/0.1"
 
 
-def new_http_client() -> httpx.AsyncClient:
-    """One pooled client per app; proxies from the environment are ignored (settings are the only config)."""
+def new_http_client(*, allow_private_networks: bool = False) -> httpx.AsyncClient:
+    """One pooled client per app; proxies from the environment are ignored (settings are the only config).
+
+    Unless allowed, every request it makes (redirects included) must go to a public address,
+    so an image URL cannot make the server probe its own network (SSRF).
+    """
+    hooks = [] if allow_private_networks else [_refuse_private_destination]
     return httpx.AsyncClient(
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"user-agent": USER_AGENT, "accept": "image/*"},
         trust_env=False,
+        event_hooks={"request": hooks},
     )
+
+
+async def _refuse_private_destination(request: httpx.Request) -> None:
+    host = request.url.host
+    try:
+        infos = await anyio.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise ImageFetchError(f"{request.url}: host {host!r} does not resolve ({exc})") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise ImageFetchError(
+                f"{request.url}: {host} resolves to a non-public address ({address}); fetching it is not allowed"
+            )
 
 
 def parse_image_url(url: str) -> httpx.URL:

@@ -86,6 +86,9 @@ class ApiSettings(BaseModel):
         description="Decode big JPEGs at a reduced DCT scale keeping at least this long side; 0 = full size.",
     )
     allow_url_fetch: bool = True
+    fetch_allow_private_networks: bool = Field(
+        default=False, description="Let image URLs reach loopback/private addresses (tests, intranets)."
+    )
     fetch_timeout_s: float = Field(default=10.0, gt=0)
     preload_catalogs: list[str] = Field(default_factory=list)
 

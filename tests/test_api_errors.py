@@ -233,6 +233,16 @@ def test_url_fetch_can_be_disabled(api_app_with: AppFactory, image_server: Image
         assert base64_still_works.status_code == 200
 
 
+def test_image_urls_may_not_reach_private_addresses_by_default(
+    api_app_with: AppFactory, image_server: ImageServer, photo: bytes
+) -> None:
+    url = image_server.add("/internal.jpg", photo)  # served on 127.0.0.1
+    with TestClient(api_app_with(fetch_allow_private_networks=False)) as client:
+        assert_problem(client.post("/v1/search", json={"image_url": url}), 422, "non-public address")
+        for probe in ("http://10.0.0.1/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://[::1]:1/x"):
+            assert_problem(client.post("/v1/search", json={"image_url": probe}), 422, "non-public address")
+
+
 def test_unfetchable_urls_are_client_errors(
     api_client: TestClient, small_client: TestClient, image_server: ImageServer
 ) -> None:

@@ -194,3 +194,17 @@ def test_plain_postgresql_urls_use_psycopg3() -> None:
 
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_concurrent_migrations_do_not_collide(database_url: str) -> None:
+    """Workers and replicas start together: every one of them must come up migrated."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start() -> int:
+        store = CatalogStore(database_url)
+        store.migrate()
+        return len(store.list_catalogs())
+
+    with ThreadPoolExecutor(4) as pool:
+        counts = list(pool.map(lambda _: start(), range(4)))
+    assert len(set(counts)) == 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -18,9 +21,36 @@ def alembic_config() -> Config:
     return cfg
 
 
+# Any constant: every lookalike process takes the same PostgreSQL advisory lock to migrate.
+PG_MIGRATION_LOCK_KEY = 0x100C_A11CE
+
+
 def upgrade_to_head(engine: Engine) -> None:
-    """``alembic upgrade head`` in one transaction on the given engine."""
+    """``alembic upgrade head`` in one transaction, one process at a time.
+
+    Several workers or replicas start together; without a lock two of them both create
+    ``alembic_version`` and one fails. PostgreSQL: a transaction-scoped advisory lock.
+    SQLite: an exclusive file lock beside the database file.
+    """
     cfg = alembic_config()
-    with engine.begin() as connection:
+    with _file_lock(engine), engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK_KEY})
         cfg.attributes["connection"] = connection
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _file_lock(engine: Engine) -> Iterator[None]:
+    database = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:":
+        yield
+        return
+    lock_path = Path(database).with_name(Path(database).name + ".migrate.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
