@@ -81,7 +81,12 @@ def make_dataset_command(
             keep = read_item_ids(only_items)
             photos = [p for p in photos if p.item_id in keep]
         config = DatasetConfig(
-            train_images, val_images, seed=seed, max_side=max_side, screen_photo=screen_photo
+            train_images,
+            val_images,
+            seed=seed,
+            max_side=max_side,
+            val_items=val_items,
+            screen_photo=screen_photo,
         )
         if layouts:
             config = replace(config, mix=_parse_mix(layouts))
