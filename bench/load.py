@@ -35,8 +35,13 @@ class LoadResult:
 
     def row(self) -> dict[str, float]:
         return {
-            "level": self.level, "ok": self.ok, "errors": self.errors, "rps": round(self.throughput, 2),
-            "p50_ms": round(self.pct(50), 1), "p95_ms": round(self.pct(95), 1), "p99_ms": round(self.pct(99), 1),
+            "level": self.level,
+            "ok": self.ok,
+            "errors": self.errors,
+            "rps": round(self.throughput, 2),
+            "p50_ms": round(self.pct(50), 1),
+            "p95_ms": round(self.pct(95), 1),
+            "p99_ms": round(self.pct(99), 1),
         }
 
 
@@ -81,7 +86,11 @@ async def open_loop(base_url: str, payloads: list[bytes], rate: float, duration_
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(_one(client, f"{base_url}/v1/search", payloads[i % len(payloads)], result)))
+            tasks.append(
+                asyncio.create_task(
+                    _one(client, f"{base_url}/v1/search", payloads[i % len(payloads)], result)
+                )
+            )
         await asyncio.gather(*tasks)
         result.wall_s = time.perf_counter() - start
     return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -35,7 +36,7 @@ class NaivePipeline:
         self.engine = make_engine(settings.db_url)
         self.catalog = catalog
 
-    def search(self, data: bytes, k: int = 10) -> list[list[dict[str, object]]]:
+    def search(self, data: bytes, k: int = 10) -> list[list[dict[str, Any]]]:
         img = Image.open(io.BytesIO(data)).convert("RGB")
         decoded = DecodedImage(img, "")
         regions = self.detector.detect([decoded])[0] or []
@@ -52,7 +53,9 @@ class NaivePipeline:
                 rows = []
                 for n in hits:
                     item = session.scalar(
-                        select(Item).where(Item.catalog_id == cid, Item.item_id == self.index.item_of(n.vector_id))
+                        select(Item).where(
+                            Item.catalog_id == cid, Item.item_id == self.index.item_of(n.vector_id)
+                        )
                     )
                     rows.append({"item_id": item.item_id if item else None, "score": n.score})
                 out.append(rows)

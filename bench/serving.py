@@ -43,14 +43,20 @@ def _proc_rss_mb(pid: int) -> float:
 
 class Server:
     def __init__(self, data_dir: Path, port: int, cache: bool) -> None:
-        env = {**os.environ, "LOOKALIKE_DATA_DIR": str(data_dir), "LOOKALIKE_API__PRELOAD_CATALOGS": '["demo"]'}
+        env = {
+            **os.environ,
+            "LOOKALIKE_DATA_DIR": str(data_dir),
+            "LOOKALIKE_API__PRELOAD_CATALOGS": '["demo"]',
+        }
         if not cache:
             env["LOOKALIKE_CACHE__MAX_BYTES"] = "0"
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(data_dir / f"bench-server-{port}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "lookalike.cli", "serve", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
 
     def wait_ready(self, timeout_s: float = 300) -> None:
@@ -118,7 +124,9 @@ def main() -> None:
         cpu: dict[str, float] = {}
         for clients in [int(c) for c in args.levels.split(",")]:
             cpu0, t0 = _proc_cpu_s(server.proc.pid), time.perf_counter()
-            closed.append(asyncio.run(closed_loop(server.url, payloads, clients, max(args.requests, clients * 2))))
+            closed.append(
+                asyncio.run(closed_loop(server.url, payloads, clients, max(args.requests, clients * 2)))
+            )
             cpu[str(clients)] = round((_proc_cpu_s(server.proc.pid) - cpu0) / (time.perf_counter() - t0), 2)
             print("  closed", closed[-1].row(), flush=True)
         rss = _proc_rss_mb(server.proc.pid)
@@ -152,7 +160,9 @@ def main() -> None:
             hits = []
             for i in range(60):
                 start = time.perf_counter()
-                r = client.post(f"{server.url}/v1/search", files={"image": ("q.jpg", payloads[0], "image/jpeg")})
+                r = client.post(
+                    f"{server.url}/v1/search", files={"image": ("q.jpg", payloads[0], "image/jpeg")}
+                )
                 r.raise_for_status()
                 if i:  # the first is the miss that fills the cache
                     hits.append((time.perf_counter() - start) * 1000.0)

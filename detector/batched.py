@@ -16,7 +16,10 @@ class BatchedDetector:
         self.inner = inner
         self.spec = inner.spec
         self.batcher: DynamicBatcher[DecodedImage, list[Region]] = DynamicBatcher(
-            inner.detect, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
+            inner.detect,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            max_queue=max_queue,
             name="detect-batcher",
         )
 

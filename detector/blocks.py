@@ -10,6 +10,7 @@ It proposes regions; it does not know categories.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -72,15 +73,21 @@ class PhotoBlockDetector:
             fill = area / float(bw * bh)
             patch = gray[y : y + bh, x : x + bw]
             entropy = _entropy_bits(patch)
-            if entropy < self.min_entropy_bits or fill < 0.4 or _mode_fraction(patch) > self.max_mode_fraction:
+            if (
+                entropy < self.min_entropy_bits
+                or fill < 0.4
+                or _mode_fraction(patch) > self.max_mode_fraction
+            ):
                 continue
             score = float(min(1.0, 0.5 * fill + 0.5 * min(1.0, entropy / 7.0)))
-            box = Box(x / scale, y / scale, (x + bw) / scale, (y + bh) / scale).clipped(image.width, image.height)
+            box = Box(x / scale, y / scale, (x + bw) / scale, (y + bh) / scale).clipped(
+                image.width, image.height
+            )
             regions.append(Region(box, None, score))
         regions.sort(key=lambda r: -r.box.area * r.score)
         return regions[: self.max_regions]
 
-    def _texture_mask(self, rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    def _texture_mask(self, rgb: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
         """Pixels whose 3x3 neighbourhood varies: photographs (and text edges); not flat fills."""
         f = rgb.astype(np.float32)
         mean = cv2.blur(f, (3, 3))
@@ -89,14 +96,14 @@ class PhotoBlockDetector:
         return (std > self.texture_threshold).astype(np.uint8)
 
 
-def _entropy_bits(gray: npt.NDArray[np.uint8]) -> float:
+def _entropy_bits(gray: npt.NDArray[Any]) -> float:
     """Shannon entropy of the grey-level histogram: photos ~6-7.5 bits, text and icons ~1-3."""
     hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
     p = hist[hist > 0] / hist.sum()
     return float(-(p * np.log2(p)).sum())
 
 
-def _mode_fraction(gray: npt.NDArray[np.uint8]) -> float:
+def _mode_fraction(gray: npt.NDArray[Any]) -> float:
     """Share of pixels within 4 grey levels of the commonest one: high for text on a flat fill."""
     hist = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
     return float(np.convolve(hist, np.ones(9), mode="same").max() / max(1, gray.size))

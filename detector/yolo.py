@@ -69,6 +69,8 @@ class YoloDetector:
                     if self._keep is not None and name not in self._keep:
                         continue
                     category = self._category_map.get(name, name)
-                    regions.append(Region(Box(float(x1), float(y1), float(x2), float(y2)), category, float(score)))
+                    regions.append(
+                        Region(Box(float(x1), float(y1), float(x2), float(y2)), category, float(score))
+                    )
             out.append(regions)
         return out

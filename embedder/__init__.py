@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from embedder.base import Embedder, TextEmbedder
 from lookalike.settings import EmbedderSettings
@@ -21,12 +21,16 @@ def load_embedder(settings: EmbedderSettings, cache_dir: Path | None = None) -> 
 
     configure_cpu_threads(settings.threads)
     spec = ModelSpec.parse(settings.spec)
-    common = {"batch_size": settings.batch_size}
+    common: dict[str, Any] = {"batch_size": settings.batch_size}
     if spec.kind == "torchvision":
         from embedder.torchvision_models import build_torchvision_embedder
 
         torch_embedder = build_torchvision_embedder(
-            spec.name or "mobilenet_v2", spec.weights, image_size=settings.image_size, device=settings.device, **common
+            spec.name or "mobilenet_v2",
+            spec.weights,
+            image_size=settings.image_size,
+            device=settings.device,
+            **common,
         )
         return _maybe_onnx(torch_embedder, settings, cache_dir)
     if spec.kind == "open_clip":
@@ -40,7 +44,9 @@ def load_embedder(settings: EmbedderSettings, cache_dir: Path | None = None) -> 
 
         if not spec.name:
             raise ValueError("onnx spec needs a file: onnx:/path/model.onnx")
-        return OnnxImageEmbedder(spec.name, image_size=settings.image_size, threads=settings.threads, **common)
+        return OnnxImageEmbedder(
+            spec.name, image_size=settings.image_size, threads=settings.threads, **common
+        )
     raise ValueError(f"unknown embedder spec {settings.spec!r}")
 
 
@@ -54,6 +60,9 @@ def _maybe_onnx(embedder: TorchImageEmbedder, settings: EmbedderSettings, cache_
 
     path = export_onnx(embedder, (cache_dir or Path.home() / ".cache" / "lookalike") / "onnx")
     return OnnxImageEmbedder(
-        path, image_size=embedder.image_size, batch_size=embedder.batch_size, threads=settings.threads,
+        path,
+        image_size=embedder.image_size,
+        batch_size=embedder.batch_size,
+        threads=settings.threads,
         spec=embedder.spec,
     )

@@ -20,7 +20,10 @@ class BatchedEmbedder:
         self.spec = inner.spec
         self.dim = inner.dim
         self.batcher: DynamicBatcher[Image.Image, np.ndarray] = DynamicBatcher(
-            self._embed_rows, max_batch_size=max_batch_size, max_wait_ms=max_wait_ms, max_queue=max_queue,
+            self._embed_rows,
+            max_batch_size=max_batch_size,
+            max_wait_ms=max_wait_ms,
+            max_queue=max_queue,
             name="embed-batcher",
         )
 

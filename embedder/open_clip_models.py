@@ -51,7 +51,9 @@ class OpenClipEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         out = []
         for start in range(0, len(images), self.batch_size):
-            batch = torch.stack([self._preprocess(im.convert("RGB")) for im in images[start : start + self.batch_size]])
+            batch = torch.stack(
+                [self._preprocess(im.convert("RGB")) for im in images[start : start + self.batch_size]]
+            )
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
                 feats = self._model.encode_image(batch.to(self.device))
             out.append(feats.float().cpu().numpy())

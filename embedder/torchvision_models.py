@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 import torchvision
 
-from lookalike.packaged import mobilenet_v2_imagenet
 from embedder.torch_embedder import TorchImageEmbedder
+from lookalike.packaged import mobilenet_v2_imagenet
 
 # Archs whose ImageNet weights ship in a registry package, so they load offline by default.
 PACKAGED_WEIGHTS = {"mobilenet_v2": mobilenet_v2_imagenet}

@@ -127,7 +127,9 @@ class DynamicBatcher(Generic[In, Out]):
         try:
             outputs = list(self._fn(items))
             if len(outputs) != len(items):
-                raise RuntimeError(f"batched function returned {len(outputs)} outputs for {len(items)} inputs")
+                raise RuntimeError(
+                    f"batched function returned {len(outputs)} outputs for {len(items)} inputs"
+                )
         except Exception as exc:
             if len(jobs) == 1:
                 self.stats.isolated_failures += 1

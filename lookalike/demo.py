@@ -75,7 +75,10 @@ def ask(
             mark = "  <== the item in the screenshot" if m["item_id"] == expected else ""
             if m["item_id"] == expected and found_at is None:
                 found_at = rank
-            typer.echo(f"  {rank}. {m['item_id']}  {m['title']}  {m['price']} {m['currency']}  score {m['score']:.3f}{mark}")
+            typer.echo(
+                f"  {rank}. {m['item_id']}  {m['title']}  {m['price']} {m['currency']}"
+                f"  score {m['score']:.3f}{mark}"
+            )
     timings = ", ".join(f"{k}={v:.0f}ms" for k, v in body.get("timings_ms", {}).items())
     typer.echo(f"index {body['index_version']}; {timings}")
     if expected is not None:

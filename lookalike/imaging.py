@@ -10,8 +10,8 @@ import hashlib
 import io
 import math
 import sys
-from collections.abc import Callable
 import warnings
+from collections.abc import Callable
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 

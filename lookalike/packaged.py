@@ -10,7 +10,9 @@ def package_file(package: str, *parts: str) -> Path:
     """Locate a data file inside an installed package without importing it."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"package {package!r} is not installed (pip install {package.replace('_', '-')})")
+        raise FileNotFoundError(
+            f"package {package!r} is not installed (pip install {package.replace('_', '-')})"
+        )
     root = Path(next(iter(spec.submodule_search_locations)))
     path = root.joinpath(*parts)
     if not path.is_file():

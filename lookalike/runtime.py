@@ -31,8 +31,9 @@ class Runtime:
         if self.serving and b.enabled:
             from detector.batched import BatchedDetector
 
-            return BatchedDetector(detector, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms,
-                                   max_queue=b.max_queue)
+            return BatchedDetector(
+                detector, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms, max_queue=b.max_queue
+            )
         return detector
 
     @cached_property
@@ -42,8 +43,9 @@ class Runtime:
         if self.serving and b.enabled:
             from embedder.batched import BatchedEmbedder
 
-            return BatchedEmbedder(embedder, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms,
-                                   max_queue=b.max_queue)
+            return BatchedEmbedder(
+                embedder, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms, max_queue=b.max_queue
+            )
         return embedder
 
     @cached_property

@@ -149,7 +149,11 @@ class SearchService:
                 return replace(hit, timings_ms={**timer.ms, "cache_hit": 1.0})
         with timer.stage("decode"):
             image = decode_image(
-                data, source=source, max_bytes=max_bytes, max_pixels=max_pixels, sha256=digest,
+                data,
+                source=source,
+                max_bytes=max_bytes,
+                max_pixels=max_pixels,
+                sha256=digest,
                 draft_long_side=self.draft_long_side,
             )
         result = self.search(image, request, timer)
@@ -164,7 +168,9 @@ class SearchService:
             found = self.detector.detect([image])[0]
         return select_regions(found, image, self.detector_settings)
 
-    def search(self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None = None) -> SearchResult:
+    def search(
+        self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None = None
+    ) -> SearchResult:
         request.validate(image)
         timer = timer or StageTimer()
         version, index = self.indexes.get(request.catalog)
@@ -174,7 +180,9 @@ class SearchService:
         with timer.stage("search"):
             hits = index.search(vectors, request.k * NEIGHBOUR_OVERSAMPLE, categories=request.categories)
             ranked = [
-                merge_neighbours([(index.item_of(n.vector_id), n.score) for n in row], request.k, request.min_score)
+                merge_neighbours(
+                    [(index.item_of(n.vector_id), n.score) for n in row], request.k, request.min_score
+                )
                 for row in hits
             ]
         with timer.stage("metadata"):
@@ -200,9 +208,12 @@ class SearchService:
 
 def merged_ranking(result: SearchResult, k: int) -> list[str]:
     """Item ids over all regions, best score first: how a query is judged in evaluation."""
-    return [item for item, _ in merge_neighbours(
-        [(m.item.item_id, m.score) for r in result.regions for m in r.matches], k, None
-    )]
+    return [
+        item
+        for item, _ in merge_neighbours(
+            [(m.item.item_id, m.score) for r in result.regions for m in r.matches], k, None
+        )
+    ]
 
 
 __all__ = [
@@ -215,4 +226,3 @@ __all__ = [
     "merged_ranking",
     "select_regions",
 ]
-

@@ -82,7 +82,8 @@ class ApiSettings(BaseModel):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=40_000_000, ge=1)
     decode_long_side: int = Field(
-        default=1024, ge=0,
+        default=1024,
+        ge=0,
         description="Decode big JPEGs at a reduced DCT scale keeping at least this long side; 0 = full size.",
     )
     allow_url_fetch: bool = True
@@ -126,9 +127,7 @@ class IngestSettings(BaseModel):
 class Settings(BaseSettings):
     """The one configuration object of lookalike."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="LOOKALIKE_", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = SettingsConfigDict(env_prefix="LOOKALIKE_", env_nested_delimiter="__", extra="forbid")
 
     data_dir: Path = Field(default=Path("var"), description="Where the database and indexes live.")
     database_url: str | None = Field(

@@ -91,7 +91,7 @@ class DecodedImage:
 
     def crop(self, box: Box) -> Image.Image:
         b = box.clipped(self.width, self.height)
-        return self.pixels.crop((int(b.x1), int(b.y1), int(round(b.x2)), int(round(b.y2))))
+        return self.pixels.crop((int(b.x1), int(b.y1), round(b.x2), round(b.y2)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,12 @@ def test_blocks_ignores_a_page_of_text_and_flat_ui() -> None:
     page = Image.new("RGB", (1170, 2532), (250, 250, 250))
     draw = ImageDraw.Draw(page)
     for y in range(200, 2400, 70):
-        draw.text((60, y), "Free shipping on all orders over 50 EUR, returns within 30 days", fill=(20, 20, 20), font_size=40)
+        draw.text(
+            (60, y),
+            "Free shipping on all orders over 50 EUR, returns within 30 days",
+            fill=(20, 20, 20),
+            font_size=40,
+        )
     draw.rounded_rectangle((100, 2420, 1070, 2500), 30, fill=(0, 120, 255))
     assert PhotoBlockDetector().detect([as_decoded(page)])[0] == []
 

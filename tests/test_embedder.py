@@ -27,7 +27,9 @@ def photos() -> list[Image.Image]:
     return [Image.open(p).convert("RGB") for p in clothing_photos(12)]
 
 
-def test_packaged_mobilenet_gives_unit_vectors_in_batches(mobilenet: TorchImageEmbedder, photos: list[Image.Image]) -> None:
+def test_packaged_mobilenet_gives_unit_vectors_in_batches(
+    mobilenet: TorchImageEmbedder, photos: list[Image.Image]
+) -> None:
     vectors = mobilenet.embed_images(photos)
     assert vectors.shape == (12, 1280) and vectors.dtype == np.float32
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
@@ -36,12 +38,16 @@ def test_packaged_mobilenet_gives_unit_vectors_in_batches(mobilenet: TorchImageE
     assert np.allclose(one_by_one, vectors[:3], atol=1e-4)
 
 
-def test_a_retouched_crop_is_nearest_to_its_original(mobilenet: TorchImageEmbedder, photos: list[Image.Image]) -> None:
+def test_a_retouched_crop_is_nearest_to_its_original(
+    mobilenet: TorchImageEmbedder, photos: list[Image.Image]
+) -> None:
     catalog = mobilenet.embed_images(photos)
     queries = []
     for p in photos:
         w, h = p.size
-        q = p.crop((int(w * 0.08), int(h * 0.08), int(w * 0.95), int(h * 0.95))).rotate(4, expand=True, fillcolor=(255, 255, 255))
+        q = p.crop((int(w * 0.08), int(h * 0.08), int(w * 0.95), int(h * 0.95))).rotate(
+            4, expand=True, fillcolor=(255, 255, 255)
+        )
         queries.append(ImageEnhance.Brightness(q).enhance(1.15))
     nearest = np.argmax(mobilenet.embed_images(queries) @ catalog.T, axis=1)
     assert (nearest == np.arange(len(photos))).mean() >= 0.9
@@ -54,7 +60,9 @@ def test_spec_names_the_weights_file(mobilenet: TorchImageEmbedder) -> None:
 def test_cpu_default_runs_onnx_runtime_with_the_same_spec_and_vectors(
     tmp_path: Path, mobilenet: TorchImageEmbedder, photos: list[Image.Image]
 ) -> None:
-    onnx_emb = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=4), cache_dir=tmp_path)
+    onnx_emb = load_embedder(
+        EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=4), cache_dir=tmp_path
+    )
     assert isinstance(onnx_emb, OnnxImageEmbedder)
     assert onnx_emb.spec == mobilenet.spec and onnx_emb.dim == 1280
     assert np.allclose(onnx_emb.embed_images(photos[:5]), mobilenet.embed_images(photos[:5]), atol=1e-3)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import zlib
 import struct
+import zlib
 
 import pytest
 from PIL import Image
@@ -35,7 +35,15 @@ def test_exif_orientation_is_honoured() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "fmt"),
-    [("RGBA", "PNG"), ("CMYK", "JPEG"), ("L", "PNG"), ("RGB", "WEBP"), ("P", "GIF"), ("LA", "PNG"), ("I;16", "PNG")],
+    [
+        ("RGBA", "PNG"),
+        ("CMYK", "JPEG"),
+        ("L", "PNG"),
+        ("RGB", "WEBP"),
+        ("P", "GIF"),
+        ("LA", "PNG"),
+        ("I;16", "PNG"),
+    ],
 )
 def test_colour_modes_and_formats_become_rgb(mode: str, fmt: str) -> None:
     img = photo().convert(mode) if mode != "I;16" else photo().convert("L").convert("I;16")
@@ -80,11 +88,22 @@ def test_over_the_byte_limit_is_too_large() -> None:
 
 def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG claiming huge dimensions: the shape of a decompression bomb."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_decompression_bomb_is_refused_before_decoding() -> None:

@@ -6,14 +6,23 @@ import uuid
 
 import pytest
 
-from lookalike.result_cache import LruResultCache, RedisResultCache, cache_key, result_from_json, result_to_json
+from lookalike.result_cache import (
+    LruResultCache,
+    RedisResultCache,
+    cache_key,
+    result_from_json,
+    result_to_json,
+)
 from lookalike.types import Box, CatalogItem, Match, Region, RegionResult, SearchResult
 
 
 def result(version: str = "v1", n: int = 3) -> SearchResult:
     item = CatalogItem("sku-1", title="Red shirt", price=19.5, attributes={"kids": False})
     return SearchResult(
-        "demo", version, 100, 200,
+        "demo",
+        version,
+        100,
+        200,
         [RegionResult(Region(Box(1, 2, 30, 40), "Shirt", 0.9), [Match(item, 0.8)] * n)],
         {"embed": 12.0},
     )

@@ -20,7 +20,9 @@ def write_manifest(path: Path, photos: list[Path]) -> Path:
     return path
 
 
-def test_repeated_bytes_hit_the_cache_until_the_catalog_changes(make_runtime: RuntimeFactory, tmp_path: Path) -> None:
+def test_repeated_bytes_hit_the_cache_until_the_catalog_changes(
+    make_runtime: RuntimeFactory, tmp_path: Path
+) -> None:
     photos = clothing_photos(9)
     runtime = make_runtime()
     runtime.serving = True  # the server's runtime: result cache on

@@ -39,7 +39,9 @@ def test_boxes_are_clipped_to_the_image_and_whole_image_added_on_request() -> No
 
 
 def test_merge_keeps_best_score_per_item_and_breaks_ties_by_id() -> None:
-    merged = merge_neighbours([("b", 0.5), ("a", 0.9), ("b", 0.95), ("c", 0.9), ("a", 0.1)], k=3, min_score=None)
+    merged = merge_neighbours(
+        [("b", 0.5), ("a", 0.9), ("b", 0.95), ("c", 0.9), ("a", 0.1)], k=3, min_score=None
+    )
     assert merged == [("b", 0.95), ("a", 0.9), ("c", 0.9)]
     assert merge_neighbours([("a", 0.9), ("b", 0.2)], k=5, min_score=0.5) == [("a", 0.9)]
 
