@@ -1,0 +1,43 @@
+"""Under overload the service answers 429 with Retry-After instead of queueing without bound."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from embedder import Embedder
+from embedder.batched import BatchedEmbedder
+from lookalike.runtime import Runtime
+from lookalike.settings import BatchingSettings, CacheSettings, Settings
+from tests.api_fixtures import ShopCatalog, wait_ready
+
+pytest_plugins = ["tests.api_fixtures"]
+
+
+def test_a_full_batch_queue_answers_429_and_every_other_request_succeeds(
+    api_settings: Settings, shop_catalog: ShopCatalog, embedder: Embedder
+) -> None:
+    batching = BatchingSettings(max_batch_size=1, max_wait_ms=0, max_queue=1)
+    settings = api_settings.model_copy(update={"batching": batching, "cache": CacheSettings(max_bytes=0)})
+    runtime = Runtime(settings, serving=True)
+    runtime.__dict__["embedder"] = BatchedEmbedder(embedder, max_batch_size=1, max_wait_ms=0, max_queue=1)
+    photos = [p.read_bytes() for p in shop_catalog.photos[:16]]
+    with TestClient(create_app(settings, runtime=runtime)) as client:
+        wait_ready(client)
+
+        def search(data: bytes) -> tuple[int, str | None, str]:
+            r = client.post("/v1/search", files={"image": ("q.jpg", data, "image/jpeg")}, data={"k": "3"})
+            return r.status_code, r.headers.get("retry-after"), r.headers.get("content-type", "")
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(search, photos))
+    statuses = [status for status, _, _ in answers]
+    assert set(statuses) <= {200, 429}, statuses
+    assert statuses.count(429) >= 1, "16 concurrent requests against a queue of 1 must overflow"
+    assert statuses.count(200) >= 1
+    for status, retry_after, content_type in answers:
+        if status == 429:
+            assert retry_after is not None and int(retry_after) >= 1
+            assert content_type.startswith("application/problem+json")
