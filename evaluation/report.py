@@ -219,14 +219,14 @@ def _write_gallery(run: EvalRun, folder: Path, n: int) -> list[tuple[str, str]]:
         o = rec.outcome
         scores = dict(_best_scores(o))
         wrong = [item for item in o.ranking() if item not in o.relevant][:3]
-        right = sorted(o.relevant)[0]
+        rank = o.first_hit_rank()
+        right = o.ranking()[rank - 1] if rank else sorted(o.relevant)[0]
         crop, label = _query_crop(rec)
         panels = [(crop, f"{label}\n{o.query_id}")]
         panels += [
             (_thumb(run.item_images.get(w)), f"#{o.ranking().index(w) + 1} {w}\n{scores[w]:.3f}")
             for w in wrong
         ]
-        rank = o.first_hit_rank()
         right_label = f"right: {right}\n" + (f"rank {rank}, {scores[right]:.3f}" if rank else "not in top 20")
         panels.append((_thumb(run.item_images.get(right)), right_label))
         fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.6), dpi=90)
