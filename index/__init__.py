@@ -1,6 +1,29 @@
-"""Index stage: FAISS build, persist, version, load, search. See ``vector_index.py``."""
+"""Index stage: choose and build FAISS indexes, filter, version, update incrementally, hot-swap.
 
-from index.vector_index import VectorIndex, gpu_available
+``builder`` picks the index for a catalog size; ``VectorIndex`` is one immutable version;
+``LiveIndex`` adds delta segments and tombstones; ``IndexStore`` keeps versions on disk;
+``IndexRegistry`` serves the live state to the search pipeline. See docs/INDEX.md.
+"""
+
+from index.builder import IndexPlan, plan_index
+from index.filters import SearchFilter
+from index.gpu import gpu_available
+from index.live import DeltaSegment, LiveIndex
+from index.payload import Payload
+from index.vector_index import FilterPolicy, VectorIndex
 from index.versions import IndexManifest, IndexStore, IndexVersionError
 
-__all__ = ["IndexManifest", "IndexStore", "IndexVersionError", "VectorIndex", "gpu_available"]
+__all__ = [
+    "DeltaSegment",
+    "FilterPolicy",
+    "IndexManifest",
+    "IndexPlan",
+    "IndexStore",
+    "IndexVersionError",
+    "LiveIndex",
+    "Payload",
+    "SearchFilter",
+    "VectorIndex",
+    "gpu_available",
+    "plan_index",
+]

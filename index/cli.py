@@ -31,7 +31,9 @@ def list_versions(catalog: CatalogOpt = "demo", config: ConfigOpt = None) -> Non
         raise typer.Exit(1)
     for m in versions:
         mark = "*" if m.version == current else " "
-        typer.echo(f"{mark} {m.version}  vectors={m.count} dim={m.dim} factory={m.factory} model={m.model_spec}")
+        typer.echo(
+            f"{mark} {m.version}  vectors={m.count} dim={m.dim} factory={m.factory} model={m.model_spec}"
+        )
 
 
 @index_app.command("rollback")

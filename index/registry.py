@@ -1,54 +1,190 @@
-"""The server's view of indexes: lazy-load each catalog's CURRENT version, swap when it changes.
+"""The server's view of indexes: lazy-load each catalog's live state, swap when it changes.
 
-A swap loads and verifies the new version first; searches already holding the old one
-finish on it (Python references keep it alive), new searches get the new one.
+Checking is cheap (two ``stat`` calls, at most every ``check_interval_s``); loading happens in
+a background thread while searches go on against the state they hold, and the swap is one
+reference assignment, so no search waits for a load or fails because of one. Searches in
+flight keep the old state alive (Python references) until they finish. A version or segment
+that fails verification is refused with a log line and a metric; the previous state goes on
+serving. Changes made through the same ``IndexStore`` object load at once, in the writer's thread.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import dataclass, field
 
-from index.vector_index import VectorIndex
+from index.live import LiveIndex
+from index.metrics import METRICS, Metrics
+from index.vector_index import FilterPolicy
 from index.versions import IndexStore, IndexVersionError
 from lookalike.errors import UnknownCatalogError
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class SearchOverrides:
+    """Search-time parameters that win over each version's plan (0 / None: keep the plan's)."""
+
+    nprobe: int = 0
+    ef_search: int = 0
+    rerank: int | None = None
+    policy: FilterPolicy | None = None
+
+
+@dataclass
+class _Entry:
+    live: LiveIndex
+    signature: tuple[object, ...]
+    checked_at: float
+    refused: tuple[object, ...] | None = None
+    loading: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 class IndexRegistry:
     """Implements ``lookalike.search.IndexProvider`` over an ``IndexStore``."""
 
-    def __init__(self, store: IndexStore, model_spec: str | None = None) -> None:
+    def __init__(
+        self,
+        store: IndexStore,
+        model_spec: str | None = None,
+        *,
+        check_interval_s: float = 0.5,
+        background: bool = True,
+        overrides: SearchOverrides | None = None,
+        use_gpu: bool = True,
+        metrics: Metrics = METRICS,
+    ) -> None:
         self.store = store
         self.model_spec = model_spec
-        self._loaded: dict[str, tuple[str, VectorIndex]] = {}
-        self._lock = threading.Lock()
+        self.check_interval_s = check_interval_s
+        self.background = background
+        self.overrides = overrides or SearchOverrides()
+        self.use_gpu = use_gpu
+        self.metrics = metrics
         self.refused: dict[str, str] = {}
+        self._entries: dict[str, _Entry] = {}
+        self._first_load = threading.Lock()
+        store.subscribe(self._on_change)
 
-    def get(self, catalog: str) -> tuple[str, VectorIndex]:
-        current = self.store.current_version(catalog)
-        held = self._loaded.get(catalog)
-        if held is not None and (current is None or held[0] == current or self.refused.get(catalog) == current):
-            return held
-        if current is None:
-            raise UnknownCatalogError(f"catalog {catalog!r} has no published index; run `lookalike ingest` first")
-        with self._lock:
-            held = self._loaded.get(catalog)
-            if held is not None and held[0] == current:
-                return held
-            try:
-                manifest, index = self.store.load(catalog, current, model_spec=self.model_spec)
-            except IndexVersionError as exc:
-                self.refused[catalog] = current
-                log.error("index_version_refused catalog=%s version=%s reason=%s", catalog, current, exc)
-                if held is not None:
-                    return held
-                raise
-            self._loaded[catalog] = (manifest.version, index)
-            self.refused.pop(catalog, None)
-            log.info("index_loaded catalog=%s version=%s count=%d", catalog, manifest.version, index.count)
-            return self._loaded[catalog]
+    def get(self, catalog: str) -> tuple[str, LiveIndex]:
+        entry = self._entries.get(catalog)
+        if entry is None:
+            entry = self._load_first(catalog)
+        now = time.monotonic()
+        if now - entry.checked_at >= self.check_interval_s:
+            entry.checked_at = now
+            signature = self.store.signature(catalog)
+            if signature != entry.signature and signature != entry.refused and not entry.loading:
+                entry.loading = True
+                if self.background:
+                    threading.Thread(
+                        target=self._reload, args=(catalog, entry), name=f"index-load-{catalog}", daemon=True
+                    ).start()
+                else:
+                    self._reload(catalog, entry)
+        live = entry.live
+        return live.version, live
+
+    def refresh(self, catalog: str) -> str:
+        """Load changes now, in this thread (tests, warm-up); returns the version served."""
+        entry = self._entries.get(catalog)
+        if entry is None:
+            return self._load_first(catalog).live.version
+        self._reload(catalog, entry)
+        return entry.live.version
 
     def loaded(self) -> dict[str, str]:
-        return {c: v for c, (v, _) in self._loaded.items()}
+        return {c: e.live.version for c, e in self._entries.items()}
+
+    # -- loading -----------------------------------------------------------------------------------
+
+    def _load_first(self, catalog: str) -> _Entry:
+        with self._first_load:
+            entry = self._entries.get(catalog)
+            if entry is not None:
+                return entry
+            signature = self.store.signature(catalog)
+            if self.store.current_version(catalog) is None:
+                raise UnknownCatalogError(
+                    f"catalog {catalog!r} has no published index; run `lookalike ingest` first"
+                )
+            start = time.perf_counter()
+            try:
+                live = self._prepare(self.store.load_live(catalog, model_spec=self.model_spec))
+            except IndexVersionError as exc:
+                self._refuse(catalog, self.store.live_version(catalog) or "?", exc)
+                raise
+            entry = _Entry(live, signature, time.monotonic())
+            self._entries[catalog] = entry
+            self._loaded(catalog, live, "base", time.perf_counter() - start)
+            return entry
+
+    def _reload(self, catalog: str, entry: _Entry) -> None:
+        with entry.lock:
+            try:
+                signature = self.store.signature(catalog)
+                if signature == entry.signature:
+                    return
+                held = entry.live
+                start = time.perf_counter()
+                try:
+                    live = self.store.load_live(catalog, model_spec=self.model_spec, held=held)
+                    if live.base is not held.base:
+                        live = self._prepare(live)
+                except (IndexVersionError, ValueError, OSError) as exc:
+                    entry.refused = signature
+                    self._refuse(catalog, self.store.live_version(catalog) or "?", exc)
+                    return
+                entry.live, entry.signature, entry.refused = live, signature, None
+                kind = "delta" if live.base is held.base else "base"
+                self._loaded(catalog, live, kind, time.perf_counter() - start)
+                self.metrics.inc("lookalike_index_swaps_total", catalog=catalog)
+                log.info("index_swapped catalog=%s from=%s to=%s", catalog, held.version, live.version)
+            except Exception:
+                log.exception("index_reload_failed catalog=%s", catalog)
+            finally:
+                entry.loading = False
+
+    def _prepare(self, live: LiveIndex) -> LiveIndex:
+        base = live.base
+        o = self.overrides
+        if o.nprobe or o.ef_search or o.rerank is not None:
+            base.plan = base.plan.with_search(o.nprobe, o.ef_search, o.rerank)
+            base.apply_search_params()
+        if o.policy is not None:
+            base.policy = o.policy
+        if self.use_gpu:
+            base.place_on_gpu()
+        return live
+
+    def _loaded(self, catalog: str, live: LiveIndex, kind: str, seconds: float) -> None:
+        self.refused.pop(catalog, None)
+        m = self.metrics
+        m.inc("lookalike_index_loads_total", catalog=catalog, kind=kind)
+        m.set("lookalike_index_load_seconds", seconds, catalog=catalog)
+        m.set("lookalike_index_vectors", live.count, catalog=catalog)
+        m.set("lookalike_index_deleted", live.deleted, catalog=catalog)
+        m.set("lookalike_index_delta_rows", live.delta_rows, catalog=catalog)
+        m.replace("lookalike_index_info", 1, keep={"catalog": catalog}, version=live.version)
+        log.info(
+            "index_loaded catalog=%s version=%s kind=%s vectors=%d ms=%.0f",
+            catalog,
+            live.version,
+            kind,
+            live.count,
+            seconds * 1000,
+        )
+
+    def _refuse(self, catalog: str, version: str, exc: Exception) -> None:
+        self.refused[catalog] = version
+        self.metrics.inc("lookalike_index_refused_total", catalog=catalog)
+        log.error("index_version_refused catalog=%s version=%s reason=%s", catalog, version, exc)
+
+    def _on_change(self, catalog: str) -> None:
+        entry = self._entries.get(catalog)
+        if entry is not None:
+            self._reload(catalog, entry)

@@ -69,8 +69,39 @@ class EmbedderSettings(BaseModel):
 class IndexSettings(BaseModel):
     """How FAISS indexes are built and where they live."""
 
-    factory: str = Field(default="Flat", description="FAISS factory string; inner product metric.")
+    factory: str = Field(
+        default="auto",
+        description=(
+            "'auto' (chosen by catalog size and memory_budget_mb, see docs/INDEX.md) or a FAISS factory "
+            "string, e.g. 'HNSW32,SQ8' or 'PCA128,IVF4096,SQ8,Rerank10' (uncentered PCA prefix and "
+            "exact re-rank suffix are ours); inner product metric."
+        ),
+    )
     use_gpu: Literal["auto", "never"] = "auto"
+    memory_budget_mb: float = Field(default=1024, gt=0, description="RAM the FAISS index may take.")
+    pca_dim: int = Field(default=0, ge=0, description="'auto' factory: PCA to this many dimensions; 0 = chosen.")
+    nprobe: int = Field(default=0, ge=0, description="IVF lists searched; 0 = the version's planned value.")
+    ef_search: int = Field(default=0, ge=0, description="HNSW search breadth; 0 = the version's planned value.")
+    rerank: int | None = Field(
+        default=None, ge=0, description="Re-rank k*rerank candidates on exact vectors; None = planned."
+    )
+    exact_filter_rows: int = Field(
+        default=20_000, ge=0, description="Filters allowing at most this many rows are searched exactly."
+    )
+    exact_filter_fraction: float = Field(
+        default=0.02, ge=0, le=1, description="... or at most this share of the index."
+    )
+    check_interval_s: float = Field(
+        default=0.5, ge=0, description="How often a server looks for a new version or delta segment."
+    )
+    delta_min_base: int = Field(
+        default=50_000, ge=0,
+        description="Ingest appends a delta segment instead of rebuilding once the base has this many vectors.",
+    )
+    delta_max_fraction: float = Field(
+        default=0.1, ge=0, le=1,
+        description="... as long as the pending delta rows stay under this share of the base (else rebuild).",
+    )
 
 
 class ApiSettings(BaseModel):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from index import IndexStore, IndexVersionError, VectorIndex
+from index.metrics import Metrics
 from index.registry import IndexRegistry
 from lookalike.errors import UnknownCatalogError
 
@@ -96,21 +97,29 @@ def test_mismatched_model_spec_is_refused(tmp_path, catalog_index) -> None:  # t
 
 def test_registry_swaps_to_new_version_and_keeps_old_when_new_is_corrupt(tmp_path, catalog_index) -> None:  # type: ignore[no-untyped-def]
     index, _ = catalog_index
-    store = IndexStore(tmp_path)
-    registry = IndexRegistry(store, model_spec="m1")
+    writer = IndexStore(tmp_path)  # another process: the registry only sees the files
+    metrics = Metrics()
+    registry = IndexRegistry(IndexStore(tmp_path), model_spec="m1", check_interval_s=0, background=False, metrics=metrics)
     with pytest.raises(UnknownCatalogError):
         registry.get("shop")
-    v1 = store.publish("shop", index, model_spec="m1", factory="Flat")
+    v1 = writer.publish("shop", index, model_spec="m1", factory="Flat")
     assert registry.get("shop")[0] == v1.version
-    v2 = store.publish("shop", index, model_spec="m1", factory="Flat")
+    v2 = writer.publish("shop", index, model_spec="m1", factory="Flat")
     assert registry.get("shop")[0] == v2.version
-    v3 = store.publish("shop", index, model_spec="m1", factory="Flat")
+    v3 = writer.publish("shop", index, model_spec="m1", factory="Flat")
     manifest_path = tmp_path / "shop" / v3.version / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["dim"] = 64
     manifest_path.write_text(json.dumps(manifest))
     assert registry.get("shop")[0] == v2.version  # refused v3, still serving v2
     assert registry.refused["shop"] == v3.version
+    assert metrics.value("lookalike_index_refused_total", catalog="shop") == 1
+    assert registry.get("shop")[0] == v2.version  # refused once, not retried on every search
+    assert metrics.value("lookalike_index_refused_total", catalog="shop") == 1
+    v4 = writer.publish("shop", index, model_spec="m2", factory="Flat")  # another embedder
+    assert registry.get("shop")[0] == v2.version and registry.refused["shop"] == v4.version
+    v5 = writer.publish("shop", index, model_spec="m1", factory="Flat")
+    assert registry.get("shop")[0] == v5.version and "shop" not in registry.refused
 
 
 def test_gc_never_removes_current(tmp_path, catalog_index) -> None:  # type: ignore[no-untyped-def]

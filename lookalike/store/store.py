@@ -172,12 +172,30 @@ class CatalogStore:
                 self.get_item(catalog, item_id)  # raises the right "unknown" error
         return sources
 
-    def region_vectors(self, catalog: str, model_spec: str) -> RegionVectors:
+    def region_vectors(
+        self, catalog: str, model_spec: str, item_ids: Sequence[str] | None = None
+    ) -> RegionVectors:
         """Every region vector of a catalog for one model, ordered by vector id, with its payload.
 
         A region belongs to the first item that linked its image (identical bytes shared by
         two items are indexed once); its category is the detector's, else that item's.
+        With ``item_ids``, only the regions those items own (an incremental index update).
         """
+        if item_ids is not None:
+            parts = [self._region_vectors(catalog, model_spec, chunk) for chunk in _chunks(item_ids)]
+            parts = [p for p in parts if len(p[1])]
+            if not parts:
+                return self._region_vectors(catalog, model_spec, [])
+            order = np.argsort(np.concatenate([p[1] for p in parts]), kind="stable")
+            return (
+                np.concatenate([p[0] for p in parts])[order],
+                np.concatenate([p[1] for p in parts])[order],
+                np.concatenate([p[2] for p in parts])[order],
+                np.concatenate([p[3] for p in parts])[order],
+            )
+        return self._region_vectors(catalog, model_spec, None)
+
+    def _region_vectors(self, catalog: str, model_spec: str, item_ids: Sequence[str] | None) -> RegionVectors:
         with self._session() as session:
             cid = self._catalog_id(session, catalog)
             rank = func.row_number().over(
@@ -202,6 +220,8 @@ class CatalogStore:
                 .where(Image.catalog_id == cid, RegionRow.model_spec == model_spec)
                 .order_by(RegionRow.id)
             )
+            if item_ids is not None:
+                stmt = stmt.where(Item.item_id.in_(list(item_ids)))
             rows = session.execute(stmt).all()
         if not rows:
             return (
@@ -217,6 +237,22 @@ class CatalogStore:
             np.array([r[2] for r in rows], dtype=np.str_),
             np.array([r[3] for r in rows], dtype=np.str_),
         )
+
+    def item_records(self, catalog: str, item_ids: Sequence[str] | None = None) -> dict[str, ItemRecord]:
+        """Stored metadata of every item of a catalog (or of these ones): what index filters use."""
+        with self._session() as session:
+            cid = self._catalog_id(session, catalog)
+            if item_ids is None:
+                rows = list(session.scalars(select(Item).where(Item.catalog_id == cid)))
+            else:
+                rows = [
+                    row
+                    for chunk in _chunks(item_ids)
+                    for row in session.scalars(
+                        select(Item).where(Item.catalog_id == cid, Item.item_id.in_(list(chunk)))
+                    )
+                ]
+        return {row.item_id: _item_record(row) for row in rows}
 
     def _items_stmt(self, catalog: str, item_ids: list[str]) -> Any:
         return (
@@ -340,6 +376,41 @@ class CatalogStore:
             for sha, regions in batch.regions.items():
                 self._replace_regions(session, images[sha], regions)
 
+    def delete_items(self, catalog: str, item_ids: Sequence[str]) -> list[str]:
+        """Delete items (their image links go with them; images stay for reuse); returns those found."""
+        deleted: list[str] = []
+        with self._session() as session:
+            cid = self._catalog_id(session, catalog)
+            for chunk in _chunks(list(dict.fromkeys(item_ids))):
+                found = list(
+                    session.scalars(select(Item).where(Item.catalog_id == cid, Item.item_id.in_(list(chunk))))
+                )
+                if found:
+                    session.execute(delete(ItemImage).where(ItemImage.item_id.in_([r.id for r in found])))
+                    session.execute(delete(Item).where(Item.id.in_([r.id for r in found])))
+                deleted += [r.item_id for r in found]
+        return deleted
+
+    def update_item(self, catalog: str, item_id: str, changes: dict[str, Any]) -> ItemRecord:
+        """Overwrite metadata fields (``title``, ``brand``, ``price``...; None clears one); any other
+        key sets an attribute (None removes it). Unlike ingest, this replaces values on purpose."""
+        with self._session() as session:
+            cid = self._catalog_id(session, catalog)
+            row = session.scalar(select(Item).where(Item.catalog_id == cid, Item.item_id == item_id))
+            if row is None:
+                raise UnknownItemError(f"catalog {catalog!r} has no item {item_id!r}")
+            attributes = dict(row.attributes or {})
+            for name, value in changes.items():
+                if name in METADATA_FIELDS:
+                    setattr(row, name, value)
+                elif value is None:
+                    attributes.pop(name, None)
+                else:
+                    attributes[name] = value
+            row.attributes = attributes
+            session.flush()
+            return _item_record(row)
+
     @staticmethod
     def _upsert_items(
         session: Session, cid: int, records: list[ItemRecord], linked: list[str]
@@ -439,6 +510,11 @@ class CatalogStore:
             for r in regions
         )
         session.flush()
+
+
+def _chunks(values: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """Bounded IN lists: SQLite caps the number of bound parameters."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def _item_record(row: Item) -> ItemRecord:

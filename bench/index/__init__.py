@@ -1,0 +1,1 @@
+"""Index benchmarks: catalog-scale synthetic vectors fitted to real embeddings; recall, QPS, RAM."""
