@@ -3,8 +3,9 @@
 The catalog is ingested with ``catalog_ingest.ingest_manifest`` into its own data folder
 (SQLite + index versions) under ``<cache_dir>/eval/<key>``, where the key hashes the
 manifest, the catalog image bytes, the embedder and the ingest settings; a later run with
-the same key reuses it. Queries then go through ``decode_image`` + ``SearchService.search``
-exactly as ``POST /v1/search`` does: there is no separate evaluation mode to drift apart.
+the same key reuses it. Queries then go through ``SearchService.search_bytes`` exactly as
+``POST /v1/search`` does (same decode limits and reduced-scale JPEG decode, same detector,
+embedder and merge): there is no separate evaluation mode to drift apart.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ from tqdm import tqdm
 
 from evaluation.benchmark import QUERIES_FILE, Benchmark, Query, file_sha256
 from evaluation.metrics import QueryOutcome, RegionOutcome
-from lookalike.errors import ClientError, ManifestError
-from lookalike.imaging import decode_image
+from lookalike.errors import BadImageError, ImageTooLargeError, ManifestError
 from lookalike.runtime import Runtime
 from lookalike.search import SearchRequest, merged_ranking
 from lookalike.settings import Settings
@@ -230,24 +230,33 @@ def run_queries(
     progress: bool = True,
     on_query: Callable[[QueryRecord], None] | None = None,
 ) -> list[QueryRecord]:
+    """Each query's bytes through ``SearchService.search_bytes``, the call ``POST /v1/search`` makes.
+
+    The eval runtime is not a serving one, so there is no result cache and no cross-request
+    batching: every query is computed, and timed, on its own.
+    """
     api = runtime.settings.api
+    request = SearchRequest(catalog=EVAL_CATALOG, k=SEARCH_K)
     records: list[QueryRecord] = []
     for query in tqdm(bench.queries, unit="query", desc=f"eval {bench.name}", disable=not progress):
         data = query.image.read_bytes()
         start = time.perf_counter()
         try:
-            image = decode_image(
-                data, source=str(query.image), max_bytes=api.max_upload_bytes, max_pixels=api.max_pixels
+            result = runtime.search.search_bytes(
+                data,
+                request,
+                max_bytes=api.max_upload_bytes,
+                max_pixels=api.max_pixels,
+                source=str(query.image),
             )
-        except ClientError as exc:
+        except (BadImageError, ImageTooLargeError) as exc:
             raise ManifestError(
                 f"{bench.root / QUERIES_FILE}:{query.line}: query image unusable: {exc}"
             ) from exc
-        decode_ms = (time.perf_counter() - start) * 1000.0
-        result = runtime.search.search(image, SearchRequest(catalog=EVAL_CATALOG, k=SEARCH_K))
         total_ms = (time.perf_counter() - start) * 1000.0
-        timings = {"decode": decode_ms, **result.timings_ms, "total": total_ms}
-        record = QueryRecord(query, outcome_of(query, result, timings), (image.width, image.height))
+        timings = {**result.timings_ms, "total": total_ms}
+        size = (result.image_width, result.image_height)
+        record = QueryRecord(query, outcome_of(query, result, timings), size)
         records.append(record)
         if on_query is not None:
             on_query(record)

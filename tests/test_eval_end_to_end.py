@@ -21,7 +21,7 @@ from evaluation.report import write_report
 from evaluation.runner import RuntimeFactory, run_benchmark
 from lookalike.errors import ManifestError
 from lookalike.runtime import Runtime
-from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
+from lookalike.settings import ApiSettings, DetectorSettings, EmbedderSettings, Settings
 from lookalike.types import Box
 
 CPU_EMBEDDER = EmbedderSettings(spec="torchvision:mobilenet_v2", device="cpu", batch_size=16)
@@ -52,8 +52,13 @@ def tiny_bench(tmp_path_factory: pytest.TempPathFactory, clothing_dir: Path) -> 
     )
 
 
-def settings(tmp_path: Path, detector: str) -> Settings:
-    return Settings(data_dir=tmp_path, embedder=CPU_EMBEDDER, detector=DetectorSettings(spec=detector))
+def settings(tmp_path: Path, detector: str, decode_long_side: int = 1024) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        embedder=CPU_EMBEDDER,
+        detector=DetectorSettings(spec=detector),
+        api=ApiSettings(decode_long_side=decode_long_side),
+    )
 
 
 def test_generated_benchmark_is_valid_and_reproducible(
@@ -102,12 +107,15 @@ def test_eval_end_to_end_then_reuses_the_cached_catalog(
         bench.queries
     )
 
-    # Whole-image search of the same queries reuses the ingested catalog (the key ignores the query detector).
-    whole = run_benchmark(bench, settings(tmp_path, "none"), progress=False, make_runtime=factory)
+    # Whole-image search of the same queries reuses the ingested catalog (the key ignores the query
+    # detector). Like the API, big JPEGs decode at a reduced scale and boxes come back in original pixels.
+    small_decode = settings(tmp_path, "none", decode_long_side=400)
+    whole = run_benchmark(bench, small_decode, progress=False, make_runtime=factory)
     assert whole.catalog.reused and whole.catalog.key == run.catalog.key
     for rec in whole.records:
-        assert [r.box for r in rec.outcome.regions] == [Box.full(*rec.image_size)]
-    again = run_benchmark(bench, settings(tmp_path, "none"), progress=False, make_runtime=factory)
+        assert rec.image_size == (390, 844)
+        assert [r.box for r in rec.outcome.regions] == [Box.full(390, 844)]
+    again = run_benchmark(bench, small_decode, progress=False, make_runtime=factory)
     assert [r.outcome.ranking() for r in again.records] == [r.outcome.ranking() for r in whole.records]
 
 
