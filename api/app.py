@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from api.fetch import new_http_client
 from api.problems import install_problem_handlers
 from api.readiness import Warmup
-from api.routes import catalogs, health, search
+from api.routes import catalogs, health, metrics, search
 from api.schemas import Problem
 from lookalike.runtime import Runtime
 from lookalike.settings import Settings, get_settings
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(search.router)
     app.include_router(catalogs.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     _document_problems(app)
     return app
 

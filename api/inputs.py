@@ -96,11 +96,33 @@ def _raw_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+ATTR_PREFIX = "attr."
+
+
+def fold_attributes(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``attr.<name>=value`` fields become entries of ``attributes`` (a JSON object string is merged)."""
+    out = {k: v for k, v in fields.items() if not k.startswith(ATTR_PREFIX)}
+    extra = {k[len(ATTR_PREFIX) :]: v for k, v in fields.items() if k.startswith(ATTR_PREFIX)}
+    if not extra:
+        return out
+    base = out.get("attributes")
+    if isinstance(base, str):
+        try:
+            base = json.loads(base) if base.strip() else None
+        except ValueError:
+            return out  # the validator reports the broken JSON
+    out["attributes"] = {**base, **extra} if isinstance(base, dict) else extra if base is None else base
+    return out
+
+
 def _validate(
     model: type[SearchParams], query: Mapping[str, Any], body: Mapping[str, Any], where: str
 ) -> Any:
     """Validate the merged parameters (body wins); errors name the field and where it came from."""
+    query, body = fold_attributes(query), fold_attributes(body)
     merged = {**query, **body}
+    if isinstance(query.get("attributes"), dict) and isinstance(body.get("attributes"), dict):
+        merged["attributes"] = {**query["attributes"], **body["attributes"]}
     try:
         return model.model_validate(merged)
     except ValidationError as exc:

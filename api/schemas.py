@@ -55,6 +55,25 @@ class SearchParams(BaseModel):
     min_score: FiniteFloat | None = Field(
         default=None, ge=-1.0, le=1.0, description="Drop matches with a cosine similarity below this."
     )
+    brand: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None,
+        description='Only items of these brands (case-insensitive): "Acme,Globex" or a JSON list.',
+        examples=[["Seller 124"]],
+    )
+    price_min: FiniteFloat | None = Field(default=None, ge=0, description="Only items priced at least this.")
+    price_max: FiniteFloat | None = Field(default=None, ge=0, description="Only items priced at most this.")
+    in_stock: bool | None = Field(
+        default=None,
+        description="true: only items whose `in_stock` attribute says so; false: drop those (unknown stays).",
+    )
+    attributes: dict[str, str | int | float | bool] | None = Field(
+        default=None,
+        description=(
+            'Attribute equality, all must hold: a JSON object {"color": "red"}, or form/query fields '
+            "`attr.color=red`. Text is compared case-insensitively."
+        ),
+        examples=[{"kids": False}],
+    )
 
     @field_validator("box", mode="before")
     @classmethod
@@ -63,6 +82,27 @@ class SearchParams(BaseModel):
         if isinstance(parsed, list) and len(parsed) != 4:
             raise ValueError(f'box must be 4 numbers "x1,y1,x2,y2", got {len(parsed)} value(s)')
         return parsed
+
+    @field_validator("brand", mode="before")
+    @classmethod
+    def _parse_brand(cls, value: Any) -> Any:
+        return cls._parse_categories(value)
+
+    @field_validator("attributes", mode="before")
+    @classmethod
+    def _parse_attributes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else None
+            except ValueError as exc:
+                raise ValueError(f"not a JSON object: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _price_range(self) -> SearchParams:
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise ValueError(f"price_min {self.price_min} is above price_max {self.price_max}")
+        return self
 
     @field_validator("categories", mode="before")
     @classmethod

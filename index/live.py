@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +23,21 @@ from lookalike.types import Neighbour, Vectors
 POST_FILTER_MAX_DEAD = 64
 """With at most this many deleted base rows, over-fetch and drop them instead of using a selector."""
 MASK_CACHE = 64
+
+
+class SearchableIndex(Protocol):
+    """What the search pipeline needs from an index: ``LiveIndex`` (served) or ``VectorIndex``."""
+
+    def search(
+        self,
+        queries: Vectors,
+        k: int,
+        *,
+        categories: Collection[str] | None = None,
+        filter: SearchFilter | None = None,
+    ) -> list[list[Neighbour]]: ...
+
+    def item_of(self, vector_id: int) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from typing import Protocol
 
 from detector.base import Detector
 from embedder.base import Embedder
-from index.vector_index import VectorIndex
+from index.filters import SearchFilter
+from index.live import SearchableIndex
 from lookalike.errors import InvalidParameterError
 from lookalike.imaging import decode_image, sha256_hex
 from lookalike.result_cache import ResultCache, cache_key
@@ -36,7 +37,7 @@ class ItemLookup(Protocol):
 class IndexProvider(Protocol):
     """Hands out the live index version of a catalog (lazy-loaded, hot-swappable)."""
 
-    def get(self, catalog: str) -> tuple[str, VectorIndex]: ...
+    def get(self, catalog: str) -> tuple[str, SearchableIndex]: ...
 
 
 @dataclass(frozen=True)
@@ -46,15 +47,40 @@ class SearchRequest:
     box: Box | None = None
     categories: frozenset[str] | None = None
     min_score: float | None = None
+    brands: frozenset[str] | None = None
+    price_min: float | None = None
+    price_max: float | None = None
+    in_stock: bool | None = None
+    attributes: tuple[tuple[str, str | int | float | bool], ...] = ()
+    """Attribute equality filters, (name, value) pairs."""
+
+    def index_filter(self) -> SearchFilter:
+        """The restrictions the index applies while searching (not after it, so k stays k)."""
+        try:
+            return SearchFilter.of(
+                categories=self.categories,
+                brands=self.brands,
+                price_min=self.price_min,
+                price_max=self.price_max,
+                in_stock=self.in_stock,
+                attributes=dict(self.attributes),
+            )
+        except ValueError as exc:
+            raise InvalidParameterError(str(exc)) from exc
 
     def cache_parts(self) -> tuple[object, ...]:
         box = self.box.as_list() if self.box else None
         cats = sorted(self.categories) if self.categories else None
-        return (self.catalog, self.k, box, cats, self.min_score)
+        others = replace(self.index_filter(), categories=None)
+        extra = () if others.empty else (others.describe(),)
+        return (self.catalog, self.k, box, cats, self.min_score, *extra)
 
     def validate(self, image: DecodedImage) -> None:
         if not 1 <= self.k <= MAX_K:
             raise InvalidParameterError(f"k must be between 1 and {MAX_K}, got {self.k}")
+        if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
+            raise InvalidParameterError(f"price_min {self.price_min} is above price_max {self.price_max}")
+        self.index_filter()
         if self.min_score is not None and not -1.0 <= self.min_score <= 1.0:
             raise InvalidParameterError(f"min_score must be between -1 and 1, got {self.min_score}")
         if self.box is not None:
@@ -178,7 +204,7 @@ class SearchService:
         with timer.stage("embed"):
             vectors = self.embedder.embed_images([image.crop(r.box) for r in regions])
         with timer.stage("search"):
-            hits = index.search(vectors, request.k * NEIGHBOUR_OVERSAMPLE, categories=request.categories)
+            hits = index.search(vectors, request.k * NEIGHBOUR_OVERSAMPLE, filter=request.index_filter())
             ranked = [
                 merge_neighbours(
                     [(index.item_of(n.vector_id), n.score) for n in row], request.k, request.min_score

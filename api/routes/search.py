@@ -41,6 +41,11 @@ def run_search(
         box=Box(*p.box) if p.box is not None else None,
         categories=frozenset(p.categories) if p.categories else None,
         min_score=p.min_score,
+        brands=frozenset(p.brand) if p.brand else None,
+        price_min=p.price_min,
+        price_max=p.price_max,
+        in_stock=p.in_stock,
+        attributes=tuple(sorted((p.attributes or {}).items())),
     )
     warmup.wait_for_models()
     return runtime.search.search_bytes(
@@ -62,12 +67,23 @@ _PARAMS: list[tuple[str, dict[str, Any], str]] = [
     ("categories", {"type": "string", "example": "Shirt,Dress"}, "Only these catalog categories."),
     ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Drop matches scoring below this."),
 ]
+_FILTER_PARAMS: list[tuple[str, dict[str, Any], str]] = [
+    ("brand", {"type": "string", "example": "Acme,Globex"}, "Only these brands (case-insensitive)."),
+    ("price_min", {"type": "number", "minimum": 0}, "Only items priced at least this."),
+    ("price_max", {"type": "number", "minimum": 0}, "Only items priced at most this."),
+    ("in_stock", {"type": "boolean"}, "true: only items known to be in stock; false: drop those."),
+    (
+        "attributes",
+        {"type": "string", "example": '{"color": "red"}'},
+        "Attribute equality as a JSON object; or one `attr.<name>=value` field per attribute.",
+    ),
+]
 _FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["image"],
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "The screenshot or photo."},
-        **{name: {**schema, "description": text} for name, schema, text in _PARAMS},
+        **{name: {**schema, "description": text} for name, schema, text in _PARAMS + _FILTER_PARAMS},
     },
 }
 SEARCH_OPENAPI: dict[str, Any] = {
@@ -86,7 +102,8 @@ SEARCH_OPENAPI: dict[str, Any] = {
         "description": (
             "Three forms: a multipart upload (file field `image`), JSON with `image_base64`, or JSON with "
             "`image_url` (fetched by the server). Raw `image/*` bytes are accepted too, with parameters "
-            "in the query string."
+            "in the query string. The filters (`brand`, `price_min`, `price_max`, `in_stock`, "
+            "`attributes` or `attr.<name>=value`) work in every form and in the query string."
         ),
         "content": {
             "multipart/form-data": {
@@ -141,7 +158,7 @@ SEARCH_OPENAPI: dict[str, Any] = {
         404: _problem("Unknown catalog"),
         413: _problem("Upload over the byte or pixel limit"),
         415: _problem("Not an image, or a Content-Type the endpoint does not take"),
-        422: _problem("Invalid parameter (k, box, categories, min_score, base64) or unfetchable URL"),
+        422: _problem("Invalid parameter (k, box, filters, min_score, base64) or unfetchable URL"),
         503: _problem("Models or the catalog's index are not loaded"),
     },
 )
