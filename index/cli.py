@@ -1,16 +1,23 @@
-"""``lookalike index``: list, roll back and garbage-collect published index versions."""
+"""``lookalike index``: versions (list, rollback, gc), incremental changes (delete, update, sync) and compact.
+
+Adding items is ``lookalike ingest``: once a catalog's base is big (index.delta_min_base), a
+small ingest appends a delta segment instead of rebuilding. ``delete`` and ``update`` change
+the catalog store and append a segment at once; running servers pick it up within a second.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from index.compaction import compact as compact_catalog
 from index.versions import IndexStore, IndexVersionError
-from lookalike.settings import load_settings
+from lookalike.settings import Settings, load_settings
 
-index_app = typer.Typer(no_args_is_help=True, help="Manage published index versions.")
+index_app = typer.Typer(no_args_is_help=True, help="Manage published index versions and incremental changes.")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 CatalogOpt = Annotated[str, typer.Option("--catalog", help="Catalog name.")]
@@ -18,6 +25,11 @@ CatalogOpt = Annotated[str, typer.Option("--catalog", help="Catalog name.")]
 
 def _store(config: Path | None) -> IndexStore:
     return IndexStore(load_settings(config).index_dir)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(1)
 
 
 @index_app.command("list")
@@ -31,8 +43,11 @@ def list_versions(catalog: CatalogOpt = "demo", config: ConfigOpt = None) -> Non
         raise typer.Exit(1)
     for m in versions:
         mark = "*" if m.version == current else " "
+        segs = store.segments(catalog, m.version)
+        delta = f" segments={len(segs)} (+{sum(s.added for s in segs)} -{sum(s.removed for s in segs)})"
         typer.echo(
             f"{mark} {m.version}  vectors={m.count} dim={m.dim} factory={m.factory} model={m.model_spec}"
+            + (delta if segs else "")
         )
 
 
@@ -42,21 +57,19 @@ def rollback(
     to: Annotated[str | None, typer.Option("--to", help="Version; default: the one before CURRENT.")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Point CURRENT at an earlier version; running servers pick it up on their next search."""
+    """Point CURRENT at an earlier version; running servers pick it up within a second."""
     store = _store(config)
     names = [m.version for m in store.versions(catalog)]
     current = store.current_version(catalog)
     if to is None:
         if current not in names or names.index(current) == 0:
-            typer.echo(f"catalog {catalog!r} has no version before {current}", err=True)
-            raise typer.Exit(1)
+            raise _fail(f"catalog {catalog!r} has no version before {current}")
         to = names[names.index(current) - 1]
     try:
-        store.load(catalog, to)  # verify before switching
+        store.load_live(catalog) if to == current else store.load(catalog, to)  # verify before switching
         store.set_current(catalog, to)
     except IndexVersionError as exc:
-        typer.echo(f"refused: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        raise _fail(f"refused: {exc}") from exc
     typer.echo(f"{catalog}: CURRENT -> {to}")
 
 
@@ -66,7 +79,7 @@ def gc(
     keep: Annotated[int, typer.Option(help="How many newest versions to keep besides CURRENT.")] = 2,
     config: ConfigOpt = None,
 ) -> None:
-    """Delete old versions, always keeping CURRENT and the ``keep`` newest."""
+    """Delete old versions (and their delta segments), always keeping CURRENT and the ``keep`` newest."""
     store = _store(config)
     current = store.current_version(catalog)
     versions = [m.version for m in store.versions(catalog)]
@@ -75,3 +88,131 @@ def gc(
     for v in removed:
         store.remove(catalog, v)
     typer.echo(f"{catalog}: removed {len(removed)} version(s), kept {len(versions) - len(removed)}")
+
+
+@index_app.command("compact")
+def compact(
+    catalog: CatalogOpt = "demo",
+    force: Annotated[bool, typer.Option(help="Rebuild even without delta segments.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Fold the delta segments into a new base version (index chosen for the new size)."""
+    settings = load_settings(config)
+    s = settings.index
+    try:
+        manifest = compact_catalog(
+            IndexStore(settings.index_dir),
+            catalog,
+            factory=s.factory,
+            memory_budget_mb=s.memory_budget_mb,
+            pca_dim=s.pca_dim,
+            use_gpu=s.use_gpu == "auto",
+            force=force,
+        )
+    except IndexVersionError as exc:
+        raise _fail(f"refused: {exc}") from exc
+    if manifest is None:
+        typer.echo(f"{catalog}: no delta segments, nothing to compact")
+        return
+    typer.echo(f"{catalog}: CURRENT -> {manifest.version} ({manifest.count} vectors, {manifest.factory})")
+
+
+def _catalog_runtime(config: Path | None, catalog: str) -> tuple[Settings, Any, IndexStore, str]:
+    """The catalog store, the index store and the model the live version was built with."""
+    from lookalike.store import CatalogStore
+
+    settings = load_settings(config)
+    index_store = IndexStore(settings.index_dir)
+    base = index_store.current_version(catalog)
+    if base is None:
+        raise _fail(f"catalog {catalog!r} has no published index; run `lookalike ingest` first")
+    store = CatalogStore(settings.db_url)
+    store.migrate()
+    return settings, store, index_store, index_store.read_manifest(catalog, base).model_spec
+
+
+@index_app.command("delete")
+def delete(
+    item_ids: Annotated[list[str], typer.Argument(help="Item ids to delete.")],
+    catalog: CatalogOpt = "demo",
+    config: ConfigOpt = None,
+) -> None:
+    """Delete items from the catalog and hide them from search at once (a tombstone segment)."""
+    from catalog_ingest.publish import sync_items
+
+    _, store, index_store, model_spec = _catalog_runtime(config, catalog)
+    deleted = store.delete_items(catalog, item_ids)
+    missing = sorted(set(item_ids) - set(deleted))
+    result = sync_items(store, index_store, catalog, item_ids, model_spec=model_spec)
+    typer.echo(f"{catalog}: deleted {len(deleted)} item(s); index {result.version} ({result.count} vectors)")
+    if missing:
+        raise _fail(f"not in catalog {catalog!r}: {', '.join(missing)}")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """``name=value``: the value is read as JSON when it parses (12.5, true, null), else as text."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip():
+        raise typer.BadParameter(f"{text!r} is not name=value")
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    if isinstance(value, list | dict):
+        raise typer.BadParameter(f"{name}: only text, number, boolean or null values")
+    if (
+        name.strip() == "price"
+        and value is not None
+        and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0)
+    ):
+        raise typer.BadParameter(f"price {raw!r} must be a number >= 0")
+    return name.strip(), value
+
+
+@index_app.command("update")
+def update(
+    item_id: Annotated[str, typer.Argument(help="Item to change.")],
+    assignments: Annotated[
+        list[str],
+        typer.Option(
+            "--set",
+            help="name=value: title, brand, category, price, currency, url or any attribute "
+            "(e.g. in_stock=false); null clears.",
+        ),
+    ],
+    catalog: CatalogOpt = "demo",
+    config: ConfigOpt = None,
+) -> None:
+    """Change an item's metadata; filters see it at once (its vectors are re-added with the new payload)."""
+    from catalog_ingest.publish import sync_items
+
+    changes = dict(parse_assignment(a) for a in assignments)
+    _, store, index_store, model_spec = _catalog_runtime(config, catalog)
+    record = store.update_item(catalog, item_id, changes)
+    result = sync_items(store, index_store, catalog, [item_id], model_spec=model_spec)
+    typer.echo(f"{catalog}: updated {record.item_id}; index {result.version}")
+
+
+@index_app.command("sync")
+def sync(
+    catalog: CatalogOpt = "demo",
+    item: Annotated[list[str] | None, typer.Option("--item", help="Only these items (default: all).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Bring the index in line with the catalog store: a delta segment for a small change, else a rebuild."""
+    from catalog_ingest.publish import publish_catalog_index, sync_items
+
+    settings, store, index_store, model_spec = _catalog_runtime(config, catalog)
+    if item:
+        result = sync_items(store, index_store, catalog, item, model_spec=model_spec)
+    else:
+        result = publish_catalog_index(
+            store,
+            index_store,
+            catalog,
+            model_spec=model_spec,
+            factory=settings.index.factory,
+            use_gpu=settings.index.use_gpu == "auto",
+            settings=settings.index,
+        )
+    typer.echo(f"{catalog}: {result.mode}; index {result.version} ({result.count} vectors)")

@@ -401,7 +401,7 @@ class IndexStore:
         row with the same id).
         """
         removed_ids = np.unique(np.asarray(removed, dtype=np.int64))
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32).reshape(len(payload), -1)
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         with self.writer(catalog):
             current = self.current_version(catalog)
             if current is None:
@@ -409,9 +409,11 @@ class IndexStore:
             if base is not None and base != current:
                 raise IndexVersionError(f"CURRENT of {catalog!r} moved from {base} to {current}; diff again")
             manifest = self.read_manifest(catalog, current)
-            if len(payload) and vectors.shape[1] != manifest.dim:
+            if not len(payload):
+                vectors = np.zeros((0, manifest.dim), dtype=np.float32)
+            if vectors.shape != (len(payload), manifest.dim):
                 raise IndexVersionError(
-                    f"segment vectors are {vectors.shape[1]}-d, the index is {manifest.dim}-d"
+                    f"segment vectors {vectors.shape} do not fit {len(payload)} rows of {manifest.dim}-d"
                 )
             seqs = self.segment_seqs(catalog, current)
             seq = (seqs[-1] if seqs else 0) + 1

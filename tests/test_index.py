@@ -38,7 +38,9 @@ def test_search_returns_exact_inner_product_neighbours(catalog_index: tuple[Vect
         assert row[0].score >= row[-1].score
 
 
-def test_category_filter_matches_brute_force_even_when_rare(catalog_index: tuple[VectorIndex, np.ndarray]) -> None:
+def test_category_filter_matches_brute_force_even_when_rare(
+    catalog_index: tuple[VectorIndex, np.ndarray],
+) -> None:
     index, vectors = catalog_index
     rng = np.random.default_rng(1)
     queries = unit_rows(rng, 8, 32)
@@ -52,7 +54,9 @@ def test_category_filter_matches_brute_force_even_when_rare(catalog_index: tuple
         assert all(index.category_of(n.vector_id) == "shoes" for n in row)
 
 
-def test_filter_with_no_matching_vectors_returns_nothing(catalog_index: tuple[VectorIndex, np.ndarray]) -> None:
+def test_filter_with_no_matching_vectors_returns_nothing(
+    catalog_index: tuple[VectorIndex, np.ndarray],
+) -> None:
     index, vectors = catalog_index
     assert index.search(vectors[:2], 5, categories={"hats"}) == [[], []]
 
@@ -72,7 +76,9 @@ def test_publish_load_round_trip_and_current_pointer(tmp_path, catalog_index) ->
     assert [m.version for m in store.versions("shop")] == [first.version, second.version]
     manifest, loaded = store.load("shop", model_spec="m1")
     assert manifest.count == 500 and manifest.dim == 32
-    assert [n.vector_id for n in loaded.search(vectors[:1], 3)[0]] == [n.vector_id for n in index.search(vectors[:1], 3)[0]]
+    assert [n.vector_id for n in loaded.search(vectors[:1], 3)[0]] == [
+        n.vector_id for n in index.search(vectors[:1], 3)[0]
+    ]
 
 
 def test_corrupt_version_is_refused(tmp_path, catalog_index) -> None:  # type: ignore[no-untyped-def]
@@ -99,7 +105,9 @@ def test_registry_swaps_to_new_version_and_keeps_old_when_new_is_corrupt(tmp_pat
     index, _ = catalog_index
     writer = IndexStore(tmp_path)  # another process: the registry only sees the files
     metrics = Metrics()
-    registry = IndexRegistry(IndexStore(tmp_path), model_spec="m1", check_interval_s=0, background=False, metrics=metrics)
+    registry = IndexRegistry(
+        IndexStore(tmp_path), model_spec="m1", check_interval_s=0, background=False, metrics=metrics
+    )
     with pytest.raises(UnknownCatalogError):
         registry.get("shop")
     v1 = writer.publish("shop", index, model_spec="m1", factory="Flat")
