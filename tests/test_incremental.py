@@ -124,7 +124,8 @@ def test_compaction_folds_segments_into_a_new_base_with_the_same_results(tmp_pat
     before = store.load_live("shop")
     queries = unit(rng, 10)
     live_ids = before.live_payload().vector_ids
-    exact = [[int(live_ids[j]) for j in row] for row in np.argsort(-(queries @ before.live_vectors().T))[:, :10]]
+    order = np.argsort(-(queries @ before.live_vectors().T))[:, :10]
+    exact = [[int(live_ids[j]) for j in row] for row in order]
     manifest = compact(store, "shop", factory="Flat")
     assert manifest is not None and manifest.count == before.count == 400 - 3 + 30 - 1
     after = store.load_live("shop")
