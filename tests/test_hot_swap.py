@@ -1,0 +1,173 @@
+"""Hot swap under load: a real uvicorn server on a loopback port, 16 client threads, versions
+published (and one corrupt version) by another writer meanwhile: no request may fail."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+
+from api.app import create_app
+from catalog_ingest import ingest_manifest
+from embedder import Embedder
+from index import IndexStore, Payload, VectorIndex
+from index.versions import INDEX_FILE, MANIFEST_FILE
+from lookalike.runtime import Runtime
+from lookalike.settings import ApiSettings, CacheSettings, DetectorSettings, Settings
+from tests.conftest import CPU_EMBEDDER
+from tests.images import clothing_photos
+
+CLIENTS = 16
+PHOTOS = 12
+
+
+@dataclass
+class Server:
+    url: str
+    runtime: Runtime
+    photos: list[Path]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[Server]:
+    data_dir = tmp_path_factory.mktemp("hot-swap")
+    settings = Settings(
+        data_dir=data_dir,
+        embedder=CPU_EMBEDDER,
+        detector=DetectorSettings(spec="none"),
+        cache=CacheSettings(max_bytes=0),  # every request goes through the index
+        api=ApiSettings(default_catalog="shop", preload_catalogs=["shop"]),
+    )
+    runtime = Runtime(settings, serving=True)
+    runtime.__dict__["embedder"] = embedder
+    photos = clothing_photos(PHOTOS)
+    manifest = data_dir / "shop.csv"
+    with manifest.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["item_id", "image", "category"])
+        w.writerows([p.stem, str(p), "Shirt"] for p in photos)
+    ingest_manifest(runtime, manifest, "shop", progress=False)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(create_app(settings, runtime), log_level="warning", timeout_graceful_shutdown=5)
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    else:
+        raise RuntimeError("server did not become ready")
+    yield Server(url, runtime, photos)
+    uv.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+@dataclass
+class Load:
+    """Client threads that search until stopped, recording status, latency and version."""
+
+    url: str
+    bodies: list[bytes]
+    stop: threading.Event = field(default_factory=threading.Event)
+    results: list[tuple[float, int, float, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def client(self, n: int) -> None:
+        with httpx.Client(base_url=self.url, timeout=30) as http:
+            i = n
+            while not self.stop.is_set():
+                body = self.bodies[i % len(self.bodies)]
+                i += 1
+                start = time.perf_counter()
+                try:
+                    r = http.post(
+                        "/v1/search", files={"image": ("q.jpg", body, "image/jpeg")}, data={"k": "3"}
+                    )
+                    version = r.json().get("index_version", "") if r.status_code == 200 else r.text[:200]
+                    row = (time.monotonic(), r.status_code, time.perf_counter() - start, version)
+                except httpx.HTTPError as exc:
+                    row = (time.monotonic(), 0, time.perf_counter() - start, repr(exc))
+                with self.lock:
+                    self.results.append(row)
+
+
+def corrupt_copy(store: IndexStore, catalog: str, version: str) -> str:
+    """A new version folder whose index bytes no longer match its checksum."""
+    cdir = store.catalog_dir(catalog)
+    bad = f"v99999999T000000000000Z-{version[-8:]}"
+    shutil.copytree(cdir / version, cdir / bad)
+    manifest = (cdir / bad / MANIFEST_FILE).read_text().replace(version, bad)
+    (cdir / bad / MANIFEST_FILE).write_text(manifest)
+    data = bytearray((cdir / bad / INDEX_FILE).read_bytes())
+    data[-16] ^= 0xFF
+    (cdir / bad / INDEX_FILE).write_bytes(bytes(data))
+    return bad
+
+
+def test_versions_swap_under_16_clients_with_no_failed_request(server: Server) -> None:
+    writer = IndexStore(server.runtime.settings.index_dir)  # another process, as far as the server knows
+    base_version = writer.current_version("shop")
+    assert base_version is not None
+    model_spec = writer.read_manifest("shop", base_version).model_spec
+    _, current = writer.load("shop")
+    vectors = current.exact_rows(np.arange(current.count))
+
+    def publish(factory: str) -> str:
+        rebuilt = VectorIndex.build(vectors, current.vector_ids, payload=current.payload, factory=factory)
+        return writer.publish("shop", rebuilt, model_spec=model_spec).version
+
+    load = Load(server.url, [p.read_bytes() for p in server.photos])
+    threads = [threading.Thread(target=load.client, args=(n,), daemon=True) for n in range(CLIENTS)]
+    for t in threads:
+        t.start()
+    published: list[str] = []
+    try:
+        time.sleep(2.0)
+        for factory in ("IVF4,Flat", "HNSW8", "Flat"):
+            published.append(publish(factory))
+            time.sleep(1.2)
+        no_rows = Payload.build([], [], [])
+        published.append(
+            writer.append_delta("shop", current.vector_ids[:1], np.zeros((0, current.dim)), no_rows)
+        )
+        time.sleep(1.2)
+        bad = corrupt_copy(writer, "shop", published[-2])
+        writer.set_current("shop", bad)
+        time.sleep(1.5)
+        writer.set_current("shop", published[-2])  # back to the good one (its segment still applies)
+        published.append(publish("Flat"))
+        time.sleep(1.5)
+    finally:
+        load.stop.set()
+        for t in threads:
+            t.join(30)
+    failed = [(s, v) for _, s, _, v in load.results if s != 200]
+    assert len(load.results) >= 40, f"only {len(load.results)} requests in the window"
+    assert failed == [], failed[:5]
+    seen = {v for _, _, _, v in load.results}
+    assert not any(v.startswith(bad) for v in seen)  # the corrupt version never answered
+    assert len(seen & set(published)) >= 3, (seen, published)
+    assert load.results[-1][3] == published[-1]
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'lookalike_index_refused_total{catalog="shop"}' in metrics
+    assert f'lookalike_index_info{{catalog="shop",version="{published[-1]}"}} 1' in metrics
