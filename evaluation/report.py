@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import platform
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,26 +33,6 @@ GALLERY_SIZE = 12
 THUMB = 160
 
 
-def git_commit(repo: Path | None = None) -> str:
-    """HEAD's sha, with ``-dirty`` when tracked files differ; ``unknown`` outside a checkout."""
-    cwd = repo or Path(__file__).resolve().parents[1]
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return sha + ("-dirty" if dirty else "")
-
-
 def build_report(run: EvalRun) -> dict[str, Any]:
     bench, s = run.benchmark, run.settings
     return {
@@ -74,7 +53,7 @@ def build_report(run: EvalRun) -> dict[str, Any]:
             "catalog_detector": s.ingest.catalog_detector,
             "index_factory": s.index.factory,
             "search_k": SEARCH_K,
-            "git_commit": git_commit(),
+            "git_commit": run.git_commit,
             "python": platform.python_version(),
             "machine": platform.machine(),
         },
@@ -313,4 +292,4 @@ def _row(name: str, values: dict[str, float]) -> str:
     return f"| {name} | " + " | ".join(f"{values[k]:.3f}" for k in ("1", "5", "10", "20")) + " |"
 
 
-__all__ = ["build_report", "git_commit", "worst_records", "write_report"]
+__all__ = ["build_report", "worst_records", "write_report"]

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import shutil
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,11 +73,33 @@ class EvalRun:
     wall_s: float
     total_queries: int = 0
     """Queries in the benchmark file; ``records`` may hold fewer with a limit."""
+    git_commit: str = "unknown"
+    """The code version, read when the run started (others may commit while it runs)."""
     item_images: dict[str, Path] = field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[QueryOutcome]:
         return [r.outcome for r in self.records]
+
+
+def git_commit(repo: Path | None = None) -> str:
+    """HEAD's sha, with ``-dirty`` when tracked files differ; ``unknown`` outside a checkout."""
+    cwd = repo or Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
 
 
 def catalog_key(bench: Benchmark, settings: Settings) -> str:
@@ -273,6 +296,7 @@ def run_benchmark(
 ) -> EvalRun:
     """Ingest (or reuse) the whole catalog, search every query (or the first ``limit``), collect outcomes."""
     started = time.perf_counter()
+    commit = git_commit()
     cache, runtime = prepare_catalog(bench, settings, progress=progress, make_runtime=make_runtime)
     records = run_queries(bench.limited(limit), runtime, progress=progress)
     return EvalRun(
@@ -284,6 +308,7 @@ def run_benchmark(
         detector_spec=runtime.settings.detector.spec,
         wall_s=time.perf_counter() - started,
         total_queries=len(bench.queries),
+        git_commit=commit,
         item_images=catalog_image_paths(bench),
     )
 

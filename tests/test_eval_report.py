@@ -65,6 +65,7 @@ def make_run(tmp_path: Path) -> EvalRun:
         detector_spec="none",
         wall_s=2.0,
         total_queries=4,
+        git_commit="abc1234",
         item_images=catalog_image_paths(bench),
     )
 
@@ -88,7 +89,7 @@ def test_report_files_numbers_and_gallery(tmp_path: Path) -> None:
     # The one region is exactly the blue box (a detection match) but finds green: region recall 0.
     assert m["detection@iou0.5"]["matched"] == 1 and m["region_recall"]["20"] == 0.0
     assert report["benchmark"]["queries"] == 4 and report["config"]["embedder"] == "test@none"
-    assert len(report["config"]["git_commit"]) >= 7
+    assert report["config"]["git_commit"] == "abc1234"
     assert json.loads((out / "report.json").read_text()) == report
     lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [(r["query_id"], r["first_hit_rank"]) for r in lines] == [
