@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from embedder.preprocess import to_batch
+from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_batch
 from embedder.torch_embedder import l2_normalise
 from lookalike.types import Vectors
 
@@ -34,7 +34,10 @@ class OnnxImageEmbedder:
         batch_size: int = 32,
         threads: int = 0,
         spec: str | None = None,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
     ) -> None:
+        self._mean, self._std = mean, std
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -56,7 +59,9 @@ class OnnxImageEmbedder:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
-            self._run(to_batch(images[i : i + self.batch_size], self.image_size).numpy())
+            self._run(
+                to_batch(images[i : i + self.batch_size], self.image_size, self._mean, self._std).numpy()
+            )
             for i in range(0, len(images), self.batch_size)
         ]
         return l2_normalise(np.concatenate(parts))

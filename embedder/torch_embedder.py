@@ -48,6 +48,19 @@ class TorchImageEmbedder:
     def model(self) -> torch.nn.Module:
         return self._model
 
+    @property
+    def mean(self) -> Sequence[float]:
+        return self._mean
+
+    @property
+    def std(self) -> Sequence[float]:
+        return self._std
+
+    @property
+    def exportable(self) -> bool:
+        """ONNX export keeps vectors only when preprocessing is the standard resize + mean/std."""
+        return self._batch_fn is None
+
     def preprocess(self, images: Sequence[Image.Image]) -> torch.Tensor:
         if self._batch_fn is not None:
             return self._batch_fn(images)

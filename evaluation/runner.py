@@ -214,24 +214,8 @@ def embedder_fingerprint(runtime: Runtime) -> str:
 
 
 def _load_embedder(runtime: Runtime) -> None:
-    """Load the embedder now; build ``efficientnet_lite0`` here if the factory does not know it yet."""
-    try:
-        runtime.embedder  # noqa: B018 - cached_property: loads the model
-    except ValueError:
-        es = runtime.settings.embedder
-        name, _, weights = es.spec.partition("@")
-        if name.strip().lower() != "efficientnet_lite0":
-            raise
-        from embedder import _maybe_onnx
-        from embedder.device import configure_cpu_threads
-        from embedder.efficientnet_lite import build_efficientnet_lite0_embedder
-
-        configure_cpu_threads(es.threads)
-        torch_embedder = build_efficientnet_lite0_embedder(
-            weights.strip() or None, image_size=es.image_size, batch_size=es.batch_size, device=es.device
-        )
-        # Same ONNX-on-CPU swap as the factory applies to torchvision models, so timings compare.
-        runtime.__dict__["embedder"] = _maybe_onnx(torch_embedder, es, runtime.settings.cache_dir)
+    """Load the embedder now, so its load time is not counted as query latency."""
+    runtime.embedder  # noqa: B018 - cached_property: loads the model
 
 
 def outcome_of(query: Query, result: SearchResult, timings: dict[str, float]) -> QueryOutcome:

@@ -89,3 +89,13 @@ def test_unknown_spec_is_a_clear_error() -> None:
         load_embedder(EmbedderSettings(spec="nope:thing"))
     with pytest.raises(ValueError, match="no packaged weights"):
         load_embedder(EmbedderSettings(spec="torchvision:resnet50"))
+
+
+def test_efficientnet_lite0_spec_runs_on_onnx_with_the_torch_vectors(
+    tmp_path: Path, photos: list[Image.Image]
+) -> None:
+    torch_emb = load_embedder(EmbedderSettings(spec="efficientnet_lite0", runtime="torch"))
+    onnx_emb = load_embedder(EmbedderSettings(spec="efficientnet_lite0"), cache_dir=tmp_path)
+    assert isinstance(onnx_emb, OnnxImageEmbedder)
+    assert onnx_emb.spec == torch_emb.spec == "efficientnet_lite0@efficientnet-lite0-57934424.pth"
+    assert np.allclose(onnx_emb.embed_images(photos[:4]), torch_emb.embed_images(photos[:4]), atol=1e-3)
