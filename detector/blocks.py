@@ -36,7 +36,11 @@ class PhotoBlockDetector:
         max_mode_fraction: float = 0.6,
         close_fraction: float = 0.03,
         open_fraction: float = 0.07,
+        gutter_fraction: float = 0.008,
+        split: bool = True,
     ) -> None:
+        self.gutter_fraction = gutter_fraction
+        self.split = split
         self.close_fraction = close_fraction
         self.open_fraction = open_fraction
         self.max_regions = max_regions
@@ -66,11 +70,21 @@ class PhotoBlockDetector:
         count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
         regions: list[Region] = []
         min_side = self.min_side_fraction * short
+        gutter = max(2, int(short * self.gutter_fraction))
+        boxes: list[tuple[int, int, int, int]] = []
         for i in range(1, count):
-            x, y, bw, bh, area = (int(v) for v in stats[i])
+            x, y, bw, bh, _ = (int(v) for v in stats[i])
+            if bw >= min_side and bh >= min_side:
+                boxes.extend(
+                    _xy_cut(textured, (x, y, x + bw, y + bh), gutter, min_side)
+                    if self.split
+                    else [(x, y, x + bw, y + bh)]
+                )
+        for x1, y1, x2, y2 in boxes:
+            x, y, bw, bh = x1, y1, x2 - x1, y2 - y1
             if bw < min_side or bh < min_side:
                 continue
-            fill = area / float(bw * bh)
+            fill = float(mask[y : y + bh, x : x + bw].mean())
             patch = gray[y : y + bh, x : x + bw]
             entropy = _entropy_bits(patch)
             if (
@@ -94,6 +108,64 @@ class PhotoBlockDetector:
         sq = cv2.blur(f * f, (3, 3))
         std = np.sqrt(np.maximum(sq - mean * mean, 0.0)).max(axis=2)
         return (std > self.texture_threshold).astype(np.uint8)
+
+
+def _xy_cut(
+    textured: npt.NDArray[np.uint8],
+    box: tuple[int, int, int, int],
+    gutter: int,
+    min_side: float,
+    depth: int = 0,
+) -> list[tuple[int, int, int, int]]:
+    """Split a block along flat gutters (rows or columns with almost no texture).
+
+    Neighbouring photos in a grid, or a photo under another picture, merge into one block when
+    the gap between them is narrow; the flat gap itself still shows in the raw texture map.
+    """
+    x1, y1, x2, y2 = box
+    sub = textured[y1:y2, x1:x2]
+    if depth >= 4 or sub.size == 0:
+        return [box]
+    for axis in (0, 1):  # 0: horizontal gutters (split rows), 1: vertical gutters
+        profile = sub.mean(axis=1 - axis)
+        flat = profile < 0.03
+        cut = _widest_inner_run(flat, gutter, min_side)
+        if cut is not None:
+            a, b = cut
+            parts = (
+                [(x1, y1, x2, y1 + a), (x1, y1 + b, x2, y2)]
+                if axis == 0
+                else [(x1, y1, x1 + a, y2), (x1 + b, y1, x2, y2)]
+            )
+            out: list[tuple[int, int, int, int]] = []
+            for part in parts:
+                out.extend(_xy_cut(textured, _trim(textured, part), gutter, min_side, depth + 1))
+            return out
+    return [box]
+
+
+def _widest_inner_run(flat: npt.NDArray[np.bool_], min_len: int, min_side: float) -> tuple[int, int] | None:
+    """The widest run of flat lines at least ``min_len`` long leaving both sides >= min_side."""
+    best: tuple[int, int] | None = None
+    start = None
+    for i, is_flat in enumerate([*flat.tolist(), False]):
+        if is_flat and start is None:
+            start = i
+        elif not is_flat and start is not None:
+            inner = start >= min_side and len(flat) - i >= min_side
+            if i - start >= min_len and inner and (best is None or i - start > best[1] - best[0]):
+                best = (start, i)
+            start = None
+    return best
+
+
+def _trim(textured: npt.NDArray[np.uint8], box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Shrink a box to the extent of its textured pixels."""
+    x1, y1, x2, y2 = box
+    ys, xs = np.nonzero(textured[y1:y2, x1:x2])
+    if len(xs) == 0:
+        return box
+    return (x1 + int(xs.min()), y1 + int(ys.min()), x1 + int(xs.max()) + 1, y1 + int(ys.max()) + 1)
 
 
 def _entropy_bits(gray: npt.NDArray[Any]) -> float:
