@@ -3,7 +3,7 @@
 Measured on MobileNetV2-like vectors (docs/INDEX.md): up to ~50k vectors an exact Flat index
 is fast enough and fits; beyond that an uncentered PCA to 128 dimensions, an IVF over
 4*sqrt(n) lists with 8-bit scalar codes, and a re-rank of 10*k candidates on the exact
-vectors (float16, memory-mapped) keeps recall@10 >= 0.95 at a fraction of the RAM; beyond a
+vectors (16-bit, memory-mapped) keeps recall@10 >= 0.95 at a fraction of the RAM; beyond a
 few million, OPQ + IVF-PQ codes take the place of SQ8. A factory string overrides the choice.
 """
 
@@ -19,11 +19,15 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from index import threads
+from index.exact import as_float32
 from index.gpu import gpu_available, to_cpu, to_gpu
 from lookalike.types import Vectors
 
 FLAT_MAX = 50_000
-"""Up to this many vectors, exact search is cheap enough for every query."""
+FLAT_MAX_BYTES = 64 * 2**20
+"""Exact search reads every vector per query: up to 50k vectors and 64 MB (12k at 1280-d,
+about 10 ms per query on one core), it is fast enough and needs no training."""
 SQ_MAX = 5_000_000
 """Up to this many vectors the IVF keeps 8-bit scalar codes; beyond it, PQ codes."""
 DEFAULT_PCA = 128
@@ -90,8 +94,12 @@ class IndexPlan:
 
 
 def _pow2_nlist(n: int) -> int:
+    """About 4*sqrt(n) lists (a power of two), no more than the data can train (39 points each)."""
     target = 4 * math.sqrt(max(n, 1))
-    return int(min(65536, max(64, 2 ** round(math.log2(target)))))
+    nlist = 2 ** round(math.log2(target))
+    while nlist > 16 and nlist * 39 > n:
+        nlist //= 2
+    return int(min(65536, max(16, nlist)))
 
 
 def default_nprobe(nlist: int) -> int:
@@ -133,15 +141,16 @@ def plan_index(
 def _explicit(factory: str, dim: int) -> IndexPlan:
     text = factory.strip()
     pca = 0
-    rerank = 0
+    rerank: int | None = None
     if match := _PCA.match(text):
         pca, text = int(match.group(1)), text[match.end() :]
     if match := _RERANK.search(text):
         rerank, text = int(match.group(1)), text[: match.start()]
     if pca and not 0 < pca <= dim:
         raise ValueError(f"factory {factory!r}: PCA dimension must be between 1 and {dim}")
-    if not rerank and (pca or any(t in text for t in ("SQ", "PQ", "LSH", "RQ"))):
-        rerank = DEFAULT_RERANK  # a lossy index is re-ranked on the exact vectors unless told otherwise
+    if rerank is None:
+        # A lossy index is re-ranked on the exact vectors unless the string says Rerank0.
+        rerank = DEFAULT_RERANK if pca or any(t in text for t in ("SQ", "PQ", "LSH", "RQ")) else 0
     try:
         faiss.index_factory(pca or dim, text, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as exc:
@@ -151,8 +160,8 @@ def _explicit(factory: str, dim: int) -> IndexPlan:
 
 def _auto(n: int, dim: int, budget_mb: float, pca_dim: int) -> IndexPlan:
     budget = budget_mb * 1024 * 1024
-    if n <= FLAT_MAX and n * dim * 4 <= budget:
-        return IndexPlan("Flat", dim, reason=f"{n} vectors <= {FLAT_MAX}: exact search")
+    if n <= FLAT_MAX and n * dim * 4 <= min(budget, FLAT_MAX_BYTES):
+        return IndexPlan("Flat", dim, reason=f"{n} vectors of {dim}-d: exact search is fast enough")
     nlist = _pow2_nlist(n)
     reduced = pca_dim or (DEFAULT_PCA if dim > DEFAULT_PCA * 2 else 0)
     width = reduced or dim
@@ -210,25 +219,24 @@ def uncentered_pca(sample: npt.NDArray[np.float32], out_dim: int) -> Any:
     return pca
 
 
-def training_sample(
-    vectors: Vectors | npt.NDArray[np.float16], size: int, seed: int = 0
-) -> npt.NDArray[np.float32]:
+def training_sample(vectors: npt.NDArray[Any], size: int, seed: int = 0) -> npt.NDArray[np.float32]:
     n = len(vectors)
     if size >= n:
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return as_float32(np.asarray(vectors[:n]))
     rows = np.sort(np.random.default_rng(seed).choice(n, size=size, replace=False))
-    return np.ascontiguousarray(vectors[rows], dtype=np.float32)
+    return as_float32(np.asarray(vectors[rows]))
 
 
 def build_faiss(
-    vectors: Vectors | npt.NDArray[np.float16], plan: IndexPlan, *, use_gpu: bool = False
+    vectors: Vectors | npt.NDArray[Any], plan: IndexPlan, *, use_gpu: bool = False
 ) -> tuple[Any, dict[str, float]]:
-    """Train and fill the index the plan describes, adding in chunks (a float16 memmap is fine).
+    """Train and fill the index the plan describes, adding in chunks (an int16 exact store is fine).
 
     On a faiss-gpu build with a visible GPU, the IVF/Flat part trains and fills on the GPU
     (``index_cpu_to_gpu``) and is copied back for storage; the PCA and HNSW stay on the CPU.
     """
     timings: dict[str, float] = {}
+    threads.all_cores()
     start = time.perf_counter()
     sample = training_sample(vectors, plan.train_size) if plan.train_size else None
     pca = uncentered_pca(sample, plan.pca_dim) if plan.pca_dim and sample is not None else None
@@ -244,7 +252,7 @@ def build_faiss(
     timings["train_s"] = time.perf_counter() - start
     start = time.perf_counter()
     for lo in range(0, len(vectors), ADD_CHUNK):
-        inner.add(reduce(np.ascontiguousarray(vectors[lo : lo + ADD_CHUNK], dtype=np.float32)))
+        inner.add(reduce(as_float32(np.asarray(vectors[lo : lo + ADD_CHUNK]))))
     timings["add_s"] = time.perf_counter() - start
     if inner is not cpu_inner:
         inner = to_cpu(inner)

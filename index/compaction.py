@@ -19,7 +19,7 @@ from index.versions import IndexManifest, IndexStore
 
 class LiveRows:
     """The live vectors of a ``LiveIndex`` in a given row order, readable by slice or row list
-    (what the builder and the float16 writer need), without materialising them all."""
+    (what the builder and the exact-store writer need), without materialising them all."""
 
     def __init__(self, live: LiveIndex, order: npt.NDArray[np.int64]) -> None:
         base_alive = np.flatnonzero(~live.base_dead)

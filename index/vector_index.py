@@ -18,7 +18,10 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from index import exact as exact_store
+from index import threads
 from index.builder import IndexPlan, build_faiss, plan_index
+from index.exact import as_float32
 from index.filters import SearchFilter
 from index.gpu import gpu_available
 from index.payload import Mask, Payload
@@ -94,8 +97,8 @@ class VectorIndex:
     dim: int
     plan: IndexPlan = field(default_factory=IndexPlan)
     exact: npt.NDArray[Any] | None = None
-    """Exact vectors in row order (float16, usually memory-mapped); None for a Flat index,
-    whose own storage is exact."""
+    """Exact vectors in row order (int16 fixed point, see ``index.exact``; usually memory-mapped);
+    for a Flat index, a float32 view of its own storage."""
     policy: FilterPolicy = field(default_factory=FilterPolicy)
 
     def __post_init__(self) -> None:
@@ -145,7 +148,7 @@ class VectorIndex:
             raise ValueError("vectors, vector_ids, item_ids and categories must have one row each")
         plan = plan or plan_index(n, dim, factory=factory, memory_budget_mb=memory_budget_mb)
         index, _ = build_faiss(vectors, plan, use_gpu=use_gpu and gpu_available())
-        exact = None if plan.exact else vectors.astype(np.float16)
+        exact = None if plan.exact else exact_store.encode(vectors)
         return VectorIndex(index, payload, dim, plan, exact)
 
     def apply_search_params(self) -> None:
@@ -198,7 +201,7 @@ class VectorIndex:
     def exact_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Exact vectors of these rows as float32 (reconstructed when none are kept)."""
         if self.exact is not None:
-            return np.ascontiguousarray(self.exact[rows], dtype=np.float32)
+            return as_float32(self.exact[rows])
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         for i, r in enumerate(rows):
             out[i] = self.index.reconstruct(int(r))
@@ -260,6 +263,7 @@ class VectorIndex:
         rerank = self.plan.rerank if self.exact is not None and not self.plan.exact else 0
         fetch = min(n, k * max(rerank, 1))
         refs: list[Any] = []
+        threads.for_queries(len(queries))
         params = self._params(queries, allowed, fraction, fetch, refs) if allowed is not None else None
         searcher = self.gpu_index if params is None and self.gpu_index is not None else self.index
         scores, rows = searcher.search(queries, fetch, params=params)
@@ -272,7 +276,7 @@ class VectorIndex:
         assert self.exact is not None
         safe = np.maximum(rows, 0)
         flat = safe.ravel()
-        vecs = np.asarray(self.exact[flat], dtype=np.float32).reshape(*rows.shape, self.dim)
+        vecs = as_float32(self.exact[flat]).reshape(*rows.shape, self.dim)
         scores = np.einsum("qcd,qd->qc", vecs, queries, dtype=np.float32)
         return top_k(scores, rows, k)
 

@@ -6,7 +6,8 @@ Layout under ``<root>/<catalog>/``::
     <version>/manifest.json          plan, model spec, dim, count, sha256 of every file
     <version>/index.faiss            the FAISS index
     <version>/payload.npz            item, category, brand, price, stock, attributes per row
-    <version>/vectors.f16.npy        exact vectors (lossy indexes only): re-rank, filters, compaction
+    <version>/vectors.i16.npy        exact vectors, 16-bit fixed point (lossy indexes only): re-rank,
+                                     small filtered sets, compaction
     deltas/<version>/<seq>/          segments on top of that base: segment.json (with checksums),
                                      removed.npy (tombstoned ids), vectors.npy, payload.npz
     .lock                            writers (publish, append, compact, rollback) take it in turn
@@ -36,6 +37,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from index import exact as exact_store
 from index.builder import IndexPlan, build_faiss, estimate_bytes
 from index.live import DeltaSegment, LiveIndex
 from index.payload import Payload
@@ -46,7 +48,7 @@ log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.faiss"
 PAYLOAD_FILE = "payload.npz"
-VECTORS_FILE = "vectors.f16.npy"
+VECTORS_FILE = "vectors.i16.npy"
 MANIFEST_FILE = "manifest.json"
 CURRENT_FILE = "CURRENT"
 DELTAS_DIR = "deltas"
@@ -176,7 +178,7 @@ class IndexStore:
             faiss.write_index(index.index, str(tmp / INDEX_FILE))
             np.savez(tmp / PAYLOAD_FILE, **index.payload.to_arrays())  # type: ignore[arg-type]
             if index.exact is not None and not index.plan.exact:
-                write_vectors(tmp / VECTORS_FILE, index.exact)
+                exact_store.write(tmp / VECTORS_FILE, index.exact)
             return self._commit(catalog, tmp, index, model_spec, factory, build or {}, carry_from)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -192,7 +194,7 @@ class IndexStore:
         use_gpu: bool = False,
         carry_from: tuple[str, int] | None = None,
     ) -> IndexManifest:
-        """Build from vectors (array or memmap) and publish; lossy indexes build from the float16
+        """Build from vectors (array or memmap) and publish; lossy indexes build from the exact
         copy written straight into the new version, so a million vectors never sit in RAM twice."""
         cdir = self.catalog_dir(catalog)
         cdir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +205,7 @@ class IndexStore:
             return self.publish(catalog, index, model_spec=model_spec, build=timings, carry_from=carry_from)
         tmp = Path(tempfile.mkdtemp(prefix=".publish-", dir=cdir))
         try:
-            exact = write_vectors(tmp / VECTORS_FILE, vectors)
+            exact = exact_store.write(tmp / VECTORS_FILE, vectors)
             raw, timings = build_faiss(exact, plan, use_gpu=use_gpu)
             index = VectorIndex(raw, payload, plan.dim, plan, exact)
             faiss.write_index(raw, str(tmp / INDEX_FILE))
@@ -498,13 +500,3 @@ class IndexStore:
             self._write_segment(
                 catalog, new_base, (seqs[-1] if seqs else 0) + 1, seg.removed, seg.vectors, seg.payload
             )
-
-
-def write_vectors(path: Path, vectors: npt.NDArray[Any]) -> np.memmap[Any, np.dtype[np.float16]]:
-    """Exact vectors as a float16 .npy, written in chunks; returned memory-mapped read-only."""
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=tuple(vectors.shape))
-    for lo in range(0, len(vectors), VECTOR_CHUNK):
-        out[lo : lo + VECTOR_CHUNK] = vectors[lo : lo + VECTOR_CHUNK]
-    out.flush()
-    del out
-    return np.load(path, mmap_mode="r")

@@ -68,8 +68,8 @@ class Mixture:
             root=root.astype(np.float32),
         )
 
-    def sample(self, n: int, seed: int, chunk: int = 50_000) -> Iterator[F32]:
-        """``n`` unit vectors in chunks (1M x 1280 float32 is 5 GB: never all at once here)."""
+    def sample(self, n: int, seed: int, chunk: int = 50_000) -> Iterator[tuple[F32, npt.NDArray[np.int64]]]:
+        """``n`` unit vectors and their component ids, in chunks (1M x 1280 float32 is 5 GB)."""
         rng = np.random.default_rng(seed)
         done = 0
         while done < n:
@@ -77,8 +77,19 @@ class Mixture:
             comp = rng.choice(len(self.weights), size=m, p=self.weights)
             z = rng.standard_normal((m, self.dim), dtype=np.float32)
             x = self.means[comp] + self.scales[comp, None] * (z @ self.root)
-            yield normalise(x)
+            yield normalise(x), comp.astype(np.int64)
             done += m
+
+    def sample_all(self, n: int, seed: int) -> F32:
+        return np.concatenate([x for x, _ in self.sample(n, seed)])
+
+
+def perturb(x: F32, cosine: float, seed: int) -> F32:
+    """Isotropic noise scaled so each result has about ``cosine`` similarity to its source row."""
+    rng = np.random.default_rng(seed)
+    noise = rng.standard_normal(x.shape).astype(np.float32)
+    noise *= np.tan(np.arccos(cosine)) / np.sqrt(x.shape[1])
+    return normalise(x + noise)
 
 
 def load_real_vectors(data_dir: Path, catalog: str, cache: Path) -> F32:
