@@ -17,7 +17,7 @@ import numpy.typing as npt
 
 from index.filters import SearchFilter
 from index.payload import Mask, Payload
-from index.vector_index import Hits, VectorIndex, empty_hits, top_k
+from index.vector_index import Hits, VectorIndex, empty_hits, exact_knn, top_k
 from lookalike.types import Neighbour, Vectors
 
 POST_FILTER_MAX_DEAD = 64
@@ -202,8 +202,8 @@ class LiveIndex:
         rows = np.flatnonzero(allowed)
         if len(rows) == 0:
             return empty_hits(len(queries), k)
-        scores = queries @ self.delta_vectors[rows].T
-        return top_k(scores, np.broadcast_to(rows, scores.shape).astype(np.int64), k)
+        scores, local = exact_knn(queries, np.ascontiguousarray(self.delta_vectors[rows]), k)
+        return scores, np.where(local >= 0, rows[np.maximum(local, 0)], -1)
 
     # -- what compaction and publishing use ----------------------------------------------------
 

@@ -66,6 +66,16 @@ def top_k(scores: npt.NDArray[np.float32], rows: npt.NDArray[np.int64], k: int) 
     return scores, rows
 
 
+def exact_knn(queries: Vectors, vectors: npt.NDArray[np.float32], k: int) -> Hits:
+    """Top-k inner products by brute force. FAISS's own SIMD loop, not a BLAS matrix product: with a
+    few queries, multi-threaded BLAS on a busy machine is ten times slower than one core."""
+    k_eff = min(k, len(vectors))
+    scores, rows = faiss.knn(
+        np.ascontiguousarray(queries, dtype=np.float32), vectors, k_eff, metric=faiss.METRIC_INNER_PRODUCT
+    )
+    return top_k(scores.astype(np.float32), rows.astype(np.int64), k)
+
+
 def to_neighbours(hits: Hits, vector_ids: npt.NDArray[np.int64]) -> list[list[Neighbour]]:
     scores, rows = hits
     return [
@@ -102,6 +112,8 @@ class VectorIndex:
     policy: FilterPolicy = field(default_factory=FilterPolicy)
 
     def __post_init__(self) -> None:
+        if isinstance(self.exact, np.memmap):
+            self.exact = np.asarray(self.exact)  # same mapped pages, without memmap's slow indexing
         chain = _unwrap(self.index)
         self._chain = chain
         self._core = chain[-1]
@@ -251,10 +263,11 @@ class VectorIndex:
     def exact_subset(self, queries: Vectors, k: int, rows: npt.NDArray[np.int64]) -> Hits:
         """Exact inner products against the given rows, in chunks so memory stays bounded."""
         best = empty_hits(len(queries), k)
+        threads.for_queries(len(queries))
         for lo in range(0, len(rows), EXACT_CHUNK):
             chunk = rows[lo : lo + EXACT_CHUNK]
-            scores = queries @ self.exact_rows(chunk).T
-            cand = np.broadcast_to(chunk, scores.shape)
+            scores, local = exact_knn(queries, self.exact_rows(chunk), k)
+            cand = np.where(local >= 0, chunk[np.maximum(local, 0)], -1)
             best = top_k(np.hstack([best[0], scores]), np.hstack([best[1], cand]), k)
         return best
 
