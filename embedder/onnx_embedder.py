@@ -43,7 +43,11 @@ class OnnxImageEmbedder:
         options = ort.SessionOptions()
         if threads > 0:
             options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Spinning worker threads burn the cores other requests (and processes) need: on a
+        # shared 2-core machine one image took 6x longer with spinning on.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session: Any = ort.InferenceSession(str(path), options, providers=available_providers())
         self._input = self._session.get_inputs()[0].name
         self.image_size = image_size
