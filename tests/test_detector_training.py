@@ -89,3 +89,28 @@ def test_nudenet_weights_load_into_yolov8n_except_the_class_head() -> None:
     loaded, skipped = init_from_onnx(model, nudenet_320n())
     assert loaded > 60 and skipped == 3  # the three class-logit convs (18 NudeNet classes vs 7)
     assert not model.state_dict()["model.0.conv.weight"].equal(before)
+
+
+def test_box_scores_match_one_to_one_and_count_negatives(tmp_path: Path) -> None:
+    from detector.training.evaluate import greedy_matches, score_folder
+    from detector.whole_image import WholeImageDetector
+    from lookalike.types import Box
+
+    truth = [Box(0, 0, 10, 10), Box(20, 20, 30, 30)]
+    assert greedy_matches(truth, [Box(0, 0, 10, 11), Box(0, 0, 10, 10), Box(50, 50, 60, 60)]) == 1
+    assert greedy_matches(truth, [Box(1, 1, 10, 10), Box(20, 20, 29, 31)]) == 2
+
+    photos = [CatalogPhoto("a", tmp_path / "a.png", "Hat"), CatalogPhoto("b", tmp_path / "a.png", "Hat")]
+    Image.new("RGB", (50, 50), (10, 200, 10)).save(tmp_path / "a.png")
+    make_dataset(
+        photos, GARMENT_CLASS_MAP, tmp_path / "neg", DatasetConfig(0, 3, max_side=96, mix={"negative": 1})
+    )
+    scores = score_folder(WholeImageDetector(), tmp_path / "neg")
+    assert scores["all"].as_dict() == {
+        "images": 3,
+        "truth": 0,
+        "detected": 3,
+        "matched": 0,
+        "recall": 1.0,
+        "precision": 0.0,
+    }
