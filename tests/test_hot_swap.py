@@ -4,12 +4,11 @@ published (and one corrupt version) by another writer meanwhile: no request may 
 from __future__ import annotations
 
 import csv
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -18,10 +17,10 @@ import pytest
 import uvicorn
 
 from api.app import create_app
+from bench.index.hot_swap import Load, corrupt_copy
 from catalog_ingest import ingest_manifest
 from embedder import Embedder
 from index import IndexStore, Payload, VectorIndex
-from index.versions import INDEX_FILE, MANIFEST_FILE
 from lookalike.runtime import Runtime
 from lookalike.settings import ApiSettings, CacheSettings, DetectorSettings, Settings
 from tests.conftest import CPU_EMBEDDER
@@ -81,49 +80,6 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iter
     sock.close()
 
 
-@dataclass
-class Load:
-    """Client threads that search until stopped, recording status, latency and version."""
-
-    url: str
-    bodies: list[bytes]
-    stop: threading.Event = field(default_factory=threading.Event)
-    results: list[tuple[float, int, float, str]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def client(self, n: int) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as http:
-            i = n
-            while not self.stop.is_set():
-                body = self.bodies[i % len(self.bodies)]
-                i += 1
-                start = time.perf_counter()
-                try:
-                    r = http.post(
-                        "/v1/search", files={"image": ("q.jpg", body, "image/jpeg")}, data={"k": "3"}
-                    )
-                    version = r.json().get("index_version", "") if r.status_code == 200 else r.text[:200]
-                    row = (time.monotonic(), r.status_code, time.perf_counter() - start, version)
-                except httpx.HTTPError as exc:
-                    row = (time.monotonic(), 0, time.perf_counter() - start, repr(exc))
-                with self.lock:
-                    self.results.append(row)
-
-
-def corrupt_copy(store: IndexStore, catalog: str, version: str) -> str:
-    """A new version folder whose index bytes no longer match its checksum."""
-    cdir = store.catalog_dir(catalog)
-    bad = f"v99999999T000000000000Z-{version[-8:]}"
-    shutil.copytree(cdir / version, cdir / bad)
-    manifest = (cdir / bad / MANIFEST_FILE).read_text().replace(version, bad)
-    (cdir / bad / MANIFEST_FILE).write_text(manifest)
-    data = bytearray((cdir / bad / INDEX_FILE).read_bytes())
-    data[-16] ^= 0xFF
-    (cdir / bad / INDEX_FILE).write_bytes(bytes(data))
-    return bad
-
-
 def test_versions_swap_under_16_clients_with_no_failed_request(server: Server) -> None:
     writer = IndexStore(server.runtime.settings.index_dir)  # another process, as far as the server knows
     base_version = writer.current_version("shop")
@@ -137,9 +93,7 @@ def test_versions_swap_under_16_clients_with_no_failed_request(server: Server) -
         return writer.publish("shop", rebuilt, model_spec=model_spec).version
 
     load = Load(server.url, [p.read_bytes() for p in server.photos])
-    threads = [threading.Thread(target=load.client, args=(n,), daemon=True) for n in range(CLIENTS)]
-    for t in threads:
-        t.start()
+    threads = load.start(CLIENTS)
     published: list[str] = []
     try:
         time.sleep(2.0)
