@@ -20,6 +20,7 @@ from index.metrics import METRICS, Metrics
 from index.vector_index import FilterPolicy
 from index.versions import IndexStore, IndexVersionError
 from lookalike.errors import UnknownCatalogError
+from lookalike.settings import IndexSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,23 @@ class IndexRegistry:
         self._entries: dict[str, _Entry] = {}
         self._first_load = threading.Lock()
         store.subscribe(self._on_change)
+
+    @classmethod
+    def from_settings(
+        cls, store: IndexStore, model_spec: str | None, settings: IndexSettings
+    ) -> IndexRegistry:
+        """The registry ``settings.index`` describes: search-time overrides, filter policy, GPU, checks."""
+        policy = FilterPolicy(
+            exact_max_rows=settings.exact_filter_rows, exact_max_fraction=settings.exact_filter_fraction
+        )
+        overrides = SearchOverrides(settings.nprobe, settings.ef_search, settings.rerank, policy)
+        return cls(
+            store,
+            model_spec,
+            check_interval_s=settings.check_interval_s,
+            overrides=overrides,
+            use_gpu=settings.use_gpu == "auto",
+        )
 
     def get(self, catalog: str) -> tuple[str, LiveIndex]:
         entry = self._entries.get(catalog)

@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from index import IndexStore, IndexVersionError, VectorIndex
+from index import IndexStore, IndexVersionError, VectorIndex, plan_index
+from index.builder import estimate_bytes
 from index.metrics import Metrics
 from index.registry import IndexRegistry
 from lookalike.errors import UnknownCatalogError
+from lookalike.settings import IndexSettings
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:
@@ -136,3 +138,99 @@ def test_gc_never_removes_current(tmp_path, catalog_index) -> None:  # type: ign
     m = store.publish("shop", index, model_spec="m1", factory="Flat")
     with pytest.raises(IndexVersionError):
         store.remove("shop", m.version)
+
+
+# -- choosing the index ------------------------------------------------------------------------
+
+
+def test_builder_picks_by_catalog_size_and_memory_budget() -> None:
+    assert plan_index(5_000, 1280).description == "Flat"
+    mid = plan_index(100_000, 1280)
+    assert mid.description == "PCA128,IVF1024,SQ8,Rerank10" and mid.train_size == 50_000
+    big = plan_index(1_000_000, 1280)
+    assert big.description == "PCA128,IVF4096,SQ8,Rerank10" and big.nprobe >= 64
+    assert estimate_bytes(big, 1_000_000) <= 1024 * 2**20  # the 1 GB budget, with room to spare
+    huge = plan_index(20_000_000, 1280, memory_budget_mb=1024)
+    assert huge.factory.startswith("OPQ") and "PQ" in huge.factory and huge.rerank > 0
+    assert estimate_bytes(huge, 20_000_000) <= 1024 * 2**20
+    assert plan_index(100_000, 128).pca_dim == 0  # small vectors are not reduced
+
+
+def test_factory_strings_override_the_choice_and_bad_ones_are_refused() -> None:
+    plan = plan_index(1_000_000, 1280, factory="PCA64,IVF256,SQ8,Rerank5", nprobe=12)
+    assert (plan.pca_dim, plan.factory, plan.rerank, plan.nprobe) == (64, "IVF256,SQ8", 5, 12)
+    assert plan_index(10, 32, factory="IVF16,SQ8,Rerank0").rerank == 0
+    assert plan_index(10, 32, factory="HNSW16").ef_search > 0
+    with pytest.raises(ValueError, match="not a valid FAISS factory"):
+        plan_index(10, 32, factory="IVF16,Nonsense")
+    with pytest.raises(ValueError, match="PCA dimension"):
+        plan_index(10, 32, factory="PCA64,Flat")
+
+
+def test_uncentered_pca_ivf_with_rerank_finds_the_exact_neighbours() -> None:
+    rng = np.random.default_rng(4)
+    centres = rng.standard_normal((20, 64))
+    x = centres[rng.integers(0, 20, 6000)] + 0.5 * rng.standard_normal((6000, 64))
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    index = VectorIndex.build(x, np.arange(6000), [str(i) for i in range(6000)], ["c"] * 6000, factory="auto")
+    assert index.plan.description == "Flat"
+    ivf = VectorIndex.build(
+        x, np.arange(6000), [str(i) for i in range(6000)], ["c"] * 6000, factory="PCA32,IVF32,SQ8,Rerank10"
+    )
+    queries = x[:50]
+    exact = np.argsort(-(queries @ x.T), axis=1)[:, :10]
+    found = [[n.vector_id for n in row] for row in ivf.search(queries, 10)]
+    recall = np.mean([len(set(f) & set(e.tolist())) / 10 for f, e in zip(found, exact, strict=True)])
+    assert recall >= 0.95
+    assert all(abs(row[0].score - 1.0) < 1e-3 for row in ivf.search(queries, 1))  # exact re-ranked scores
+
+
+def test_a_first_format_version_still_loads(tmp_path, catalog_index) -> None:  # type: ignore[no-untyped-def]
+    """Versions written before payload columns and per-file checksums existed."""
+    import hashlib
+
+    import faiss
+
+    index, vectors = catalog_index
+    vdir = tmp_path / "shop" / "v1"
+    vdir.mkdir(parents=True)
+    faiss.write_index(index.index, str(vdir / "index.faiss"))
+    np.savez(
+        vdir / "payload.npz",
+        vector_ids=index.vector_ids,
+        item_ids=index.item_ids,
+        categories=index.categories,
+    )
+    digest = hashlib.sha256(
+        (vdir / "index.faiss").read_bytes() + (vdir / "payload.npz").read_bytes()
+    ).hexdigest()
+    manifest = {
+        "catalog": "shop", "version": "v1", "model_spec": "m1", "dim": 32, "count": 500, "factory": "Flat",
+        "checksum": digest, "created_at": "2026-01-01T00:00:00+00:00",
+    }  # fmt: skip
+    (vdir / "manifest.json").write_text(json.dumps(manifest))
+    (tmp_path / "shop" / "CURRENT").write_text("v1\n")
+    _, loaded = IndexStore(tmp_path).load("shop", model_spec="m1")
+    assert loaded.item_of(1003) == "item-1"
+    hits = loaded.search(vectors[:3], 5, categories={"shoes"})
+    assert all(loaded.category_of(n.vector_id) == "shoes" for row in hits for n in row)
+
+
+def test_registry_takes_search_parameters_from_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(0)
+    x = unit_rows(rng, 3000, 32)
+    ivf = VectorIndex.build(
+        x, np.arange(3000), [str(i) for i in range(3000)], ["c"] * 3000, factory="IVF16,Flat"
+    )
+    store = IndexStore(tmp_path)
+    store.publish("shop", ivf, model_spec="m1")
+    settings = IndexSettings(nprobe=7, exact_filter_rows=5, exact_filter_fraction=0.0)
+    _, live = IndexRegistry.from_settings(IndexStore(tmp_path), "m1", settings).get("shop")
+    assert live.base.plan.nprobe == 7 and live.base.policy.exact_max_rows == 5
+    assert faiss_nprobe(live.base) == 7
+
+
+def faiss_nprobe(index: VectorIndex) -> int:
+    import faiss
+
+    return int(faiss.extract_index_ivf(index.index).nprobe)
