@@ -10,7 +10,7 @@ __all__ = ["Detector", "load_detector"]
 
 
 def load_detector(settings: DetectorSettings, device: str | None = None) -> Detector:
-    """Build the detector a spec names: none, blocks, nudenet, or yolo:<weights>."""
+    """Build the detector a spec names: garment-yolo, blocks, none, nudenet, or yolo:<weights>."""
     spec = ModelSpec.parse(settings.spec)
     if spec.kind == "none":
         from detector.whole_image import WholeImageDetector
@@ -20,13 +20,21 @@ def load_detector(settings: DetectorSettings, device: str | None = None) -> Dete
         from detector.blocks import PhotoBlockDetector
 
         return PhotoBlockDetector(max_regions=settings.max_regions)
-    if spec.kind in ("yolo", "nudenet"):
+    if spec.kind in ("yolo", "nudenet", "garment-yolo"):
         from detector.yolo import YoloDetector
 
-        if spec.kind == "nudenet":
+        confidence = settings.confidence
+        weights: str
+        if spec.kind == "garment-yolo":
+            from lookalike.packaged import garment_yolo_onnx
+
+            weights = str(garment_yolo_onnx())
+            imgsz = 320  # the ONNX input is fixed at 320x320
+            confidence = 0.15 if confidence is None else confidence
+        elif spec.kind == "nudenet":
             from lookalike.packaged import nudenet_320n
 
-            weights: str = str(nudenet_320n())
+            weights = str(nudenet_320n())
             imgsz = 320
         else:
             if not spec.name:
@@ -36,7 +44,8 @@ def load_detector(settings: DetectorSettings, device: str | None = None) -> Dete
         return YoloDetector(
             weights,
             spec=settings.spec,
-            confidence=settings.confidence,
+            confidence=0.25 if confidence is None else confidence,
+            agnostic_nms=settings.agnostic_nms,
             iou=settings.iou,
             imgsz=imgsz,
             device=device,

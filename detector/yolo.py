@@ -23,6 +23,7 @@ class YoloDetector:
         spec: str | None = None,
         confidence: float = 0.25,
         iou: float = 0.5,
+        agnostic_nms: bool = True,
         imgsz: int = 640,
         device: str | None = None,
         category_map: Mapping[str, str] | None = None,
@@ -33,6 +34,7 @@ class YoloDetector:
         self.spec = spec or f"yolo:{weights}"
         self._model: Any = YOLO(str(weights), task="detect")
         self._confidence = confidence
+        self._agnostic_nms = agnostic_nms
         self._iou = iou
         self._imgsz = imgsz
         self._device = device
@@ -52,6 +54,7 @@ class YoloDetector:
             conf=self._confidence,
             iou=self._iou,
             imgsz=self._imgsz,
+            agnostic_nms=self._agnostic_nms,
             device=self._device,
             verbose=False,
         )

@@ -33,3 +33,19 @@ def efficientnet_lite0_imagenet() -> Path:
 def nudenet_320n() -> Path:
     """NudeNet's YOLOv8n ONNX export (body regions), shipped by nudenet."""
     return package_file("nudenet", "320n.onnx")
+
+
+def garment_yolo_onnx() -> Path:
+    """lookalike's own garment detector (``models/garment-yolo``, see its MODEL_CARD.md).
+
+    In a source checkout it is ``<repo>/models/garment-yolo/best.onnx``; a wheel carries it
+    inside the ``lookalike`` package (pyproject force-include).
+    """
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        here / "models" / "garment-yolo" / "best.onnx",
+        here.parent / "models" / "garment-yolo" / "best.onnx",
+    ):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("models/garment-yolo/best.onnx is missing: run `make train-detector`")

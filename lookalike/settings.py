@@ -25,13 +25,23 @@ class DetectorSettings(BaseModel):
     """Which detector finds product regions, and how its output is filtered."""
 
     spec: str = Field(
-        default="blocks",
+        default="garment-yolo",
         description=(
-            "'none' (whole image), 'blocks' (photo blocks in screenshots, OpenCV), "
+            "'garment-yolo' (our YOLOv8n trained for products in screenshots, models/garment-yolo), "
+            "'blocks' (photo blocks in screenshots, OpenCV), 'none' (whole image), "
             "'yolo:<path or hub name>' (ultralytics .pt/.onnx), 'nudenet' (packaged YOLOv8n)."
         ),
     )
-    confidence: float = Field(default=0.25, ge=0.0, le=1.0)
+    confidence: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="None: the model's tuned value (garment-yolo 0.15, else 0.25).",
+    )
+    agnostic_nms: bool = Field(
+        default=True,
+        description="One box per object whatever its class: a garment is often scored as two classes.",
+    )
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
     imgsz: int = Field(default=640, ge=32)
     max_regions: int = Field(default=5, ge=1, le=50)
@@ -79,9 +89,13 @@ class IndexSettings(BaseModel):
     )
     use_gpu: Literal["auto", "never"] = "auto"
     memory_budget_mb: float = Field(default=1024, gt=0, description="RAM the FAISS index may take.")
-    pca_dim: int = Field(default=0, ge=0, description="'auto' factory: PCA to this many dimensions; 0 = chosen.")
+    pca_dim: int = Field(
+        default=0, ge=0, description="'auto' factory: PCA to this many dimensions; 0 = chosen."
+    )
     nprobe: int = Field(default=0, ge=0, description="IVF lists searched; 0 = the version's planned value.")
-    ef_search: int = Field(default=0, ge=0, description="HNSW search breadth; 0 = the version's planned value.")
+    ef_search: int = Field(
+        default=0, ge=0, description="HNSW search breadth; 0 = the version's planned value."
+    )
     rerank: int | None = Field(
         default=None, ge=0, description="Re-rank k*rerank candidates on exact vectors; None = planned."
     )
@@ -95,11 +109,14 @@ class IndexSettings(BaseModel):
         default=0.5, ge=0, description="How often a server looks for a new version or delta segment."
     )
     delta_min_base: int = Field(
-        default=50_000, ge=0,
-        description="Ingest appends a delta segment instead of rebuilding once the base has this many vectors.",
+        default=50_000,
+        ge=0,
+        description="Ingest appends a delta segment, not a rebuild, once the base has this many vectors.",
     )
     delta_max_fraction: float = Field(
-        default=0.1, ge=0, le=1,
+        default=0.1,
+        ge=0,
+        le=1,
         description="... as long as the pending delta rows stay under this share of the base (else rebuild).",
     )
 

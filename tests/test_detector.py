@@ -86,3 +86,25 @@ def test_yolo_category_map_renames_classes() -> None:
 def test_unknown_detector_spec_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="unknown detector spec"):
         load_detector(DetectorSettings(spec="magic"))
+
+
+def test_default_detector_is_our_garment_yolo_and_finds_pasted_products() -> None:
+    from evaluation.synth.screenshot import compose_screenshot
+
+    detector = load_detector(DetectorSettings())
+    assert detector.spec == "garment-yolo"
+    photos = clothing_photos(40, start=100)
+    rng = random.Random(99)
+    found = total = 0
+    for _ in range(8):
+        products = [Image.open(p).convert("RGB") for p in rng.sample(photos, rng.randint(1, 3))]
+        shot, boxes = compose_screenshot(products, rng)
+        regions = detector.detect([as_decoded(shot)])[0]
+        for box in boxes:
+            total += 1
+            found += any(r.box.iou(box) >= 0.5 for r in regions)
+        assert all(
+            r.category in {"top", "bottom", "dress", "outerwear", "footwear", "headwear", "other"}
+            for r in regions
+        )
+    assert found / total >= 0.85
