@@ -19,7 +19,8 @@ def plot(results: list[Path], target: Path) -> None:
         for row in data["rows"]:
             if row["name"].startswith("filter:"):
                 continue
-            lines.setdefault(row["name"], []).append((row["qps_2threads"], row["recall_heldout"]))
+            label = row["name"] + (" (no re-rank)" if "rerank=0" in row["param"] else "")
+            lines.setdefault(label, []).append((row["qps_2threads"], row["recall_heldout"]))
         for name, points in lines.items():
             points.sort()
             marker = "*" if name.startswith("auto") else "o"

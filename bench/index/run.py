@@ -23,7 +23,7 @@ import numpy.typing as npt
 from bench.index.measure import exact_topk, index_bytes, measure_speed, recall_at
 from bench.index.synth import Mixture, load_real_vectors, perturb
 from index import exact
-from index.builder import IndexPlan, build_faiss, plan_index
+from index.builder import build_faiss, plan_index
 from index.payload import Column, Payload
 from index.vector_index import VectorIndex
 
@@ -46,28 +46,32 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def configs(n: int, full: bool) -> list[tuple[str, str, str, list[int]]]:
-    """(name, factory string, swept parameter, values) for this catalog size."""
+Sweep = list[dict[str, int]]
+
+
+def configs(n: int, full: bool) -> list[tuple[str, str, Sweep]]:
+    """(name, factory string, search settings to sweep) for this catalog size. Re-ranking is a
+    search-time setting, so "no re-rank" rows reuse the same build."""
     nlist = 1024 if n <= 200_000 else 4096
-    probes = [16, 32, 64, 128] if nlist == 1024 else [32, 64, 128, 256]
-    efs = [32, 64, 128, 256]
+    probes = [32, 64, 128] if nlist == 1024 else [64, 128, 256, 512]
+    ivf = [{"nprobe": p} for p in probes]
+    hnsw = [{"efSearch": e} for e in (32, 64, 128, 256)]
+    no_rerank = [{"nprobe": probes[1], "rerank": 0}, {"nprobe": probes[-1], "rerank": 0}]
     out = [
-        ("auto: PCA128 IVF-SQ8 + re-rank", "auto", "nprobe", probes),
-        ("PCA256 IVF-SQ8 + re-rank", f"PCA256,IVF{nlist},SQ8,Rerank10", "nprobe", probes),
-        ("PCA256 IVF-SQ8, no re-rank", f"PCA256,IVF{nlist},SQ8,Rerank0", "nprobe", probes[1:3]),
-        ("PCA256 OPQ32 IVF-PQ32 + re-rank", f"PCA256,OPQ32,IVF{nlist},PQ32,Rerank20", "nprobe", probes),
-        ("PCA256 OPQ32 IVF-PQ32, no re-rank", f"PCA256,OPQ32,IVF{nlist},PQ32,Rerank0", "nprobe", probes[2:3]),
+        ("auto (builder's choice)", "auto", [*ivf, {"nprobe": probes[-1], "rerank": 0}]),
+        ("PCA256 IVF-SQ8", f"PCA256,IVF{nlist},SQ8,Rerank10", ivf + no_rerank),
+        ("PCA256 OPQ32 IVF-PQ32", f"PCA256,OPQ32,IVF{nlist},PQ32,Rerank20", ivf + no_rerank),
     ]
     if n <= 200_000:
         out += [
-            ("Flat (exact)", "Flat", "-", [0]),
-            ("IVF-Flat", f"IVF{nlist},Flat", "nprobe", probes),
-            ("IVF-SQ8 (no PCA)", f"IVF{nlist},SQ8,Rerank0", "nprobe", probes),
-            ("HNSW32-SQ8 (no PCA)", "HNSW32,SQ8,Rerank0", "efSearch", efs),
-            ("PCA256 HNSW32-SQ8 + re-rank", "PCA256,HNSW32,SQ8,Rerank10", "efSearch", efs),
+            ("Flat (exact)", "Flat", [{}]),
+            ("IVF-Flat (no PCA)", f"IVF{nlist},Flat", ivf),
+            ("IVF-SQ8 (no PCA)", f"IVF{nlist},SQ8,Rerank0", ivf),
+            ("HNSW32-SQ8 (no PCA)", "HNSW32,SQ8,Rerank0", hnsw),
+            ("PCA256 HNSW32-SQ8", "PCA256,HNSW32,SQ8,Rerank10", [*hnsw, {"efSearch": 128, "rerank": 0}]),
         ]
     elif full:
-        out.append(("PCA256 HNSW32-SQ8 + re-rank", "PCA256,HNSW32,SQ8,Rerank10", "efSearch", efs))
+        out.append(("PCA256 HNSW32-SQ8", "PCA256,HNSW32,SQ8,Rerank10", hnsw))
     return out
 
 
@@ -154,7 +158,7 @@ def prepare(args: argparse.Namespace, out: Path) -> dict[str, Any]:
 
 
 def evaluate(
-    name: str, factory: str, param: str, values: list[int], data: dict[str, Any], args: argparse.Namespace
+    name: str, factory: str, sweep: Sweep, data: dict[str, Any], args: argparse.Namespace
 ) -> list[Row]:
     base = data["base"]
     n, dim = base.shape
@@ -166,8 +170,12 @@ def evaluate(
     size_mb = index_bytes(index) / 2**20
     queries, n_held, truth = data["queries"], data["n_held"], data["truth"]["all"]
     rows = []
-    for value in values:
-        index.plan = _with(plan, param, value)
+    for setting in sweep:
+        index.plan = plan.with_search(
+            nprobe=setting.get("nprobe", 0),
+            ef_search=setting.get("efSearch", 0),
+            rerank=setting.get("rerank"),
+        )
         index.apply_search_params()
         found = index.search_rows(queries, K)[1]
         speed = measure_speed(index, queries[:n_held], K, seconds=args.seconds)
@@ -175,7 +183,7 @@ def evaluate(
             name,
             n,
             index.plan.description,
-            f"{param}={value}" if param != "-" else "-",
+            " ".join(f"{k}={v}" for k, v in setting.items()) or "-",
             build_s,
             size_mb,
             recall_at(found[:n_held], truth[:n_held]),
@@ -188,14 +196,15 @@ def evaluate(
         print(_line(row), flush=True)
         rows.append(row)
     if factory == "auto":
+        index.plan = plan
+        index.apply_search_params()
         rows += evaluate_filters(index, data, args)
     return rows
 
 
 def evaluate_filters(index: VectorIndex, data: dict[str, Any], args: argparse.Namespace) -> list[Row]:
-    """The served configuration under each filter: recall@10 against exact filtered search."""
-    index.plan = index.plan.with_search(nprobe=plan_index(*data["base"].shape).nprobe)
-    index.apply_search_params()
+    """The served configuration (planned search settings) under each filter: recall@10 against
+    exact filtered search."""
     queries, n_held = data["queries"], data["n_held"]
     rows = []
     for fname, mask in data["masks"].items():
@@ -227,17 +236,9 @@ def evaluate_filters(index: VectorIndex, data: dict[str, Any], args: argparse.Na
     return rows
 
 
-def _with(plan: IndexPlan, param: str, value: int) -> IndexPlan:
-    if param == "nprobe":
-        return plan.with_search(nprobe=value)
-    if param == "efSearch":
-        return plan.with_search(ef_search=value)
-    return plan
-
-
 def _line(r: Row) -> str:
     return (
-        f"{r.name:38s} {r.param:14s} recall@10 held-out {r.recall_heldout:.3f} real {r.recall_real:.3f} | "
+        f"{r.name:26s} {r.param:20s} recall@10 held-out {r.recall_heldout:.3f} real {r.recall_real:.3f} | "
         f"QPS 1t {r.qps_1thread:7.0f} 2t {r.qps_2threads:7.0f} batch {r.qps_batched:7.0f} | "
         f"build {r.build_s:6.1f}s {r.index_mb:7.1f} MB"
     )
@@ -280,10 +281,10 @@ def main(argv: list[str] | None = None) -> None:
         f"prepared n={args.n}: {json.dumps({k: round(v, 1) for k, v in data['timings'].items()})}", flush=True
     )
     rows: list[Row] = []
-    for name, factory, param, values in configs(args.n, args.full):
+    for name, factory, sweep in configs(args.n, args.full):
         if args.only and not any(o.lower() in name.lower() for o in args.only):
             continue
-        rows += evaluate(name, factory, param, values, data, args)
+        rows += evaluate(name, factory, sweep, data, args)
     result = {
         "n": args.n,
         "dim": int(data["base"].shape[1]),
