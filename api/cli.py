@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -30,7 +31,10 @@ def serve(
     ] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: api.port).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes, each with its own models.")] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes, each with its own models (default: api.workers)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
     """Serve the search API over HTTP."""
@@ -50,7 +54,7 @@ def serve(
         factory=True,
         host=host or settings.api.host,
         port=port or settings.api.port,
-        workers=workers,
+        workers=workers or settings.api.workers or os.cpu_count() or 1,
         log_level=log_level.lower(),
         log_config=log_config(log_level),
     )
