@@ -38,7 +38,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
     """Serve the search API over HTTP."""
-    import uvicorn
+    from api.server import run
 
     settings = load_settings(config)  # sets LOOKALIKE_CONFIG, so workers load the same file
     # Migrate once here: workers starting together would race to create the schema.
@@ -49,7 +49,7 @@ def serve(
         store.migrate()
     finally:
         store.close()
-    uvicorn.run(
+    run(
         APP_FACTORY,
         factory=True,
         host=host or settings.api.host,

@@ -41,7 +41,8 @@ async def _refuse_private_destination(request: httpx.Request) -> None:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
             raise ImageFetchError(
-                f"{request.url}: {host} resolves to a non-public address ({address}); fetching it is not allowed"
+                f"{request.url}: {host} resolves to a non-public address ({address}); "
+                "fetching it is not allowed"
             )
 
 

@@ -1,0 +1,36 @@
+"""Run uvicorn with worker processes whose connections really have TCP_NODELAY.
+
+With ``workers > 1`` uvicorn binds the listening socket itself as ``socket.socket(family)``,
+whose protocol number is 0; asyncio only sets TCP_NODELAY on accepted sockets whose protocol
+is IPPROTO_TCP, so every keep-alive response waited on a delayed ACK (measured: a 1 ms
+cached answer took 48 ms). Binding the socket with IPPROTO_TCP fixes it.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import Multiprocess
+
+
+class _TcpConfig(uvicorn.Config):
+    def bind_socket(self) -> socket.socket:
+        if self.uds is not None or self.fd is not None:
+            return super().bind_socket()
+        family = socket.AF_INET6 if self.host and ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.set_inheritable(True)
+        return sock
+
+
+def run(app: str, *, workers: int, **kwargs: Any) -> None:
+    """``uvicorn.run`` for an import-string app factory, fixed for multi-process serving."""
+    config = _TcpConfig(app, workers=workers, **kwargs)
+    if workers <= 1:
+        uvicorn.Server(config).run()
+        return
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
