@@ -100,10 +100,10 @@ class IndexSettings(BaseModel):
         default=None, ge=0, description="Re-rank k*rerank candidates on exact vectors; None = planned."
     )
     exact_filter_rows: int = Field(
-        default=20_000, ge=0, description="Filters allowing at most this many rows are searched exactly."
+        default=2_000, ge=0, description="Filters allowing at most this many rows are searched exactly."
     )
     exact_filter_fraction: float = Field(
-        default=0.02, ge=0, le=1, description="... or at most this share of the index."
+        default=0.0, ge=0, le=1, description="... or at most this share of the index."
     )
     check_interval_s: float = Field(
         default=0.5, ge=0, description="How often a server looks for a new version or delta segment."
