@@ -57,7 +57,7 @@ eval: install
 
 bench: install
 	$(PY) -m bench.ingest --clothing-dir $(CLOTHING) --images 400
-	$(PY) -m bench.serving --data-dir $(DATA_DIR) --manifest $(DATA_DIR)/demo/catalog.csv --images-root $(CLOTHING)/images
+	$(PY) -m bench.serving --data-dir $(DATA_DIR) --manifest $(DATA_DIR)/demo/catalog.csv --images-root $(CLOTHING)/images --queries 24 --requests 64 --out bench/results/serving.json
 
 # Reproduces models/garment-yolo (about 45 minutes on 2 CPU cores; minutes on a GPU).
 DETECTOR_DS ?= runs/garment-ds
