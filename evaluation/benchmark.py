@@ -40,6 +40,7 @@ class Query:
     relevant: frozenset[str]
     boxes: tuple[TruthBox, ...] = ()
     line: int = 0
+    ignore: tuple[Box, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,8 @@ def _parse_query(obj: Any, where: str, root: Path, catalog: dict[str, str | None
     if not path.is_file():
         raise ManifestError(f"{where}: image {image!r} not found under {root}")
     boxes = _parse_boxes(obj.get("boxes", []), where, path, catalog, set(relevant))
-    return Query(query_id, path, frozenset(relevant), boxes, number)
+    ignore = _parse_ignore(obj.get("ignore", []), where, path)
+    return Query(query_id, path, frozenset(relevant), boxes, number, ignore)
 
 
 def _parse_boxes(
@@ -200,25 +202,43 @@ def _parse_boxes(
         if not isinstance(entry, dict) or "box" not in entry or "item_id" not in entry:
             raise ManifestError(f"{at}: expected an object with 'box' and 'item_id'")
         coords, item_id, category = entry["box"], entry["item_id"], entry.get("category")
-        if (
-            not isinstance(coords, list)
-            or len(coords) != 4
-            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in coords)
-        ):
-            raise ManifestError(f"{at}: box must be [x1, y1, x2, y2] numbers")
-        box = Box(*(float(v) for v in coords))
-        if not (box.x2 > box.x1 and box.y2 > box.y1):
-            raise ManifestError(f"{at}: box {coords} must have x2 > x1 and y2 > y1")
-        if box.x1 < -1 or box.y1 < -1 or box.x2 > width + 1 or box.y2 > height + 1:
-            raise ManifestError(f"{at}: box {coords} lies outside the {width}x{height} image")
+        box = _parse_box(coords, f"{at}: box", width, height)
         if not isinstance(item_id, str) or item_id not in catalog:
             raise ManifestError(f"{at}: item_id {item_id!r} is not in {CATALOG_FILE}")
         if item_id not in relevant:
             raise ManifestError(f"{at}: item_id {item_id!r} is boxed but not listed in relevant")
         if category is not None and not isinstance(category, str):
             raise ManifestError(f"{at}: category must be a string or null")
-        out.append(TruthBox(box.clipped(width, height), item_id, category))
+        out.append(TruthBox(box, item_id, category))
     return tuple(out)
+
+
+def _parse_ignore(raw: Any, where: str, image: Path) -> tuple[Box, ...]:
+    """Regions whose detections are scored as neither right nor wrong (e.g. non-catalog photos)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ManifestError(f"{where}: ignore must be a list of [x1, y1, x2, y2] boxes")
+    if not raw:
+        return ()
+    width, height = _upright_size(image, where)
+    return tuple(_parse_box(c, f"{where}: ignore[{i}]", width, height) for i, c in enumerate(raw))
+
+
+def _parse_box(coords: Any, at: str, width: int, height: int) -> Box:
+    """``[x1, y1, x2, y2]`` inside the image (1 px slack), clipped to it."""
+    if (
+        not isinstance(coords, list)
+        or len(coords) != 4
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in coords)
+    ):
+        raise ManifestError(f"{at} must be [x1, y1, x2, y2] numbers")
+    box = Box(*(float(v) for v in coords))
+    if not (box.x2 > box.x1 and box.y2 > box.y1):
+        raise ManifestError(f"{at} {coords} must have x2 > x1 and y2 > y1")
+    if box.x1 < -1 or box.y1 < -1 or box.x2 > width + 1 or box.y2 > height + 1:
+        raise ManifestError(f"{at} {coords} lies outside the {width}x{height} image")
+    return box.clipped(width, height)
 
 
 def _upright_size(image: Path, where: str) -> tuple[int, int]:

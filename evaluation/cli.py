@@ -78,7 +78,10 @@ def render(report: dict[str, Any]) -> str:
     lines.append(f"mAP@10 {m['map@10']:.3f}   MRR {m['mrr']:.3f}   no results {m['no_results']}")
     if "detection@iou0.5" in m:
         d = m["detection@iou0.5"]
-        lines.append(f"boxes @IoU0.5: recall {d['recall']:.3f} precision {d['precision']:.3f}")
+        lines.append(
+            f"boxes @IoU0.5: recall {d['recall']:.3f} precision {d['precision']:.3f} "
+            f"({d.get('ignored_detections', 0)} ignored detections)"
+        )
     lat = m["latency_ms"]
     lines.append(
         "latency ms p50/p95: " + ", ".join(f"{s} {v['p50']:.0f}/{v['p95']:.0f}" for s, v in lat.items())

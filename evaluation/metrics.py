@@ -22,6 +22,7 @@ from lookalike.types import Box
 
 KS = (1, 5, 10, 20)
 IOU_THRESHOLD = 0.5
+IGNORE_COVER = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class QueryOutcome:
     regions: tuple[RegionOutcome, ...]
     truth_boxes: tuple[TruthBox, ...] = ()
     timings_ms: Mapping[str, float] = field(default_factory=dict)
+    ignore: tuple[Box, ...] = ()
 
     def ranking(self) -> list[str]:
         """Merged over regions: best score per item, then item id (see module docstring)."""
@@ -172,27 +174,51 @@ class DetectionScore:
     truth_boxes: int
     detected_boxes: int
     matched: int
+    ignored: int = 0
+
+
+def covered_share(box: Box, region: Box) -> float:
+    """The share of ``box``'s area that lies inside ``region`` (0 for an empty box)."""
+    w = min(box.x2, region.x2) - max(box.x1, region.x1)
+    h = min(box.y2, region.y2) - max(box.y1, region.y1)
+    area = box.area
+    return max(0.0, w) * max(0.0, h) / area if area > 0 else 0.0
+
+
+def is_ignored(box: Box, ignore: Sequence[Box], cover: float = IGNORE_COVER) -> bool:
+    """True when at least ``cover`` of ``box`` lies inside one ignore region (COCO's crowd rule)."""
+    return any(covered_share(box, region) >= cover for region in ignore)
 
 
 def box_recall_precision(
     outcomes: Sequence[QueryOutcome], threshold: float = IOU_THRESHOLD
 ) -> DetectionScore:
-    """Over queries that have ground-truth boxes; every searched region counts as a detection."""
-    n_truth = n_det = n_match = 0
+    """Over queries that have ground-truth boxes; every searched region counts as a detection.
+
+    A detection matching no truth box but lying mostly inside an ignore region (a photo that is
+    not in the catalog) is *ignored*: left out of precision's denominator, neither right nor wrong.
+    """
+    n_truth = n_det = n_match = n_ignored = 0
     for o in outcomes:
         if not o.truth_boxes:
             continue
         truth = [t.box for t in o.truth_boxes]
         detected = [r.box for r in o.regions]
+        matched = {d for _, d in match_boxes(truth, detected, threshold)}
         n_truth += len(truth)
         n_det += len(detected)
-        n_match += len(match_boxes(truth, detected, threshold))
+        n_match += len(matched)
+        n_ignored += sum(
+            1 for d, box in enumerate(detected) if d not in matched and is_ignored(box, o.ignore)
+        )
+    judged = n_det - n_ignored
     return DetectionScore(
         recall=n_match / n_truth if n_truth else 0.0,
-        precision=n_match / n_det if n_det else 0.0,
+        precision=n_match / judged if judged else 0.0,
         truth_boxes=n_truth,
         detected_boxes=n_det,
         matched=n_match,
+        ignored=n_ignored,
     )
 
 
@@ -266,6 +292,7 @@ def summarise(
             "truth_boxes": det.truth_boxes,
             "detected_boxes": det.detected_boxes,
             "matched": det.matched,
+            "ignored_detections": det.ignored,
         }
         out["region_recall"] = {str(k): region_recall_at_k(outcomes, k) for k in ks}
     out["latency_ms"] = latency_percentiles(outcomes)
@@ -280,7 +307,9 @@ __all__ = [
     "average_precision_at_k",
     "box_recall_precision",
     "category_recall_at_k",
+    "covered_share",
     "hit_at_k",
+    "is_ignored",
     "latency_percentiles",
     "match_boxes",
     "mean_average_precision",

@@ -273,7 +273,8 @@ def _markdown(
         lines += [
             "",
             f"Detector at IoU >= 0.5: box recall {d['recall']:.3f}, precision {d['precision']:.3f} "
-            f"({d['matched']} of {d['truth_boxes']} true boxes, {d['detected_boxes']} searched regions).",
+            f"({d['matched']} of {d['truth_boxes']} true boxes, {d['detected_boxes']} searched regions, "
+            f"{d.get('ignored_detections', 0)} ignored: mostly inside non-catalog photos).",
         ]
     lines += ["", "| stage | p50 ms | p95 ms | mean ms |", "|---|---|---|---|"]
     for stage, v in m["latency_ms"].items():

@@ -223,7 +223,7 @@ def outcome_of(query: Query, result: SearchResult, timings: dict[str, float]) ->
         RegionOutcome(r.region.box, tuple((m.item.item_id, m.score) for m in r.matches))
         for r in result.regions
     )
-    outcome = QueryOutcome(query.query_id, query.relevant, regions, query.boxes, timings)
+    outcome = QueryOutcome(query.query_id, query.relevant, regions, query.boxes, timings, query.ignore)
     # The metrics' merge must be the served one; a divergence would make every number suspect.
     if outcome.ranking()[:SEARCH_K] != merged_ranking(result, SEARCH_K):
         raise AssertionError(f"query {query.query_id}: evaluation ranking differs from merged_ranking")

@@ -61,6 +61,11 @@ def test_loads_a_valid_benchmark(tmp_path: Path) -> None:
         (good(boxes=[{"box": [0, 0, 5, 5], "item_id": "nope"}]), "item_id 'nope' is not in catalog.csv"),
         (good(boxes=[{"box": [0, 0, 5, 5], "item_id": "shoe-1"}]), "boxed but not listed in relevant"),
         (good(boxes={"box": [0, 0, 5, 5]}), "boxes must be a list"),
+        (good(ignore={"box": [0, 0, 5, 5]}), "ignore must be a list"),
+        (good(ignore=[[0, 0, 5, 5], [1, 2, 3]]), "ignore[1] must be [x1, y1, x2, y2] numbers"),
+        (good(ignore=[[0, 0, 5, True]]), "ignore[0] must be [x1, y1, x2, y2] numbers"),
+        (good(ignore=[[5, 2, 3, 4]]), "ignore[0] [5, 2, 3, 4] must have x2 > x1"),
+        (good(ignore=[[0, 0, 65.5, 40]]), "ignore[0] [0, 0, 65.5, 40] lies outside the 64x48 image"),
     ],
 )
 def test_bad_query_line_is_named(tmp_path: Path, line: str, message: str) -> None:
@@ -69,6 +74,14 @@ def test_bad_query_line_is_named(tmp_path: Path, line: str, message: str) -> Non
         load_benchmark(root)
     assert "queries.jsonl:2: " in str(err.value)
     assert message in str(err.value)
+
+
+def test_ignore_regions_load_clipped_and_default_to_none(tmp_path: Path) -> None:
+    bench = load_benchmark(
+        make(tmp_path, [good(ignore=[[1, 2, 30, 40], [0, 0, 64.5, 48]]), good(query_id="q2")])
+    )
+    assert bench.queries[0].ignore == (Box(1, 2, 30, 40), Box(0, 0, 64, 48))
+    assert bench.queries[1].ignore == ()
 
 
 def test_duplicate_query_id_is_refused(tmp_path: Path) -> None:

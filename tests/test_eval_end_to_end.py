@@ -83,6 +83,17 @@ def test_generated_benchmark_is_valid_and_reproducible(
         assert (again / name).read_bytes() == (tiny_bench / name).read_bytes()
 
 
+def test_generated_ignore_regions_round_trip_and_avoid_products(tiny_bench: Path) -> None:
+    lines = [json.loads(t) for t in (tiny_bench / "queries.jsonl").read_text().splitlines() if t.strip()]
+    bench = load_benchmark(tiny_bench)
+    assert all("ignore" in line for line in lines)
+    for line, query in zip(lines, bench.queries, strict=True):
+        assert [b.as_list() for b in query.ignore] == line["ignore"]
+        for ig in query.ignore:
+            assert 0 <= ig.x1 < ig.x2 <= 390 and 0 <= ig.y1 < ig.y2 <= 844
+            assert all(ig.iou(t.box) == 0.0 for t in query.boxes)
+
+
 def test_eval_end_to_end_then_reuses_the_cached_catalog(
     tiny_bench: Path, tmp_path: Path, factory: RuntimeFactory
 ) -> None:

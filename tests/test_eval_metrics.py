@@ -11,6 +11,8 @@ from evaluation.metrics import (
     average_precision_at_k,
     box_recall_precision,
     category_recall_at_k,
+    covered_share,
+    is_ignored,
     latency_percentiles,
     match_boxes,
     mean_average_precision,
@@ -119,6 +121,48 @@ def test_box_recall_precision_over_queries_with_boxes() -> None:
     score = box_recall_precision([o1, o2])
     assert (score.truth_boxes, score.detected_boxes, score.matched) == (2, 3, 1)
     assert score.recall == 0.5 and score.precision == pytest.approx(1 / 3)
+
+
+def test_detections_mostly_inside_ignore_regions_are_neither_true_nor_false_positives() -> None:
+    truth = (TruthBox(Box(0, 0, 10, 10), "a"),)
+    ignore = (Box(50, 0, 100, 100),)
+    regions = (
+        region(Box(0, 0, 10, 10)),  # true positive
+        region(Box(60, 10, 80, 30)),  # wholly inside the ignore region: ignored
+        region(Box(40, 0, 60, 10)),  # exactly half inside: ignored (>= 50%)
+        region(Box(30, 0, 59, 10)),  # 9/29 inside: a false positive
+        region(Box(0, 50, 10, 60)),  # elsewhere: a false positive
+        region(Box(49, 0, 100, 100)),  # near-duplicate of the ignore region itself: ignored
+    )
+    o = QueryOutcome("q", frozenset({"a"}), regions, truth, {}, ignore)
+    score = box_recall_precision([o])
+    assert (score.truth_boxes, score.detected_boxes, score.matched, score.ignored) == (1, 6, 1, 3)
+    assert score.recall == 1.0 and score.precision == pytest.approx(1 / 3)  # 1 of 6 - 3 judged
+    without = box_recall_precision([q({"a"}, *regions, boxes=truth)])
+    assert without.ignored == 0 and without.precision == pytest.approx(1 / 6)
+
+
+def test_a_true_positive_inside_an_ignore_region_still_counts() -> None:
+    truth = (TruthBox(Box(0, 0, 10, 10), "a"),)
+    o = QueryOutcome("q", frozenset({"a"}), (region(Box(0, 0, 10, 10)),), truth, {}, (Box(0, 0, 50, 50),))
+    score = box_recall_precision([o])
+    assert (score.matched, score.ignored, score.precision, score.recall) == (1, 0, 1.0, 1.0)
+
+
+def test_all_detections_ignored_gives_zero_precision_not_an_error() -> None:
+    truth = (TruthBox(Box(0, 0, 10, 10), "a"),)
+    o = QueryOutcome("q", frozenset({"a"}), (region(Box(60, 60, 70, 70)),), truth, {}, (Box(50, 50, 99, 99),))
+    score = box_recall_precision([o])
+    assert (score.ignored, score.precision, score.recall) == (1, 0.0, 0.0)
+    assert summarise([o], {})["detection@iou0.5"]["ignored_detections"] == 1  # type: ignore[index]
+
+
+def test_covered_share_is_the_part_of_the_detection_inside_the_region() -> None:
+    assert covered_share(Box(0, 0, 10, 10), Box(5, 0, 20, 20)) == 0.5
+    assert covered_share(Box(0, 0, 10, 10), Box(20, 20, 30, 30)) == 0.0
+    assert covered_share(Box(5, 5, 5, 9), Box(0, 0, 10, 10)) == 0.0  # empty detection
+    assert is_ignored(Box(0, 0, 10, 10), [Box(20, 0, 30, 10), Box(4, 0, 30, 10)])  # 60% inside the second
+    assert not is_ignored(Box(0, 0, 10, 10), [Box(0, 0, 4, 10), Box(6, 0, 10, 10)])  # per region, not union
 
 
 def test_region_recall_uses_best_overlapping_region_and_misses_unfound_boxes() -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from evaluation.synth.screenshot import compose_screenshot, compose_screenshot_jpeg
+from evaluation.synth.screenshot import compose_screenshot, compose_screenshot_full, compose_screenshot_jpeg
 
 MAGENTA = (255, 0, 255)
 SIZE = (585, 1266)  # half a phone screen keeps the tests fast
@@ -88,3 +88,36 @@ def test_jpeg_bytes_are_the_same_screenshot() -> None:
     data, boxes_b = compose_screenshot_jpeg([photo], random.Random(3), size=SIZE)
     assert data[:2] == b"\xff\xd8" and boxes == boxes_b
     assert Image.open(io.BytesIO(data)).convert("RGB").tobytes() == img.tobytes()
+
+
+def test_ignore_boxes_are_exactly_the_pasted_distractor_photos() -> None:
+    product = _solid((200, 260), MAGENTA)
+    green = _solid((300, 300), (0, 255, 0))
+    found = 0
+    for seed in range(8):
+        shot = compose_screenshot_full(
+            [product, product], random.Random(seed), size=SIZE, distractors=[green]
+        )
+        data, boxes = compose_screenshot_jpeg(
+            [product, product], random.Random(seed), size=SIZE, distractors=[green]
+        )
+        assert shot.jpeg == data and shot.boxes == boxes  # same pixels, same rng use as before
+        img = Image.open(io.BytesIO(shot.jpeg)).convert("RGB")
+        a = np.asarray(img, dtype=np.int16)
+        gmask = (a[..., 1] > 200) & (a[..., 0] < 60) & (a[..., 2] < 60)
+        covered = np.zeros_like(gmask)
+        for ig in shot.ignore:
+            found += 1
+            assert 0 <= ig.x1 < ig.x2 <= SIZE[0] and 0 <= ig.y1 < ig.y2 <= SIZE[1]
+            assert all(ig.iou(b) == 0.0 for b in shot.boxes)
+            x1, y1, x2, y2 = (int(v) for v in ig.as_list())
+            assert gmask[y1 + 4 : y2 - 4, x1 + 4 : x2 - 4].mean() > 0.99  # filled with the distractor
+            covered[max(0, y1 - 4) : y2 + 4, max(0, x1 - 4) : x2 + 4] = True
+        # A green accent icon can leave a stray JPEG pixel in the mask; a missed photo would be thousands.
+        assert (gmask & ~covered).sum() < 10, "distractor pixels outside every ignore box"
+    assert found > 0
+
+
+def test_no_distractors_no_ignore_boxes() -> None:
+    shot = compose_screenshot_full([_solid((200, 260), MAGENTA)], random.Random(2), size=SIZE)
+    assert shot.ignore == []

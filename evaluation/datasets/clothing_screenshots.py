@@ -6,7 +6,8 @@ keep a CPU eval short). Each target keeps its one photo in the catalog, and its 
 same photo cropped, scaled, rotated, warped, colour-jittered, blurred and pasted with 0–2
 other targets into a phone screenshot with UI chrome and non-catalog photos (from images
 outside the catalog), then JPEG-compressed: ``compose_screenshot``. So the right item and
-its box are known for every product in every screenshot.
+its box are known for every product in every screenshot; the non-catalog photos' boxes are
+written as ``ignore`` regions (a detection there is neither right nor wrong).
 
     python -m evaluation.datasets.clothing_screenshots --out var/benchmarks/clothing-screenshots
 """
@@ -29,7 +30,7 @@ from evaluation.datasets.common import (
     write_catalog,
     write_queries,
 )
-from evaluation.synth.screenshot import compose_screenshot_jpeg
+from evaluation.synth.screenshot import compose_screenshot_full
 
 NOT_A_GARMENT = frozenset({"Not sure", "Skip", "Other"})
 IN_SHOT_PHOTOS = 2
@@ -87,7 +88,7 @@ def build_clothing_screenshots(
     seed: int = 0,
     size: tuple[int, int] = (1170, 2532),
 ) -> Path:
-    """Write catalog.csv, queries.jsonl (with boxes) and images/ for the settings given."""
+    """Write catalog.csv, queries.jsonl (with boxes and ignore regions) and images/ for the settings given."""
     if not 1 <= max_products <= 3:
         raise SystemExit("max_products must be 1, 2 or 3")
     out = prepare_out(out)
@@ -115,10 +116,10 @@ def build_clothing_screenshots(
         shot_rng = random.Random(seed * 1_000_003 + n)
         products = [_load(photos / f"{item}.jpg") for item in group]
         others = [_load(p) for p in shot_rng.sample(outsiders, min(IN_SHOT_PHOTOS, len(outsiders)))]
-        data, boxes = compose_screenshot_jpeg(products, shot_rng, size=size, distractors=others)
+        shot = compose_screenshot_full(products, shot_rng, size=size, distractors=others)
         query_id = f"shot-{n:04d}"
         image = f"images/queries/{query_id}.jpg"
-        (out / image).write_bytes(data)
+        (out / image).write_bytes(shot.jpeg)
         queries.append(
             {
                 "query_id": query_id,
@@ -126,8 +127,9 @@ def build_clothing_screenshots(
                 "relevant": group,
                 "boxes": [
                     {"box": box.as_list(), "item_id": item, "category": items[item]}
-                    for item, box in zip(group, boxes, strict=True)
+                    for item, box in zip(group, shot.boxes, strict=True)
                 ],
+                "ignore": [box.as_list() for box in shot.ignore],
             }
         )
     write_queries(out, queries)

@@ -65,6 +65,19 @@ class _Placed:
     y: int = 0
 
 
+@dataclass(frozen=True)
+class Screenshot:
+    """A composed screenshot as its JPEG file, one box per product, and one per pasted non-catalog photo.
+
+    ``ignore`` boxes mark the distractor photos: a detector that finds a garment there is right
+    to, so benchmarks score detections inside them as neither true nor false positives.
+    """
+
+    jpeg: bytes
+    boxes: list[Box]
+    ignore: list[Box]
+
+
 def compose_screenshot(
     products: Sequence[Image.Image],
     rng: random.Random,
@@ -92,6 +105,18 @@ def compose_screenshot_jpeg(
     distractors: Sequence[Image.Image] = (),
 ) -> tuple[bytes, list[Box]]:
     """``compose_screenshot`` as the JPEG file itself, to store queries without compressing twice."""
+    shot = compose_screenshot_full(products, rng, size=size, distractors=distractors)
+    return shot.jpeg, shot.boxes
+
+
+def compose_screenshot_full(
+    products: Sequence[Image.Image],
+    rng: random.Random,
+    *,
+    size: tuple[int, int] = (1170, 2532),
+    distractors: Sequence[Image.Image] = (),
+) -> Screenshot:
+    """``compose_screenshot_jpeg`` plus the pasted ``distractors``' boxes (same pixels, same rng use)."""
     if not 1 <= len(products) <= 3:
         raise ValueError(f"compose_screenshot takes 1 to 3 products, got {len(products)}")
     width, height = size
@@ -121,13 +146,16 @@ def compose_screenshot_jpeg(
     weights = [rng.random() + 0.2 for _ in range(len(rows) + 1)]
     gaps = [int(slack * w / sum(weights)) for w in weights]
 
+    pasted: list[Box] = []
     y = top + row_gap
     for r, row in enumerate(rows):
-        _fill(draw, canvas, rng, theme, margin, y, content_w, gaps[r] - row_gap // 2, unit, distractors)
+        _fill(
+            draw, canvas, rng, theme, margin, y, content_w, gaps[r] - row_gap // 2, unit, distractors, pasted
+        )
         y += gaps[r]
         _draw_product_row(draw, canvas, rng, theme, placed, row, margin, y, content_w, row_heights[r], unit)
         y += row_heights[r] + row_gap
-    _fill(draw, canvas, rng, theme, margin, y, content_w, max(0, bottom - y), unit, distractors)
+    _fill(draw, canvas, rng, theme, margin, y, content_w, max(0, bottom - y), unit, distractors, pasted)
 
     boxes: list[Box] = []
     for item in placed:
@@ -138,7 +166,8 @@ def compose_screenshot_jpeg(
         boxes.append(box.clipped(width, height))
     buf = io.BytesIO()
     canvas.save(buf, format="JPEG", quality=rng.randint(40, 90))
-    return buf.getvalue(), boxes
+    ignore = [b.clipped(width, height) for b in pasted]
+    return Screenshot(buf.getvalue(), boxes, [b for b in ignore if b.x2 > b.x1 and b.y2 > b.y1])
 
 
 # --- product photo transforms -------------------------------------------------------------
@@ -430,6 +459,7 @@ def _fill(
     height: int,
     unit: float,
     distractors: Sequence[Image.Image],
+    pasted: list[Box],
 ) -> None:
     """Stack text, banners, icon rows and other pictures into a vertical gap."""
     y = top
@@ -465,7 +495,7 @@ def _fill(
         else:
             h = int(min(room, rng.uniform(200, 600) * unit))
             w = int(content_w * rng.uniform(0.4, 1.0))
-            _picture(canvas, rng, distractors, left, y, w, h)
+            _picture(canvas, rng, distractors, left, y, w, h, pasted)
             y += h
         y += int(rng.uniform(10, 40) * unit)
 
@@ -510,8 +540,10 @@ def _picture(
     y: int,
     w: int,
     h: int,
+    pasted: list[Box],
 ) -> None:
-    """A non-catalog photo: one of ``distractors`` (cover-cropped) or a synthetic gradient scene."""
+    """A non-catalog photo: one of ``distractors`` (cover-cropped, its box appended to ``pasted``) or a
+    synthetic gradient scene."""
     if w < 4 or h < 4:
         return
     if distractors:
@@ -522,6 +554,7 @@ def _picture(
         )
         ox, oy = rng.randint(0, src.width - w), rng.randint(0, src.height - h)
         canvas.paste(src.crop((ox, oy, ox + w, oy + h)), (x, y))
+        pasted.append(Box(float(x), float(y), float(x + w), float(y + h)))
         return
     a, b = np.array(rng.choice(ACCENTS), dtype=np.float32), np.array(rng.choice(ACCENTS), dtype=np.float32)
     t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
@@ -534,4 +567,4 @@ def _picture(
     canvas.paste(pic, (x, y))
 
 
-__all__ = ["compose_screenshot", "compose_screenshot_jpeg"]
+__all__ = ["Screenshot", "compose_screenshot", "compose_screenshot_full", "compose_screenshot_jpeg"]
