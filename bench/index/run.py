@@ -58,7 +58,7 @@ def configs(n: int, full: bool) -> list[tuple[str, str, Sweep]]:
     hnsw = [{"efSearch": e} for e in (32, 64, 128, 256)]
     no_rerank = [{"nprobe": probes[1], "rerank": 0}, {"nprobe": probes[-1], "rerank": 0}]
     out = [
-        ("auto (builder's choice)", "auto", [*ivf, {"nprobe": probes[-1], "rerank": 0}]),
+        ("auto (builder's choice)", "auto", [{}, *ivf, {"nprobe": probes[-1], "rerank": 0}]),
         ("PCA256 IVF-SQ8", f"PCA256,IVF{nlist},SQ8,Rerank10", ivf + no_rerank),
         (
             "PCA256 OPQ32 IVF-PQ32",
@@ -193,7 +193,8 @@ def evaluate(
             name,
             n,
             index.plan.description,
-            " ".join(f"{k}={v}" for k, v in setting.items()) or "-",
+            " ".join(f"{k}={v}" for k, v in setting.items())
+            or (f"planned: nprobe={index.plan.nprobe}" if index.plan.nlist else "planned"),
             build_s,
             size_mb,
             recall_at(found[:n_held], truth[:n_held]),
@@ -281,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="var/bench/index")
     parser.add_argument("--only", nargs="*", help="Run only configurations whose name contains one of these.")
     parser.add_argument("--full", action="store_true", help="At 1M, also HNSW (slow to build).")
+    parser.add_argument("--tag", default="", help="Suffix of the result files (keeps a full run).")
     parser.add_argument("--plot", type=Path, nargs="?", const=Path("docs/index-recall-qps.png"))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -304,8 +306,9 @@ def main(argv: list[str] | None = None) -> None:
         "total_s": time.perf_counter() - started,
         "rows": [asdict(r) for r in rows],
     }
-    (out / f"results-{args.n}.json").write_text(json.dumps(result, indent=2))
-    (out / f"results-{args.n}.md").write_text(markdown(rows) + "\n")
+    name = f"results-{args.n}{'-' + args.tag if args.tag else ''}"
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2))
+    (out / f"{name}.md").write_text(markdown(rows) + "\n")
     print(markdown(rows))
     print(f"total {result['total_s']:.0f} s")
     if args.plot:
