@@ -132,8 +132,8 @@ def plan_index(
     if plan.nlist:
         train = min(n, max(TRAIN_POINTS_PER_LIST * plan.nlist, 50_000))
         plan = replace(plan, train_size=train, nprobe=plan.nprobe or default_nprobe(plan.nlist))
-    elif plan.pca_dim or "PQ" in plan.factory:
-        plan = replace(plan, train_size=min(n, 100_000))
+    elif plan.pca_dim or not faiss.index_factory(dim, plan.factory, faiss.METRIC_INNER_PRODUCT).is_trained:
+        plan = replace(plan, train_size=min(n, 100_000))  # PQ codebooks, SQ ranges
     if "HNSW" in plan.factory:
         plan = replace(plan, ef_search=plan.ef_search or 128)
     return replace(plan.with_search(nprobe, ef_search, rerank), requested=factory)

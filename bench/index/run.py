@@ -297,6 +297,20 @@ def main(argv: list[str] | None = None) -> None:
         if args.only and not any(o.lower() in name.lower() for o in args.only):
             continue
         rows += evaluate(name, factory, sweep, data, args)
+        save(args, data, rows, started, out)
+    save(args, data, rows, started, out)
+    print(markdown(rows))
+    print(f"total {time.perf_counter() - started:.0f} s")
+    if args.plot:
+        from bench.index.plot import plot
+
+        files = [out / f"results-{n}.json" for n in (100_000, 1_000_000)]
+        plot([f for f in files if f.is_file()], args.plot)
+        print(f"plot -> {args.plot}")
+
+
+def save(args: argparse.Namespace, data: dict[str, Any], rows: list[Row], started: float, out: Path) -> None:
+    """Written after every index type, so an interrupted run keeps what it measured."""
     result = {
         "n": args.n,
         "dim": int(data["base"].shape[1]),
@@ -309,20 +323,6 @@ def main(argv: list[str] | None = None) -> None:
     name = f"results-{args.n}{'-' + args.tag if args.tag else ''}"
     (out / f"{name}.json").write_text(json.dumps(result, indent=2))
     (out / f"{name}.md").write_text(markdown(rows) + "\n")
-    print(markdown(rows))
-    print(f"total {result['total_s']:.0f} s")
-    if args.plot:
-        from bench.index.plot import plot
-
-        plot(
-            [
-                out / f"results-{n}.json"
-                for n in (100_000, 1_000_000)
-                if (out / f"results-{n}.json").is_file()
-            ],
-            args.plot,
-        )
-        print(f"plot -> {args.plot}")
 
 
 if __name__ == "__main__":
