@@ -234,3 +234,37 @@ def faiss_nprobe(index: VectorIndex) -> int:
     import faiss
 
     return int(faiss.extract_index_ivf(index.index).nprobe)
+
+
+def test_cli_rollback_verifies_its_target_and_gc_keeps_current(tmp_path, catalog_index) -> None:  # type: ignore[no-untyped-def]
+    from typer.testing import CliRunner
+
+    from lookalike.cli import app
+
+    index, vectors = catalog_index
+    store = IndexStore(tmp_path / "indexes")
+    versions = [store.publish("shop", index, model_spec="m1").version for _ in range(4)]
+    store.append_delta(
+        "shop", [1000], np.zeros((0, 32), np.float32), index.payload.take(np.array([], np.int64))
+    )
+    config = tmp_path / "settings.toml"
+    config.write_text(f'data_dir = "{tmp_path}"\n')
+    cli = CliRunner()
+
+    def run(*args: str) -> str:
+        out = cli.invoke(app, ["index", *args, "--catalog", "shop", "--config", str(config)])
+        return f"{out.exit_code} {out.output}"
+
+    listing = run("list")
+    assert listing.startswith("0") and f"* {versions[-1]}" in listing and "segments=1 (+0 -1)" in listing
+    # Corrupt the previous version: rollback refuses it and CURRENT stays.
+    bad = tmp_path / "indexes" / "shop" / versions[2] / "payload.npz"
+    bad.write_bytes(bad.read_bytes()[:-8])
+    assert run("rollback").startswith("1") and store.current_version("shop") == versions[-1]
+    assert run("rollback", "--to", versions[1]) == f"0 shop: CURRENT -> {versions[1]}\n"
+    assert store.current_version("shop") == versions[1]
+    assert run("gc", "--keep", "1").startswith("0 shop: removed 2 version(s)")
+    assert [m.version for m in store.versions("shop")] == [versions[1], versions[3]]
+    assert not (tmp_path / "indexes" / "shop" / "deltas" / versions[2]).exists()
+    assert (tmp_path / "indexes" / "shop" / "deltas" / versions[3]).exists()  # kept with its version
+    assert [n.vector_id for n in store.load_live("shop").search(vectors[:1], 1)[0]] == [1000]
