@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
         from bench.index.plot import plot
 
         files = [out / f"results-{n}.json" for n in (100_000, 1_000_000)]
-        plot([f for f in files if f.is_file()], args.plot)
+        focused = {n: out / f"results-{n}-auto.json" for n in (100_000, 1_000_000)}
+        plot([f for f in files if f.is_file()], args.plot, {n: f for n, f in focused.items() if f.is_file()})
         print(f"plot -> {args.plot}")
 
 
