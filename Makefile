@@ -59,6 +59,12 @@ bench: install
 	$(PY) -m bench.ingest --clothing-dir $(CLOTHING) --images 400
 	$(PY) -m bench.serving --data-dir $(DATA_DIR) --manifest $(DATA_DIR)/demo/catalog.csv --images-root $(CLOTHING)/images --queries 24 --requests 64 --out bench/results/serving.json
 
+# 1M-vector index benchmark (~15 min), served RAM, hot swap; needs demo-ingest.
+bench-index: install
+	nice -n 10 $(PY) -m bench.index.run --n 1000000 --plot docs/index-recall-qps.png
+	nice -n 10 $(PY) -m bench.index.memory --n 1000000
+	nice -n 10 $(PY) -m bench.index.hot_swap
+
 # Reproduces models/garment-yolo (about 45 minutes on 2 CPU cores; minutes on a GPU).
 DETECTOR_DS ?= runs/garment-ds
 train-detector: install

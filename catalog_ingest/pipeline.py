@@ -146,6 +146,7 @@ def publish_index(runtime: Runtime, model_spec: str, report: IngestReport) -> No
         model_spec=model_spec,
         factory=settings.index.factory,
         use_gpu=settings.index.use_gpu == "auto",
+        settings=settings.index,
     )
     report.index_version, report.published, report.indexed_vectors = (
         result.version,

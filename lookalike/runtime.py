@@ -70,7 +70,7 @@ class Runtime:
 
     @cached_property
     def indexes(self) -> IndexRegistry:
-        return IndexRegistry(self.index_store, model_spec=self.embedder.spec)
+        return IndexRegistry.from_settings(self.index_store, self.embedder.spec, self.settings.index)
 
     @cached_property
     def search(self) -> SearchService:
