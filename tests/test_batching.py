@@ -81,7 +81,9 @@ def test_a_full_queue_answers_overloaded_with_retry_after() -> None:
     batcher: DynamicBatcher[int, int] = DynamicBatcher(blocked, max_batch_size=1, max_wait_ms=0, max_queue=2)
     with ThreadPoolExecutor(4) as pool:
         running = [pool.submit(batcher.submit, [i]) for i in range(3)]  # 1 in the worker, 2 queued
-        time.sleep(0.2)
+        deadline = time.monotonic() + 5
+        while batcher.queued < 2 and time.monotonic() < deadline:  # a loaded machine is slow to enqueue
+            time.sleep(0.01)
         with pytest.raises(OverloadedError) as info:
             batcher.submit([99])
         assert info.value.status == 429 and info.value.retry_after_s > 0
