@@ -6,8 +6,8 @@ Values are compared in a canonical text form (``canonical``) so that a CSV "True
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
@@ -59,6 +59,12 @@ class SearchFilter:
     price_max: float | None = None
     in_stock: bool | None = None
     attributes: tuple[tuple[str, str], ...] = ()
+
+    @staticmethod
+    def combine(flt: SearchFilter | None, categories: Collection[str] | None) -> SearchFilter:
+        """The filter a search call means: ``flt`` with ``categories`` (the older argument) folded in."""
+        flt = flt or SearchFilter()
+        return replace(flt, categories=frozenset(categories)) if categories else flt
 
     @staticmethod
     def of(

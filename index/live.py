@@ -9,7 +9,7 @@ rows are masked out of the base search, so a deleted item is never returned; the
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -153,9 +153,7 @@ class LiveIndex:
         categories: Collection[str] | None = None,
         filter: SearchFilter | None = None,
     ) -> list[list[Neighbour]]:
-        flt = filter or SearchFilter()
-        if categories:
-            flt = replace(flt, categories=frozenset(categories))
+        flt = SearchFilter.combine(filter, categories)
         queries = np.atleast_2d(np.ascontiguousarray(queries, dtype=np.float32))
         if len(queries) == 0 or k <= 0:
             return [[] for _ in range(len(queries))]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import faiss
@@ -236,9 +236,7 @@ class VectorIndex:
         filter: SearchFilter | None = None,
     ) -> list[list[Neighbour]]:
         """Top-k neighbours per query row, restricted by ``filter`` (and/or ``categories``)."""
-        flt = filter or SearchFilter()
-        if categories:
-            flt = replace(flt, categories=frozenset(categories))
+        flt = SearchFilter.combine(filter, categories)
         hits = self.search_rows(
             np.atleast_2d(np.asarray(queries, dtype=np.float32)), k, self.payload.mask(flt)
         )
