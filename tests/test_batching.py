@@ -72,18 +72,23 @@ def test_one_bad_input_fails_only_its_own_request() -> None:
 
 
 def test_a_full_queue_answers_overloaded_with_retry_after() -> None:
+    entered = threading.Event()
     release = threading.Event()
 
     def blocked(items: Sequence[int]) -> list[int]:
-        release.wait(5)
+        entered.set()
+        release.wait(10)
         return list(items)
 
     batcher: DynamicBatcher[int, int] = DynamicBatcher(blocked, max_batch_size=1, max_wait_ms=0, max_queue=2)
     with ThreadPoolExecutor(4) as pool:
-        running = [pool.submit(batcher.submit, [i]) for i in range(3)]  # 1 in the worker, 2 queued
-        deadline = time.monotonic() + 5
+        running = [pool.submit(batcher.submit, [0])]
+        assert entered.wait(10), "the worker never took the first job"  # job 0 is now in the worker
+        running += [pool.submit(batcher.submit, [i]) for i in (1, 2)]  # these two fill the queue
+        deadline = time.monotonic() + 10
         while batcher.queued < 2 and time.monotonic() < deadline:  # a loaded machine is slow to enqueue
             time.sleep(0.01)
+        assert batcher.queued == 2
         with pytest.raises(OverloadedError) as info:
             batcher.submit([99])
         assert info.value.status == 429 and info.value.retry_after_s > 0
