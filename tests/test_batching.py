@@ -19,7 +19,7 @@ def test_each_caller_gets_its_own_results_in_order() -> None:
         batch_sizes.append(len(items))
         return [2 * i for i in items]
 
-    batcher: DynamicBatcher[int, int] = DynamicBatcher(double, max_batch_size=64, max_wait_ms=50)
+    batcher: DynamicBatcher[int, int] = DynamicBatcher(double, max_batch_size=64, max_wait_ms=250)
     requests = [list(range(n * 10, n * 10 + (n % 4) + 1)) for n in range(16)]
     with ThreadPoolExecutor(16) as pool:
         results = list(pool.map(batcher.submit, requests))
