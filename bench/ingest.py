@@ -1,6 +1,6 @@
 """Catalog ingest throughput: the ONNX Runtime default against eager torch, same photos, same run.
 
-    python -m bench.ingest --images 600 --out bench/results/ingest.json
+python -m bench.ingest --images 600 --out bench/results/ingest.json
 """
 
 from __future__ import annotations

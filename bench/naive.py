@@ -19,14 +19,36 @@ from sqlalchemy.orm import Session
 from detector import load_detector
 from embedder import load_embedder
 from index.versions import IndexStore
-from lookalike.settings import EmbedderSettings, Settings
+from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
 from lookalike.store.models import Catalog, Item
 from lookalike.types import DecodedImage
 
 
+def notebook_detector(settings: DetectorSettings, weights: str = "pt") -> DetectorSettings:
+    """The detector through ultralytics' ``predict``, as a notebook calls it.
+
+    ``weights="pt"`` loads the trained checkpoint (``best.pt``, eager torch), which is what a
+    user holding our detector would load; ``"onnx"`` hands ultralytics the ONNX export instead.
+    """
+    if settings.spec == "garment-yolo" and weights == "pt":
+        from lookalike.packaged import garment_yolo_onnx
+
+        checkpoint = garment_yolo_onnx().with_suffix(".pt")
+        confidence = 0.15 if settings.confidence is None else settings.confidence
+        return settings.model_copy(
+            update={
+                "spec": f"yolo:{checkpoint}",
+                "imgsz": 320,
+                "confidence": confidence,
+                "runtime": "ultralytics",
+            }
+        )
+    return settings.model_copy(update={"runtime": "ultralytics"})
+
+
 class NaivePipeline:
-    def __init__(self, settings: Settings, catalog: str) -> None:
-        self.detector = load_detector(settings.detector)
+    def __init__(self, settings: Settings, catalog: str, detector_weights: str = "pt") -> None:
+        self.detector = load_detector(notebook_detector(settings.detector, detector_weights))
         emb = settings.embedder.model_dump()
         emb.update(runtime="torch", batch_size=1)
         self.embedder = load_embedder(EmbedderSettings(**emb))

@@ -6,6 +6,8 @@ import time
 
 import torch
 
+from lookalike.settings import Settings
+
 
 def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
     """fp32 GEMM throughput with torch's threads: the machine's practical compute ceiling."""
@@ -28,3 +30,17 @@ def model_gflops(model: torch.nn.Module, image_size: int = 224) -> float:
     with counter, torch.inference_mode():
         model.eval()(torch.zeros(1, 3, image_size, image_size))
     return counter.get_total_flops() / 1e9
+
+
+def detector_gflops(settings: Settings) -> float:
+    """FLOPs of one detector run at the input size the service feeds it (garment-yolo: 320x320)."""
+    from ultralytics import YOLO
+
+    from bench.naive import notebook_detector
+
+    detector = notebook_detector(settings.detector, "pt")
+    weights = detector.spec.split(":", 1)[1]
+    if not weights.endswith(".pt"):
+        return 0.0  # only a torch checkpoint can be counted
+    model: torch.nn.Module = YOLO(weights).model  # type: ignore[assignment]
+    return model_gflops(model, image_size=detector.imgsz)

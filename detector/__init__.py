@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from detector.base import Detector
 from lookalike.settings import DetectorSettings
 from lookalike.specs import ModelSpec
@@ -41,14 +43,25 @@ def load_detector(settings: DetectorSettings, device: str | None = None) -> Dete
                 raise ValueError("yolo spec needs weights: yolo:/path/best.onnx or yolo:yolov8n.pt")
             weights = spec.name + (f"@{spec.weights}" if spec.weights else "")
             imgsz = settings.imgsz
-        return YoloDetector(
-            weights,
+        common: dict[str, Any] = dict(
             spec=settings.spec,
             confidence=0.25 if confidence is None else confidence,
             agnostic_nms=settings.agnostic_nms,
             iou=settings.iou,
             imgsz=imgsz,
-            device=device,
             category_map=settings.category_map,
         )
+        if _runs_in_onnxruntime(settings, weights):
+            from detector.onnx_yolo import OnnxYoloDetector
+
+            return OnnxYoloDetector(weights, threads=settings.threads, **common)
+        return YoloDetector(weights, device=device, **common)
     raise ValueError(f"unknown detector spec {settings.spec!r}")
+
+
+def _runs_in_onnxruntime(settings: DetectorSettings, weights: str) -> bool:
+    if settings.runtime == "onnx":
+        if not weights.endswith(".onnx"):
+            raise ValueError(f"detector runtime 'onnx' needs .onnx weights, not {weights!r}")
+        return True
+    return settings.runtime == "auto" and weights.endswith(".onnx")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -15,7 +15,15 @@ from lookalike.types import Vectors
 class BatchedEmbedder:
     """Same interface as the wrapped embedder; one model call serves many requests."""
 
-    def __init__(self, inner: Embedder, *, max_batch_size: int, max_wait_ms: float, max_queue: int) -> None:
+    def __init__(
+        self,
+        inner: Embedder,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+        demand: Callable[[], int] | None = None,
+    ) -> None:
         self.inner = inner
         self.spec = inner.spec
         self.dim = inner.dim
@@ -25,6 +33,7 @@ class BatchedEmbedder:
             max_wait_ms=max_wait_ms,
             max_queue=max_queue,
             name="embed-batcher",
+            demand=demand,
         )
 
     def _embed_rows(self, images: Sequence[Image.Image]) -> list[np.ndarray]:

@@ -11,16 +11,8 @@ from PIL import Image
 
 from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_batch
 from embedder.torch_embedder import l2_normalise
+from lookalike.onnx_sessions import open_session
 from lookalike.types import Vectors
-
-
-def available_providers() -> list[str]:
-    """Prefer TensorRT, then CUDA, then the CPU, among what this onnxruntime build offers."""
-    import onnxruntime as ort
-
-    have = set(ort.get_available_providers())
-    order = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
-    return [p for p in order if p in have]
 
 
 class OnnxImageEmbedder:
@@ -38,17 +30,7 @@ class OnnxImageEmbedder:
         std: Sequence[float] = IMAGENET_STD,
     ) -> None:
         self._mean, self._std = mean, std
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        if threads > 0:
-            options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Spinning worker threads burn the cores other requests (and processes) need: on a
-        # shared 2-core machine one image took 6x longer with spinning on.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session: Any = ort.InferenceSession(str(path), options, providers=available_providers())
+        self._session: Any = open_session(path, threads)
         self._input = self._session.get_inputs()[0].name
         self.image_size = image_size
         self.batch_size = batch_size

@@ -6,6 +6,11 @@ once on the whole batch, and hands each caller its own rows. The queue is bounde
 is full, ``submit`` raises ``OverloadedError`` (HTTP 429 with Retry-After) instead of letting
 latency grow without bound. If a batch fails, its requests are retried one by one so a bad
 input fails only its own request.
+
+Waiting for company only pays when company can come. Given ``demand`` (how many requests
+are in flight in this process, an ``InFlight`` counter), the worker stops gathering as soon
+as every in-flight request is already in the batch: a lone request never waits
+``max_wait_ms``, while concurrent ones still share model calls.
 """
 
 from __future__ import annotations
@@ -38,6 +43,31 @@ class OverloadedError(ClientError):
         self.retry_after_s = retry_after_s
 
 
+class InFlight:
+    """A thread-safe count of requests inside a section (``with in_flight: ...``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def __enter__(self) -> InFlight:
+        with self._lock:
+            self._count += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._count -= 1
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def count_fn(self) -> int:
+        """``count`` as a callable, for ``DynamicBatcher(demand=...)``."""
+        return self._count
+
+
 @dataclass
 class _Job(Generic[In, Out]):
     items: Sequence[In]
@@ -66,8 +96,10 @@ class DynamicBatcher(Generic[In, Out]):
         max_wait_ms: float = 5.0,
         max_queue: int = 64,
         name: str = "batcher",
+        demand: Callable[[], int] | None = None,
     ) -> None:
         self._fn = fn
+        self._demand = demand
         self.max_batch_size = max_batch_size
         self.max_wait_s = max_wait_ms / 1000.0
         self._queue: queue.Queue[_Job[In, Out]] = queue.Queue(maxsize=max_queue)
@@ -105,6 +137,8 @@ class DynamicBatcher(Generic[In, Out]):
         size = len(first.items)
         deadline = time.perf_counter() + self.max_wait_s
         while size < self.max_batch_size:
+            if self._demand is not None and self._queue.empty() and self._demand() <= len(jobs):
+                break  # every request in flight is already in this batch: nobody to wait for
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break

@@ -9,6 +9,7 @@ from detector import Detector, load_detector
 from embedder import Embedder, load_embedder
 from index.registry import IndexRegistry
 from index.versions import IndexStore
+from lookalike.batching import InFlight
 from lookalike.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from lookalike.search import SearchService
 from lookalike.settings import Settings
@@ -25,6 +26,11 @@ class Runtime:
     """True in the server: wraps the models in cross-request batchers and enables the cache."""
 
     @cached_property
+    def in_flight(self) -> InFlight:
+        """Searches under way in this process: the batchers wait for company only if some can come."""
+        return InFlight()
+
+    @cached_property
     def detector(self) -> Detector:
         detector = load_detector(self.settings.detector)
         b = self.settings.batching
@@ -32,7 +38,11 @@ class Runtime:
             from detector.batched import BatchedDetector
 
             return BatchedDetector(
-                detector, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms, max_queue=b.max_queue
+                detector,
+                max_batch_size=b.max_batch_size,
+                max_wait_ms=b.max_wait_ms,
+                max_queue=b.max_queue,
+                demand=self.in_flight.count_fn,
             )
         return detector
 
@@ -44,7 +54,11 @@ class Runtime:
             from embedder.batched import BatchedEmbedder
 
             return BatchedEmbedder(
-                embedder, max_batch_size=b.max_batch_size, max_wait_ms=b.max_wait_ms, max_queue=b.max_queue
+                embedder,
+                max_batch_size=b.max_batch_size,
+                max_wait_ms=b.max_wait_ms,
+                max_queue=b.max_queue,
+                demand=self.in_flight.count_fn,
             )
         return embedder
 
@@ -82,4 +96,5 @@ class Runtime:
             self.settings.detector,
             cache=self.result_cache,
             draft_long_side=self.settings.api.decode_long_side or None,
+            in_flight=self.in_flight,
         )

@@ -16,6 +16,7 @@ from detector.base import Detector
 from embedder.base import Embedder
 from index.filters import SearchFilter
 from index.live import SearchableIndex
+from lookalike.batching import InFlight
 from lookalike.errors import InvalidParameterError
 from lookalike.imaging import decode_image, sha256_hex
 from lookalike.result_cache import ResultCache, cache_key
@@ -149,8 +150,10 @@ class SearchService:
         detector_settings: DetectorSettings,
         cache: ResultCache | None = None,
         draft_long_side: int | None = None,
+        in_flight: InFlight | None = None,
     ) -> None:
         self.draft_long_side = draft_long_side
+        self.in_flight = in_flight or InFlight()
         self.detector = detector
         self.embedder = embedder
         self.indexes = indexes
@@ -197,6 +200,10 @@ class SearchService:
     def search(
         self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None = None
     ) -> SearchResult:
+        with self.in_flight:  # the batchers read this to decide whether waiting can pay
+            return self._search(image, request, timer)
+
+    def _search(self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None) -> SearchResult:
         request.validate(image)
         timer = timer or StageTimer()
         version, index = self.indexes.get(request.catalog)

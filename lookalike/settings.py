@@ -44,6 +44,14 @@ class DetectorSettings(BaseModel):
     )
     iou: float = Field(default=0.5, ge=0.0, le=1.0)
     imgsz: int = Field(default=640, ge=32)
+    runtime: Literal["auto", "ultralytics", "onnx"] = Field(
+        default="auto",
+        description=(
+            "'auto': .onnx weights run directly in ONNX Runtime (own letterbox and NMS), "
+            ".pt weights and hub names through ultralytics; 'ultralytics' forces its predictor."
+        ),
+    )
+    threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")
     max_regions: int = Field(default=5, ge=1, le=50)
     min_box_fraction: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Drop boxes smaller than this share of the image."

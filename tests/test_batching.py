@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from lookalike.batching import DynamicBatcher, OverloadedError
+from lookalike.batching import DynamicBatcher, InFlight, OverloadedError
 
 
 def test_each_caller_gets_its_own_results_in_order() -> None:
@@ -94,3 +94,38 @@ def test_a_full_queue_answers_overloaded_with_retry_after() -> None:
         assert info.value.status == 429 and info.value.retry_after_s > 0
         release.set()
         assert [f.result() for f in running] == [[0], [1], [2]]
+
+
+def test_a_lone_request_in_flight_does_not_wait_for_company() -> None:
+    in_flight = InFlight()
+    batcher: DynamicBatcher[int, int] = DynamicBatcher(
+        lambda xs: list(xs), max_batch_size=32, max_wait_ms=3000, demand=in_flight.count_fn
+    )
+    with in_flight:
+        start = time.perf_counter()
+        assert batcher.submit([1]) == [1]
+        assert time.perf_counter() - start < 1.0  # far below max_wait: nobody else could join
+
+
+def test_requests_in_flight_are_still_gathered_into_one_batch() -> None:
+    in_flight = InFlight()
+    sizes: list[int] = []
+
+    def record(items: Sequence[int]) -> list[int]:
+        sizes.append(len(items))
+        return list(items)
+
+    batcher: DynamicBatcher[int, int] = DynamicBatcher(
+        record, max_batch_size=32, max_wait_ms=2000, demand=in_flight.count_fn
+    )
+    arrived = threading.Barrier(4)
+
+    def request(i: int) -> list[int]:
+        with in_flight:
+            arrived.wait(5)  # all four are in flight before any submits
+            time.sleep(0.05 * i)  # they reach the batcher at different times
+            return batcher.submit([i])
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(request, range(4))) == [[0], [1], [2], [3]]
+    assert sizes == [4]  # the worker waited for the three that were on their way, then stopped

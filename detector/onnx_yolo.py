@@ -1,0 +1,158 @@
+"""A YOLOv8-style ONNX export run directly in ONNX Runtime, without ultralytics' predictor.
+
+ultralytics' ``predict`` wraps the same ONNX session in Python pre- and post-processing
+that holds the GIL for several milliseconds per image. Here the letterbox is one OpenCV
+resize and pad, the output decode is vectorised numpy, and NMS is ``torchvision.ops.nms``
+(the kernel ultralytics itself calls), so the boxes match ultralytics' to rounding
+(``tests/test_onnx_yolo.py`` holds them to that).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from lookalike.onnx_sessions import open_session
+from lookalike.types import Box, DecodedImage, Region
+
+PAD_VALUE = 114  # ultralytics' LetterBox grey
+MAX_DET = 300
+MAX_NMS = 30000
+CLASS_OFFSET = 7680.0  # ultralytics' max_wh: per-class NMS by shifting each class apart
+
+
+class Letterbox:
+    """ultralytics' LetterBox(center=True): keep the aspect ratio, pad to a square.
+
+    With ``minimal`` (ultralytics' ``auto``, for models with dynamic input sizes) the padding
+    only reaches the next multiple of ``stride``: fewer pixels to run.
+    """
+
+    def __init__(self, size: int, *, minimal: bool = False, stride: int = 32) -> None:
+        self.size, self.minimal, self.stride = size, minimal, stride
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float, int, int]]:
+        h, w = rgb.shape[:2]
+        r = min(self.size / h, self.size / w)
+        new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
+        if (w, h) != (new_w, new_h):
+            rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        dw, dh = float(self.size - new_w), float(self.size - new_h)
+        if self.minimal:
+            dw, dh = dw % self.stride, dh % self.stride
+        dw, dh = dw / 2, dh / 2
+        top, bottom = round(dh - 0.1), round(dh + 0.1)
+        left, right = round(dw - 0.1), round(dw + 0.1)
+        padded = cv2.copyMakeBorder(
+            rgb, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+        )
+        return padded, (new_w / w, new_h / h, left, top)
+
+
+def decode_predictions(
+    raw: np.ndarray, *, confidence: float, iou: float, agnostic: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(4 + classes, anchors) model output -> kept xyxy boxes, scores, class ids (input pixels)."""
+    import torch
+    from torchvision.ops import nms
+
+    scores_all = raw[4:]
+    cls = scores_all.argmax(0)
+    conf = scores_all[cls, np.arange(raw.shape[1])]
+    keep = conf > confidence
+    if not keep.any():
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    cx, cy, bw, bh = raw[:4, keep]
+    boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1).astype(np.float32)
+    conf, cls = conf[keep].astype(np.float32), cls[keep]
+    if len(conf) > MAX_NMS:
+        top = np.argsort(-conf)[:MAX_NMS]
+        boxes, conf, cls = boxes[top], conf[top], cls[top]
+    shifted = boxes if agnostic else boxes + (cls[:, None] * CLASS_OFFSET).astype(np.float32)
+    kept = nms(torch.from_numpy(shifted), torch.from_numpy(conf), iou).numpy()[:MAX_DET]
+    return boxes[kept], conf[kept], cls[kept]
+
+
+def _rgb_array(image: DecodedImage) -> np.ndarray:
+    pixels = image.pixels
+    return np.asarray(pixels if pixels.mode == "RGB" else pixels.convert("RGB"))
+
+
+class OnnxYoloDetector:
+    """YOLOv8/11 detect-head ONNX (output ``(1, 4 + classes, anchors)``) in ONNX Runtime."""
+
+    def __init__(
+        self,
+        weights: str | Path,
+        *,
+        spec: str | None = None,
+        confidence: float = 0.25,
+        iou: float = 0.5,
+        agnostic_nms: bool = True,
+        imgsz: int | None = None,
+        threads: int = 0,
+        category_map: Mapping[str, str] | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> None:
+        self.spec = spec or f"yolo:{weights}"
+        self._session: Any = open_session(weights, threads)
+        meta = self._session.get_modelmeta().custom_metadata_map
+        model_input = self._session.get_inputs()[0]
+        self._input = model_input.name
+        fixed = model_input.shape[2] if isinstance(model_input.shape[2], int) else None
+        self.imgsz = fixed or imgsz or 640
+        self._fixed_batch = isinstance(model_input.shape[0], int) or fixed is None
+        names = ast.literal_eval(meta["names"]) if "names" in meta else {}
+        self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
+        stride = int(meta.get("stride", 32))
+        self._letterbox = Letterbox(self.imgsz, minimal=fixed is None, stride=stride)
+        self._confidence, self._iou, self._agnostic = confidence, iou, agnostic_nms
+        self._category_map = dict(category_map or {})
+        self._keep = set(classes) if classes else None
+
+    def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
+        prepared = [self._letterbox(_rgb_array(img)) for img in images]
+        tensors = [p[0].transpose(2, 0, 1)[None] for p in prepared]
+        if self._fixed_batch:  # one image a run: fixed batch, or sizes that differ per image
+            outputs = [self._session.run(None, {self._input: self._normalise(t)})[0][0] for t in tensors]
+        elif tensors:
+            outputs = list(
+                self._session.run(None, {self._input: self._normalise(np.concatenate(tensors))})[0]
+            )
+        else:
+            outputs = []
+        return [
+            self._regions(raw, img, geometry)
+            for raw, img, (_, geometry) in zip(outputs, images, prepared, strict=True)
+        ]
+
+    @staticmethod
+    def _normalise(batch: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(batch, dtype=np.float32) / np.float32(255.0)
+
+    def _regions(
+        self, raw: np.ndarray, image: DecodedImage, geometry: tuple[float, float, int, int]
+    ) -> list[Region]:
+        boxes, scores, classes = decode_predictions(
+            raw, confidence=self._confidence, iou=self._iou, agnostic=self._agnostic
+        )
+        gain_x, gain_y, pad_x, pad_y = geometry
+        width, height = image.pixels.size
+        regions: list[Region] = []
+        for (x1, y1, x2, y2), score, c in zip(boxes, scores, classes, strict=True):
+            name = self.class_names.get(int(c), str(int(c)))
+            if self._keep is not None and name not in self._keep:
+                continue
+            box = Box(
+                float(np.clip((x1 - pad_x) / gain_x, 0, width)),
+                float(np.clip((y1 - pad_y) / gain_y, 0, height)),
+                float(np.clip((x2 - pad_x) / gain_x, 0, width)),
+                float(np.clip((y2 - pad_y) / gain_y, 0, height)),
+            )
+            regions.append(Region(box, self._category_map.get(name, name), float(score)))
+        return regions
