@@ -54,7 +54,14 @@ def load_detector(settings: DetectorSettings, device: str | None = None) -> Dete
         if _runs_in_onnxruntime(settings, weights):
             from detector.onnx_yolo import OnnxYoloDetector
 
-            return OnnxYoloDetector(weights, threads=settings.threads, **common)
+            return OnnxYoloDetector(
+                weights,
+                threads=settings.threads,
+                rect_inputs=settings.rect_inputs,
+                rect_margin_strides=settings.rect_margin_strides,
+                export_cache_dir=settings.export_cache_dir,
+                **common,
+            )
         return YoloDetector(weights, device=device, **common)
     raise ValueError(f"unknown detector spec {settings.spec!r}")
 

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from detector.rect_exports import RectSessions
 from lookalike.onnx_sessions import open_session
 from lookalike.types import Box, DecodedImage, Region
 
@@ -30,11 +31,20 @@ class Letterbox:
     """ultralytics' LetterBox(center=True): keep the aspect ratio, pad to a square.
 
     With ``minimal`` (ultralytics' ``auto``, for models with dynamic input sizes) the padding
-    only reaches the next multiple of ``stride``: fewer pixels to run.
+    only reaches the next multiple of ``stride``: fewer pixels to run. ``margin_strides`` adds
+    that many strides of grey on top (never past the square): a garment that touches the
+    image edge keeps some of the grey context the detector was trained with.
     """
 
-    def __init__(self, size: int, *, minimal: bool = False, stride: int = 32) -> None:
-        self.size, self.minimal, self.stride = size, minimal, stride
+    def __init__(
+        self, size: int, *, minimal: bool = False, stride: int = 32, margin_strides: int = 0
+    ) -> None:
+        self.size, self.minimal, self.stride, self.margin = size, minimal, stride, margin_strides
+
+    def shape(self, content_h: int, content_w: int) -> tuple[int, int]:
+        """The (height, width) this letterbox gives an image already scaled to ``content``."""
+        padded = self(np.zeros((content_h, content_w, 3), np.uint8))[0]
+        return int(padded.shape[0]), int(padded.shape[1])
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float, int, int]]:
         h, w = rgb.shape[:2]
@@ -44,7 +54,8 @@ class Letterbox:
             rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
         dw, dh = float(self.size - new_w), float(self.size - new_h)
         if self.minimal:
-            dw, dh = dw % self.stride, dh % self.stride
+            extra = self.stride * self.margin
+            dw, dh = min(dw % self.stride + extra, dw), min(dh % self.stride + extra, dh)
         dw, dh = dw / 2, dh / 2
         top, bottom = round(dh - 0.1), round(dh + 0.1)
         left, right = round(dw - 0.1), round(dw + 0.1)
@@ -98,6 +109,9 @@ class OnnxYoloDetector:
         threads: int = 0,
         category_map: Mapping[str, str] | None = None,
         classes: Sequence[str] | None = None,
+        rect_inputs: bool = True,
+        rect_margin_strides: int = 1,
+        export_cache_dir: Path | None = None,
     ) -> None:
         self.spec = spec or f"yolo:{weights}"
         self._session: Any = open_session(weights, threads)
@@ -110,26 +124,52 @@ class OnnxYoloDetector:
         names = ast.literal_eval(meta["names"]) if "names" in meta else {}
         self.class_names: dict[int, str] = {int(k): str(v) for k, v in names.items()}
         stride = int(meta.get("stride", 32))
-        self._letterbox = Letterbox(self.imgsz, minimal=fixed is None, stride=stride)
+        checkpoint = Path(weights).with_suffix(".pt")
+        # A static square graph with its checkpoint beside it: run each image at its own minimal
+        # rectangle through a static export of that shape (see rect_exports.py).
+        self._rects = (
+            RectSessions(
+                checkpoint,
+                self._session,
+                self.imgsz,
+                export_cache_dir or Path.home() / ".cache" / "lookalike" / "onnx",
+                threads,
+            )
+            if rect_inputs and fixed is not None and checkpoint.is_file()
+            else None
+        )
+        margin = rect_margin_strides if self._rects is not None else 0
+        minimal = fixed is None or self._rects is not None
+        self._letterbox = Letterbox(self.imgsz, minimal=minimal, stride=stride, margin_strides=margin)
+        self._square = Letterbox(self.imgsz)
+        if self._rects is not None:  # the usual phone screenshot shapes, ahead of the first request
+            phones = (1170 / 2532, 1080 / 1920)  # 9:19.5 and 9:16 portrait screens
+            self._rects.prepare([self._letterbox.shape(self.imgsz, round(self.imgsz * r)) for r in phones])
         self._confidence, self._iou, self._agnostic = confidence, iou, agnostic_nms
         self._category_map = dict(category_map or {})
         self._keep = set(classes) if classes else None
 
     def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
-        prepared = [self._letterbox(_rgb_array(img)) for img in images]
-        tensors = [p[0].transpose(2, 0, 1)[None] for p in prepared]
-        if self._fixed_batch:  # one image a run: fixed batch, or sizes that differ per image
-            outputs = [self._session.run(None, {self._input: self._normalise(t)})[0][0] for t in tensors]
-        elif tensors:
-            outputs = list(
-                self._session.run(None, {self._input: self._normalise(np.concatenate(tensors))})[0]
-            )
-        else:
-            outputs = []
-        return [
-            self._regions(raw, img, geometry)
-            for raw, img, (_, geometry) in zip(outputs, images, prepared, strict=True)
-        ]
+        if not self._fixed_batch and self._rects is None and images:  # one run for the batch
+            prepared = [self._square(_rgb_array(img)) for img in images]
+            batch = np.concatenate([padded.transpose(2, 0, 1)[None] for padded, _ in prepared])
+            outputs = self._session.run(None, {self._input: self._normalise(batch)})[0]
+            return [
+                self._regions(raw, img, geometry)
+                for raw, img, (_, geometry) in zip(outputs, images, prepared, strict=True)
+            ]
+        return [self._detect_one(img) for img in images]
+
+    def _detect_one(self, image: DecodedImage) -> list[Region]:
+        rgb = _rgb_array(image)
+        padded, geometry = self._letterbox(rgb)
+        session = self._session
+        if self._rects is not None:
+            session = self._rects.get((padded.shape[0], padded.shape[1]))
+            if session is self._session and padded.shape[:2] != (self.imgsz, self.imgsz):
+                padded, geometry = self._square(rgb)  # no export of this shape: the square graph
+        raw = session.run(None, {self._input: self._normalise(padded.transpose(2, 0, 1)[None])})[0][0]
+        return self._regions(raw, image, geometry)
 
     @staticmethod
     def _normalise(batch: np.ndarray) -> np.ndarray:

@@ -52,6 +52,24 @@ class DetectorSettings(BaseModel):
         ),
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")
+    rect_inputs: bool = Field(
+        default=True,
+        description=(
+            "Run each image at its smallest stride-multiple rectangle (a phone screenshot at 320x160, "
+            "not 320x320) through static ONNX exports made from the .pt beside a square .onnx."
+        ),
+    )
+    rect_margin_strides: int = Field(
+        default=1,
+        ge=0,
+        description=(
+            "Extra strides of grey around a rectangular input: 0 is ultralytics' minimal rectangle, "
+            "1 keeps box recall level with the square input (docs/EVALUATION.md)."
+        ),
+    )
+    export_cache_dir: Path | None = Field(
+        default=None, description="Where those exports are cached; None: ~/.cache/lookalike/onnx."
+    )
     max_regions: int = Field(default=5, ge=1, le=50)
     min_box_fraction: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Drop boxes smaller than this share of the image."

@@ -96,7 +96,7 @@ def test_default_detector_is_our_garment_yolo_and_finds_pasted_products() -> Non
     photos = clothing_photos(40, start=100)
     rng = random.Random(99)
     found = total = 0
-    for _ in range(8):
+    for _ in range(20):
         products = [Image.open(p).convert("RGB") for p in rng.sample(photos, rng.randint(1, 3))]
         shot, boxes = compose_screenshot(products, rng)
         regions = detector.detect([as_decoded(shot)])[0]

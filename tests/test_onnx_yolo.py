@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import random
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +15,9 @@ from detector import load_detector
 from detector.onnx_yolo import Letterbox, OnnxYoloDetector
 from detector.yolo import YoloDetector
 from lookalike.imaging import decode_image
+from lookalike.packaged import garment_yolo_onnx
 from lookalike.settings import DetectorSettings
-from lookalike.types import DecodedImage
+from lookalike.types import DecodedImage, Region
 from tests.images import clothing_photos
 
 
@@ -40,28 +43,68 @@ def test_auto_runtime_runs_onnx_weights_in_onnxruntime_and_ultralytics_on_reques
 
 
 def test_onnx_weights_need_the_onnx_suffix_for_the_onnx_runtime(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError, match="needs .onnx weights"):
+    with pytest.raises(ValueError, match=r"needs \.onnx weights"):
         load_detector(DetectorSettings(spec=f"yolo:{tmp_path / 'best.pt'}", runtime="onnx"))
+
+
+def assert_same_regions(got: list[Region], want: list[Region]) -> int:
+    assert len(got) == len(want), (got, want)
+    for g, w in zip(sorted(got, key=lambda r: -r.score), sorted(want, key=lambda r: -r.score), strict=True):
+        assert g.category == w.category
+        assert abs(g.score - w.score) < 0.02
+        assert g.box.iou(w.box) > 0.97
+    return len(got)
 
 
 @pytest.mark.parametrize("spec", ["garment-yolo", "nudenet"])
 def test_boxes_match_ultralytics_predict_on_real_screenshots(spec: str) -> None:
     low = 0.05  # low enough that nudenet finds covered body parts on catalog photos too
-    ours = load_detector(DetectorSettings(spec=spec, confidence=low))
+    ours = load_detector(DetectorSettings(spec=spec, confidence=low, rect_inputs=False))
     reference = load_detector(DetectorSettings(spec=spec, confidence=low, runtime="ultralytics"))
     images = screenshots(4) + [decode_image(p.read_bytes()) for p in clothing_photos(4)]
     compared = 0
     for image in images:
-        got, want = ours.detect([image])[0], reference.detect([image])[0]
-        assert len(got) == len(want), (got, want)
-        for g, w in zip(
-            sorted(got, key=lambda r: -r.score), sorted(want, key=lambda r: -r.score), strict=True
-        ):
-            assert g.category == w.category
-            assert abs(g.score - w.score) < 0.02
-            assert g.box.iou(w.box) > 0.97
-            compared += 1
+        compared += assert_same_regions(ours.detect([image])[0], reference.detect([image])[0])
     assert compared >= 3
+
+
+def test_rectangular_inputs_match_ultralytics_predicting_with_the_checkpoint(tmp_path: Path) -> None:
+    """ultralytics runs a .pt at the minimal rectangle too: our static rect exports must agree."""
+    minimal = DetectorSettings(spec="garment-yolo", rect_margin_strides=0, export_cache_dir=tmp_path)
+    ours = load_detector(minimal)
+    assert isinstance(ours, OnnxYoloDetector)
+    checkpoint = garment_yolo_onnx().with_suffix(".pt")
+    reference = load_detector(DetectorSettings(spec=f"yolo:{checkpoint}", imgsz=320, confidence=0.15))
+    compared = 0
+    for image in screenshots(4):
+        compared += assert_same_regions(ours.detect([image])[0], reference.detect([image])[0])
+    assert compared >= 4
+    exported = sorted(p.name for p in tmp_path.glob("yolo-*.onnx"))
+    assert any("-320x160-" in name for name in exported), exported  # a phone screenshot's shape
+
+
+def test_a_margin_of_one_stride_widens_the_rectangle_but_never_past_the_square() -> None:
+    portrait = np.zeros((2532, 1170, 3), np.uint8)
+    assert Letterbox(320, minimal=True)(portrait)[0].shape[:2] == (320, 160)
+    assert Letterbox(320, minimal=True, margin_strides=1)(portrait)[0].shape[:2] == (320, 192)
+    assert Letterbox(320, minimal=True, margin_strides=9)(portrait)[0].shape[:2] == (320, 320)
+    assert Letterbox(320, minimal=True, margin_strides=1)(np.zeros((500, 500, 3), np.uint8))[0].shape[:2] == (
+        320,
+        320,
+    )
+
+
+def test_without_a_usable_checkpoint_every_image_runs_the_square_graph(tmp_path: Path) -> None:
+    onnx = tmp_path / "best.onnx"
+    shutil.copyfile(garment_yolo_onnx(), onnx)
+    alone = OnnxYoloDetector(onnx, confidence=0.15, export_cache_dir=tmp_path / "cache")
+    onnx.with_suffix(".pt").write_bytes(b"not a checkpoint")
+    broken = OnnxYoloDetector(onnx, confidence=0.15, export_cache_dir=tmp_path / "cache")
+    square = OnnxYoloDetector(onnx, confidence=0.15, rect_inputs=False)
+    for image in screenshots(2):
+        want = square.detect([image])[0]
+        assert_same_regions(alone.detect([image])[0], want)
+        assert_same_regions(broken.detect([image])[0], want)  # a failed export falls back, loudly
 
 
 def test_letterbox_keeps_the_aspect_ratio_and_centres_with_grey() -> None:
@@ -76,7 +119,7 @@ def test_letterbox_keeps_the_aspect_ratio_and_centres_with_grey() -> None:
 def test_a_batch_returns_one_region_list_per_image_and_none_for_nothing() -> None:
     detector = load_detector(DetectorSettings(spec="garment-yolo"))
     blank = decode_image(_png(Image.new("RGB", (400, 300), (240, 240, 240))))
-    images = screenshots(2) + [blank]
+    images = [*screenshots(2), blank]
     results = detector.detect(images)
     assert len(results) == 3 and results[2] == []
     assert detector.detect([]) == []

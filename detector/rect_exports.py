@@ -1,0 +1,106 @@
+"""Static ONNX exports of one YOLO checkpoint at rectangular input sizes, made once and cached.
+
+A phone screenshot letterboxed into a 320x320 square is more than half grey padding. ultralytics
+itself predicts with a minimal rectangle (``LetterBox(auto=True)``: pad only to the next multiple
+of the stride), which halves the work for a 1170x2532 screenshot (320x160). ONNX Runtime runs a
+static-shape graph much faster than a dynamic one on the CPU, so each rectangle gets its own
+static export from the ``.pt`` checkpoint beside the ONNX file. Exports are cached on disk by
+the checkpoint's hash and the shape; the first image of a new shape waits for its export
+(about a second, once per machine), so every image of a given shape always runs the same graph
+and results stay deterministic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from lookalike.onnx_sessions import open_session
+
+log = logging.getLogger(__name__)
+
+EXPORT_FORMAT_VERSION = "1"
+
+Shape = tuple[int, int]
+"""(height, width) of the model input."""
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_static(checkpoint: Path, shape: Shape, cache_dir: Path) -> Path:
+    """The cached static ONNX export of ``checkpoint`` at ``shape``, exporting it if needed."""
+    key = file_sha256(checkpoint)[:16]
+    path = cache_dir / f"yolo-{key}-{shape[0]}x{shape[1]}-v{EXPORT_FORMAT_VERSION}.onnx"
+    if path.is_file():
+        return path
+    from ultralytics import YOLO
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+        # ultralytics writes the export beside the checkpoint: work on a copy, never in models/
+        local = Path(tmp) / checkpoint.name
+        shutil.copyfile(checkpoint, local)
+        exported = YOLO(str(local), task="detect").export(
+            format="onnx", imgsz=list(shape), dynamic=False, simplify=False, verbose=False
+        )
+        os.replace(exported, path)  # atomic: concurrent workers never see a half-written file
+    return path
+
+
+class RectSessions:
+    """ONNX Runtime sessions per input shape for one checkpoint; the square one is given."""
+
+    def __init__(
+        self, checkpoint: Path | None, square: Any, size: int, cache_dir: Path, threads: int
+    ) -> None:
+        self._checkpoint = checkpoint
+        self._cache_dir = cache_dir
+        self._threads = threads
+        self._lock = threading.Lock()
+        self._sessions: dict[Shape, Future[Any]] = {}
+        done: Future[Any] = Future()
+        done.set_result(square)
+        self._sessions[(size, size)] = done
+        self.square = square
+
+    def get(self, shape: Shape) -> Any:
+        """The session for ``shape``; the square one when no checkpoint can make that shape."""
+        with self._lock:
+            future = self._sessions.get(shape)
+            owner = future is None
+            if owner:
+                future = self._sessions[shape] = Future()
+        assert future is not None
+        if owner:
+            try:
+                future.set_result(self._open(shape))
+            except Exception as exc:  # an export failure must not fail the search: use the square
+                log.warning(
+                    "no %dx%d export of %s (%s); using the square input", *shape, self._checkpoint, exc
+                )
+                future.set_result(self.square)
+        return future.result()
+
+    def prepare(self, shapes: list[Shape]) -> None:
+        """Export and open these shapes in the background (ahead of the first such image)."""
+        threading.Thread(
+            target=lambda: [self.get(s) for s in shapes], daemon=True, name="yolo-export"
+        ).start()
+
+    def _open(self, shape: Shape) -> Any:
+        if self._checkpoint is None:
+            return self.square
+        return open_session(export_static(self._checkpoint, shape, self._cache_dir), self._threads)
