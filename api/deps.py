@@ -1,4 +1,8 @@
-"""Shared route dependencies as ``Annotated`` aliases: what a handler needs, taken from app state."""
+"""Shared route dependencies as ``Annotated`` aliases: what a handler needs, taken from app state.
+
+They are ``async def`` on purpose: FastAPI runs a plain ``def`` dependency in the threadpool,
+and four thread hops cost more than a cached search answer itself.
+"""
 
 from __future__ import annotations
 
@@ -12,22 +16,22 @@ from lookalike.runtime import Runtime
 from lookalike.settings import Settings
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_warmup(request: Request) -> Warmup:
+async def get_warmup(request: Request) -> Warmup:
     warmup: Warmup = request.app.state.warmup
     return warmup
 
 
-def get_http_client(request: Request) -> httpx.AsyncClient:
+async def get_http_client(request: Request) -> httpx.AsyncClient:
     client: httpx.AsyncClient = request.app.state.http
     return client
 

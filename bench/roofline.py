@@ -22,18 +22,19 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
     return 2 * n**3 / best / 1e9
 
 
-def model_gflops(model: torch.nn.Module, image_size: int = 224) -> float:
+def model_gflops(model: torch.nn.Module, image_size: int | tuple[int, int] = 224) -> float:
     """Forward FLOPs of one image (multiply-add = 2 FLOPs), counted by torch's FLOP counter."""
     from torch.utils.flop_counter import FlopCounterMode
 
+    h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
     counter = FlopCounterMode(display=False)
     with counter, torch.inference_mode():
-        model.eval()(torch.zeros(1, 3, image_size, image_size))
+        model.eval()(torch.zeros(1, 3, h, w))
     return counter.get_total_flops() / 1e9
 
 
-def detector_gflops(settings: Settings) -> float:
-    """FLOPs of one detector run at the input size the service feeds it (garment-yolo: 320x320)."""
+def detector_gflops(settings: Settings, input_shape: tuple[int, int] | None = None) -> float:
+    """FLOPs of one detector run at the (height, width) the service feeds it (default: square)."""
     from ultralytics import YOLO
 
     from bench.naive import notebook_detector
@@ -43,4 +44,4 @@ def detector_gflops(settings: Settings) -> float:
     if not weights.endswith(".pt"):
         return 0.0  # only a torch checkpoint can be counted
     model: torch.nn.Module = YOLO(weights).model  # type: ignore[assignment]
-    return model_gflops(model, image_size=detector.imgsz)
+    return model_gflops(model, image_size=input_shape or detector.imgsz)

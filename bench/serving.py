@@ -132,7 +132,7 @@ def main() -> None:
         report[key] = _stats(naive_ms) | {"rps": round(1000.0 / float(np.mean(naive_ms)), 2)}
     crops = [len(naive.detector.detect([naive_decode(p)])[0]) or 1 for p in payloads]
     gflop_per_crop = model_gflops(naive.embedder.model)  # type: ignore[attr-defined]
-    gflop_detector = detector_gflops(settings)
+    gflop_detector = detector_gflops(settings, served_detector_shape(settings, payloads[0]))
     del naive
 
     print("service without result cache ...", flush=True)
@@ -168,6 +168,7 @@ def main() -> None:
     report["roofline"] = {
         "matmul_peak_gflops": round(peak, 1),
         "detector_gflop_per_image": round(gflop_detector, 3),
+        "detector_input_hw": served_detector_shape(settings, payloads[0]),
         "embedder_gflop_per_crop": round(gflop_per_crop, 3),
         "model_gflop_per_request": round(gflop_per_request, 3),
         "crops_per_request": round(float(np.mean(crops)), 2),
@@ -205,6 +206,19 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
+
+
+def served_detector_shape(settings: Settings, data: bytes) -> tuple[int, int] | None:
+    """The detector input the service runs for this upload (a rectangle for a phone screenshot)."""
+    from detector import load_detector
+    from detector.onnx_yolo import OnnxYoloDetector
+    from lookalike.imaging import decode_image
+
+    detector = load_detector(settings.detector)
+    if not isinstance(detector, OnnxYoloDetector):
+        return None
+    image = decode_image(data, draft_long_side=settings.api.decode_long_side or None)
+    return detector.input_shape(image.width, image.height)
 
 
 def naive_decode(data: bytes):  # type: ignore[no-untyped-def]

@@ -160,6 +160,11 @@ class OnnxYoloDetector:
             ]
         return [self._detect_one(img) for img in images]
 
+    def input_shape(self, width: int, height: int) -> tuple[int, int]:
+        """(height, width) of the model input for an image of this size (for FLOP counts)."""
+        scale = min(self.imgsz / height, self.imgsz / width)
+        return self._letterbox.shape(max(round(height * scale), 1), max(round(width * scale), 1))
+
     def _detect_one(self, image: DecodedImage) -> list[Region]:
         rgb = _rgb_array(image)
         padded, geometry = self._letterbox(rgb)

@@ -39,6 +39,8 @@ class SearchableIndex(Protocol):
 
     def item_of(self, vector_id: int) -> str: ...
 
+    def items_of(self, vector_ids: Sequence[int]) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class DeltaSegment:
@@ -138,6 +140,16 @@ class LiveIndex:
         if row is not None:
             return self.delta_payload.item.value(row)
         return self.base.item_of(vector_id)
+
+    def items_of(self, vector_ids: Sequence[int]) -> list[str]:
+        """``item_of`` for many ids: segment rows first, the rest from the base in one pass."""
+        in_delta = [self._delta_row_of.get(int(v)) for v in vector_ids]
+        if all(row is None for row in in_delta):
+            return self.base.items_of(vector_ids)
+        return [
+            self.delta_payload.item.value(row) if row is not None else self.base.item_of(v)
+            for v, row in zip(vector_ids, in_delta, strict=True)
+        ]
 
     def category_of(self, vector_id: int) -> str:
         row = self._delta_row_of.get(int(vector_id))

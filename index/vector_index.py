@@ -213,6 +213,13 @@ class VectorIndex:
     def item_of(self, vector_id: int) -> str:
         return self.payload.item.value(self._row(vector_id))
 
+    def items_of(self, vector_ids: Sequence[int]) -> list[str]:
+        """``item_of`` for many ids in one vectorised lookup; KeyError for an unknown id."""
+        rows = self.rows_of(vector_ids)
+        if (rows < 0).any():
+            raise KeyError(int(np.asarray(vector_ids)[rows < 0][0]))
+        return self.payload.item.values(rows)
+
     def category_of(self, vector_id: int) -> str:
         return self.payload.category.value(self._row(vector_id))
 

@@ -214,7 +214,11 @@ class SearchService:
             hits = index.search(vectors, request.k * NEIGHBOUR_OVERSAMPLE, filter=request.index_filter())
             ranked = [
                 merge_neighbours(
-                    [(index.item_of(n.vector_id), n.score) for n in row], request.k, request.min_score
+                    list(
+                        zip(index.items_of([n.vector_id for n in row]), (n.score for n in row), strict=True)
+                    ),
+                    request.k,
+                    request.min_score,
                 )
                 for row in hits
             ]

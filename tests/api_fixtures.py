@@ -51,7 +51,9 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         data_dir=tmp_path_factory.mktemp("api"),
         embedder=API_EMBEDDER,
         detector=DetectorSettings(spec="none"),
-        api=ApiSettings(default_catalog=CATALOG, preload_catalogs=[CATALOG], fetch_allow_private_networks=True),
+        api=ApiSettings(
+            default_catalog=CATALOG, preload_catalogs=[CATALOG], fetch_allow_private_networks=True
+        ),
     )
 
 

@@ -239,7 +239,11 @@ def test_image_urls_may_not_reach_private_addresses_by_default(
     url = image_server.add("/internal.jpg", photo)  # served on 127.0.0.1
     with TestClient(api_app_with(fetch_allow_private_networks=False)) as client:
         assert_problem(client.post("/v1/search", json={"image_url": url}), 422, "non-public address")
-        for probe in ("http://10.0.0.1/x.jpg", "http://169.254.169.254/latest/meta-data/", "http://[::1]:1/x"):
+        for probe in (
+            "http://10.0.0.1/x.jpg",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]:1/x",
+        ):
             assert_problem(client.post("/v1/search", json={"image_url": probe}), 422, "non-public address")
 
 

@@ -69,6 +69,7 @@ def test_delete_update_and_add_are_visible_and_a_deleted_item_is_never_returned(
     added = payload([900], ["new-item"], prices=[5.0])
     live = live.with_segments([DeltaSegment(2, np.array([], dtype=np.int64), q[2:3] * 1.0, added)])
     assert top_ids(live, q[2:3], k=1) == [[900]] and live.item_of(900) == "new-item"
+    assert live.items_of([900, 101, 102]) == ["new-item", "item-101", live.base.item_of(102)]
     # Delete it again, and delete many base rows: the selector path hides them too.
     many = np.arange(100, 300)
     live = live.with_segments(

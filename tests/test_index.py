@@ -67,6 +67,11 @@ def test_vector_ids_map_back_to_items(catalog_index: tuple[VectorIndex, np.ndarr
     index, _ = catalog_index
     assert index.item_of(1003) == "item-1"
     assert index.category_of(1010) == "shoes"
+    ids = [1003, 1010, 1003]
+    assert index.items_of(ids) == [index.item_of(i) for i in ids]  # the vectorised path agrees
+    assert index.items_of([]) == []
+    with pytest.raises(KeyError):
+        index.items_of([1003, 999_999])
 
 
 def test_publish_load_round_trip_and_current_pointer(tmp_path, catalog_index) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep
@@ -164,7 +164,7 @@ SEARCH_OPENAPI: dict[str, Any] = {
 )
 async def search(
     request: Request, runtime: RuntimeDep, settings: SettingsDep, warmup: WarmupDep, http: HttpClientDep
-) -> SearchResponse:
+) -> Response:
     start = time.perf_counter()
     api = settings.api
     parsed = await parse_search_request(request, api.max_upload_bytes)
@@ -193,4 +193,7 @@ async def search(
         result.image_height,
         timings["total"],
     )
-    return search_response(request, result, timings)
+    # Already a validated SearchResponse: hand FastAPI the JSON bytes so it does not validate
+    # and serialise the whole model a second time (response_model still documents it).
+    body = search_response(request, result, timings).model_dump_json()
+    return Response(content=body, media_type="application/json")
