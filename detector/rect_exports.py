@@ -12,12 +12,14 @@ and results stay deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,8 @@ def export_static(checkpoint: Path, shape: Shape, cache_dir: Path) -> Path:
     from ultralytics import YOLO
 
     cache_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp:
+    log.info("exporting %s at %dx%d (once; cached in %s)", checkpoint, *shape, cache_dir)
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp, _quiet_ultralytics():
         # ultralytics writes the export beside the checkpoint: work on a copy, never in models/
         local = Path(tmp) / checkpoint.name
         shutil.copyfile(checkpoint, local)
@@ -58,6 +61,18 @@ def export_static(checkpoint: Path, shape: Shape, cache_dir: Path) -> Path:
         )
         os.replace(exported, path)  # atomic: concurrent workers never see a half-written file
     return path
+
+
+@contextlib.contextmanager
+def _quiet_ultralytics() -> Iterator[None]:
+    """ultralytics logs a banner and usage hints for every export: keep them out of our logs."""
+    logger = logging.getLogger("ultralytics")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class RectSessions:
