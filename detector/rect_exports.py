@@ -13,7 +13,6 @@ and results stay deterministic.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
@@ -24,6 +23,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from lookalike.imaging import file_sha256
 from lookalike.onnx_sessions import open_session
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,6 @@ EXPORT_FORMAT_VERSION = "1"
 
 Shape = tuple[int, int]
 """(height, width) of the model input."""
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def export_static(checkpoint: Path, shape: Shape, cache_dir: Path) -> Path:

@@ -8,7 +8,6 @@ never turn into a quietly wrong score. The format is described in docs/EVALUATIO
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from lookalike.errors import ManifestError
+from lookalike.imaging import file_sha256
 from lookalike.types import Box
 
 CATALOG_FILE = "catalog.csv"
@@ -70,14 +70,6 @@ class Benchmark:
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         return replace(self, queries=self.queries[:limit])
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def load_benchmark(root: Path) -> Benchmark:

@@ -12,6 +12,7 @@ import math
 import sys
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -39,6 +40,15 @@ def _pil_open() -> Callable[..., Image.Image]:
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks (model checkpoints, benchmark manifests)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def decode_image(
