@@ -127,7 +127,10 @@ def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[st
     assert {"image_base64", "image_url", "k", "box", "categories"} <= set(
         content["application/json"]["schema"]["properties"]
     )
-    assert {p["name"] for p in search["parameters"]} == {"catalog", "k", "box", "categories", "min_score"}
+    assert {p["name"] for p in search["parameters"]} == {
+        *("catalog", "k", "box", "categories", "min_score"),
+        *("brand", "price_min", "price_max", "in_stock", "attributes"),
+    }
     assert {"400", "404", "413", "415", "422"} <= set(search["responses"])
     assert search["responses"]["413"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
         "/Problem"

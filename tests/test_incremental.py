@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from catalog_ingest import ingest_manifest
 from catalog_ingest.publish import publish_catalog_index
 from index import IndexStore, LiveIndex, Payload, SearchFilter, VectorIndex
@@ -213,6 +215,9 @@ def test_add_update_and_delete_through_the_store_reach_search(
     )
     assert (result.mode, result.version, result.count) == ("delta", f"{base}+1", 7)
     assert search(photos[6])[0] == photos[6].stem
+    with TestClient(create_app(runtime.settings, runtime)) as client:  # the API says the same
+        listed = client.get("/v1/catalogs").json()["catalogs"]
+    assert [c["index_version"] for c in listed if c["name"] == "shop"] == [f"{base}+1"]
     config = tmp_path / "settings.toml"
     config.write_text(f'data_dir = "{runtime.settings.data_dir}"\n')
     cli = CliRunner()

@@ -50,7 +50,7 @@ def list_catalogs(runtime: RuntimeDep) -> CatalogList:
                 image_count=info.image_count,
                 region_count=info.region_count,
                 created_at=info.created_at,
-                index_version=runtime.index_store.current_version(info.name),
+                index_version=runtime.index_store.live_version(info.name),
             )
             for info in runtime.store.list_catalogs()
         ]

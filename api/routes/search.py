@@ -95,7 +95,7 @@ SEARCH_OPENAPI: dict[str, Any] = {
             "schema": schema,
             "description": text + " Body wins.",
         }
-        for name, schema, text in _PARAMS
+        for name, schema, text in _PARAMS + _FILTER_PARAMS
     ],
     "requestBody": {
         "required": True,
