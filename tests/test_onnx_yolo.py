@@ -129,3 +129,15 @@ def _png(img: Image.Image) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
+
+
+def test_extreme_aspect_ratios_get_their_own_shape_and_boxes_stay_inside(tmp_path: Path) -> None:
+    detector = OnnxYoloDetector(garment_yolo_onnx(), confidence=0.01, export_cache_dir=tmp_path)
+    strip = decode_image(_png(Image.new("RGB", (60, 1800), (200, 30, 30))))
+    banner = decode_image(_png(Image.new("RGB", (2400, 90), (30, 30, 200))))
+    assert detector.input_shape(60, 1800) == (320, 64)  # 11 px of content, padded to 2 strides
+    assert detector.input_shape(2400, 90) == (64, 320)
+    for image in (strip, banner):
+        for region in detector.detect([image])[0]:
+            b = region.box
+            assert 0 <= b.x1 <= b.x2 <= image.width and 0 <= b.y1 <= b.y2 <= image.height
