@@ -18,6 +18,7 @@ import os
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
@@ -29,6 +30,9 @@ from lookalike.onnx_sessions import open_session
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT_VERSION = "1"
+
+# The tracer's "might not generalize to other inputs" is the point of a static export.
+warnings.filterwarnings("ignore", message=r"Converting a tensor to a Python boolean", module=r"ultralytics\.")
 
 Shape = tuple[int, int]
 """(height, width) of the model input."""
@@ -103,8 +107,10 @@ class RectSessions:
 
     def prepare(self, shapes: list[Shape]) -> None:
         """Export and open these shapes in the background (ahead of the first such image)."""
+        # Not a daemon: a process that ends while an export is inside torch aborts ("terminate
+        # called without an active exception"); exit waits the second the export takes.
         threading.Thread(
-            target=lambda: [self.get(s) for s in shapes], daemon=True, name="yolo-export"
+            target=lambda: [self.get(s) for s in shapes], daemon=False, name="yolo-export"
         ).start()
 
     def _open(self, shape: Shape) -> Any:
