@@ -7,10 +7,28 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
 import numpy as np
+
+
+def wait_until_ready(
+    url: str, timeout_s: float, *, poll_s: float = 0.5, alive: Callable[[], bool] | None = None
+) -> None:
+    """Poll ``url/readyz`` until it answers 200; raise if ``alive()`` turns false or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise RuntimeError(f"the server at {url} exited before it was ready")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(poll_s)
+    raise TimeoutError(f"the server at {url} was not ready within {timeout_s:.0f} s")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.load import LoadResult, closed_loop, open_loop
+from bench.load import LoadResult, closed_loop, open_loop, wait_until_ready
 from bench.naive import NaivePipeline, time_naive
 from bench.queries import make_queries
 from bench.roofline import detector_gflops, fresh_matmul_peak_gflops, model_gflops
@@ -76,17 +76,10 @@ class Server:
         )
 
     def wait_ready(self, timeout_s: float = 300) -> None:
-        deadline = time.time() + timeout_s
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited; see {self.log.name}")
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise TimeoutError("server not ready")
+        try:
+            wait_until_ready(self.url, timeout_s, alive=lambda: self.proc.poll() is None)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; see {self.log.name}") from None
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -134,7 +127,8 @@ def main() -> None:
         report[key] = _stats(naive_ms) | {"rps": round(1000.0 / float(np.mean(naive_ms)), 2)}
     crops = [len(naive.detector.detect([naive_decode(p)])[0]) or 1 for p in payloads]
     gflop_per_crop = model_gflops(naive.embedder.model)  # type: ignore[attr-defined]
-    gflop_detector = detector_gflops(settings, served_detector_shape(settings, payloads[0]))
+    detector_shape = served_detector_shape(settings, payloads[0])
+    gflop_detector = detector_gflops(settings, detector_shape)
     del naive
 
     print("service without result cache ...", flush=True)
@@ -174,7 +168,7 @@ def main() -> None:
         "matmul_peak_gflops": round(peak, 1),
         "matmul_peak_gflops_before_after": [round(peak_before, 1), round(peak_after, 1)],
         "detector_gflop_per_image": round(gflop_detector, 3),
-        "detector_input_hw": served_detector_shape(settings, payloads[0]),
+        "detector_input_hw": detector_shape,
         "embedder_gflop_per_crop": round(gflop_per_crop, 3),
         "model_gflop_per_request": round(gflop_per_request, 3),
         "crops_per_request": round(float(np.mean(crops)), 2),

@@ -13,6 +13,7 @@ and results stay deterministic.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -38,9 +39,12 @@ Shape = tuple[int, int]
 """(height, width) of the model input."""
 
 
-def export_static(checkpoint: Path, shape: Shape, cache_dir: Path) -> Path:
-    """The cached static ONNX export of ``checkpoint`` at ``shape``, exporting it if needed."""
-    key = file_sha256(checkpoint)[:16]
+def export_static(checkpoint: Path, shape: Shape, cache_dir: Path, key: str | None = None) -> Path:
+    """The cached static ONNX export of ``checkpoint`` at ``shape``, exporting it if needed.
+
+    ``key`` is the checkpoint's hash prefix when the caller already has it.
+    """
+    key = key or file_sha256(checkpoint)[:16]
     path = cache_dir / f"yolo-{key}-{shape[0]}x{shape[1]}-v{EXPORT_FORMAT_VERSION}.onnx"
     if path.is_file():
         return path
@@ -74,9 +78,7 @@ def _quiet_ultralytics() -> Iterator[None]:
 class RectSessions:
     """ONNX Runtime sessions per input shape for one checkpoint; the square one is given."""
 
-    def __init__(
-        self, checkpoint: Path | None, square: Any, size: int, cache_dir: Path, threads: int
-    ) -> None:
+    def __init__(self, checkpoint: Path, square: Any, size: int, cache_dir: Path, threads: int) -> None:
         self._checkpoint = checkpoint
         self._cache_dir = cache_dir
         self._threads = threads
@@ -88,7 +90,7 @@ class RectSessions:
         self.square = square
 
     def get(self, shape: Shape) -> Any:
-        """The session for ``shape``; the square one when no checkpoint can make that shape."""
+        """The session for ``shape``; the square one when its export fails."""
         with self._lock:
             future = self._sessions.get(shape)
             owner = future is None
@@ -113,7 +115,10 @@ class RectSessions:
             target=lambda: [self.get(s) for s in shapes], daemon=False, name="yolo-export"
         ).start()
 
+    @functools.cached_property
+    def _key(self) -> str:
+        return file_sha256(self._checkpoint)[:16]  # once, not once per shape
+
     def _open(self, shape: Shape) -> Any:
-        if self._checkpoint is None:
-            return self.square
-        return open_session(export_static(self._checkpoint, shape, self._cache_dir), self._threads)
+        path = export_static(self._checkpoint, shape, self._cache_dir, key=self._key)
+        return open_session(path, self._threads)

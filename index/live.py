@@ -144,11 +144,11 @@ class LiveIndex:
     def items_of(self, vector_ids: Sequence[int]) -> list[str]:
         """``item_of`` for many ids: segment rows first, the rest from the base in one pass."""
         in_delta = [self._delta_row_of.get(int(v)) for v in vector_ids]
-        if all(row is None for row in in_delta):
-            return self.base.items_of(vector_ids)
+        from_base = iter(
+            self.base.items_of([v for v, row in zip(vector_ids, in_delta, strict=True) if row is None])
+        )
         return [
-            self.delta_payload.item.value(row) if row is not None else self.base.item_of(v)
-            for v, row in zip(vector_ids, in_delta, strict=True)
+            self.delta_payload.item.value(row) if row is not None else next(from_base) for row in in_delta
         ]
 
     def category_of(self, vector_id: int) -> str:

@@ -59,12 +59,8 @@ class InFlight:
         with self._lock:
             self._count -= 1
 
-    @property
     def count(self) -> int:
-        return self._count
-
-    def count_fn(self) -> int:
-        """``count`` as a callable, for ``DynamicBatcher(demand=...)``."""
+        """Requests inside now; a method, so it can be handed over as ``DynamicBatcher(demand=...)``."""
         return self._count
 
 

@@ -67,15 +67,8 @@ class AdaptiveSession:
     def get_inputs(self) -> Any:
         return self.wide.get_inputs()
 
-    def get_outputs(self) -> Any:
-        return self.wide.get_outputs()
-
     def get_modelmeta(self) -> Any:
         return self.wide.get_modelmeta()
-
-    def get_providers(self) -> list[str]:
-        providers: list[str] = self.wide.get_providers()
-        return providers
 
 
 def open_session(path: str | Path, threads: int = 0) -> AdaptiveSession:

@@ -42,7 +42,7 @@ class Runtime:
                 max_batch_size=b.max_batch_size,
                 max_wait_ms=b.max_wait_ms,
                 max_queue=b.max_queue,
-                demand=self.in_flight.count_fn,
+                demand=self.in_flight.count,
             )
         return detector
 
@@ -58,7 +58,7 @@ class Runtime:
                 max_batch_size=b.max_batch_size,
                 max_wait_ms=b.max_wait_ms,
                 max_queue=b.max_queue,
-                demand=self.in_flight.count_fn,
+                demand=self.in_flight.count,
             )
         return embedder
 

@@ -99,7 +99,7 @@ def test_a_full_queue_answers_overloaded_with_retry_after() -> None:
 def test_a_lone_request_in_flight_does_not_wait_for_company() -> None:
     in_flight = InFlight()
     batcher: DynamicBatcher[int, int] = DynamicBatcher(
-        lambda xs: list(xs), max_batch_size=32, max_wait_ms=3000, demand=in_flight.count_fn
+        lambda xs: list(xs), max_batch_size=32, max_wait_ms=3000, demand=in_flight.count
     )
     with in_flight:
         start = time.perf_counter()
@@ -116,7 +116,7 @@ def test_requests_in_flight_are_still_gathered_into_one_batch() -> None:
         return list(items)
 
     batcher: DynamicBatcher[int, int] = DynamicBatcher(
-        record, max_batch_size=32, max_wait_ms=2000, demand=in_flight.count_fn
+        record, max_batch_size=32, max_wait_ms=2000, demand=in_flight.count
     )
     arrived = threading.Barrier(4)
 

@@ -18,6 +18,7 @@ import uvicorn
 
 from api.app import create_app
 from bench.index.hot_swap import Load, corrupt_copy
+from bench.load import wait_until_ready
 from catalog_ingest import ingest_manifest
 from embedder import Embedder
 from index import IndexStore, Payload, VectorIndex
@@ -64,16 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iter
     thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    else:
-        raise RuntimeError("server did not become ready")
+    wait_until_ready(url, 60, poll_s=0.1, alive=thread.is_alive)
     yield Server(url, runtime, photos)
     uv.should_exit = True
     thread.join(10)

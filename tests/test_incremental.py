@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from catalog_ingest import ingest_manifest
-from catalog_ingest.publish import publish_catalog_index
+from catalog_ingest.publish import PublishResult, publish_catalog_index
 from index import IndexStore, LiveIndex, Payload, SearchFilter, VectorIndex
 from index.compaction import compact
 from index.metrics import Metrics
@@ -204,15 +204,19 @@ def test_add_update_and_delete_through_the_store_reach_search(
     # Add: the publish step appends a segment (a big base would; this policy says so for a small one).
     add_item_to_store(runtime, photos[6])
     delta_policy = IndexSettings(delta_min_base=0, delta_max_fraction=1.0)
-    result = publish_catalog_index(
-        runtime.store,
-        runtime.index_store,
-        "shop",
-        model_spec=spec,
-        factory="auto",
-        use_gpu=False,
-        settings=delta_policy,
-    )
+
+    def publish() -> PublishResult:
+        return publish_catalog_index(
+            runtime.store,
+            runtime.index_store,
+            "shop",
+            model_spec=spec,
+            factory="auto",
+            use_gpu=False,
+            settings=delta_policy,
+        )
+
+    result = publish()
     assert (result.mode, result.version, result.count) == ("delta", f"{base}+1", 7)
     assert search(photos[6])[0] == photos[6].stem
     with TestClient(create_app(runtime.settings, runtime)) as client:  # the API says the same
@@ -234,15 +238,7 @@ def test_add_update_and_delete_through_the_store_reach_search(
     assert photos[1].stem not in search(photos[1], in_stock=True)
     assert photos[1].stem in search(photos[1], in_stock=False)
     # Nothing changed since: the publish step has nothing to do.
-    again = publish_catalog_index(
-        runtime.store,
-        runtime.index_store,
-        "shop",
-        model_spec=spec,
-        factory="auto",
-        use_gpu=False,
-        settings=delta_policy,
-    )
+    again = publish()
     assert again.mode == "unchanged" and again.version == f"{base}+3"
     out = cli.invoke(app, ["index", "list", "--catalog", "shop", "--config", str(config)])
     assert "segments=3 (+2 -1)" in out.output, out.output

@@ -28,6 +28,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench.load import wait_until_ready
 from index import IndexStore, Payload, VectorIndex
 from index.versions import INDEX_FILE, MANIFEST_FILE
 
@@ -160,16 +161,10 @@ def main(argv: list[str] | None = None) -> None:
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise SystemExit(f"server did not become ready; see {work / 'server.log'}")
+        try:
+            wait_until_ready(url, 180, alive=lambda: server.poll() is None)
+        except (RuntimeError, TimeoutError) as exc:
+            raise SystemExit(f"{exc}; see {work / 'server.log'}") from None
         photos = sorted(args.photos.glob("*.jpg"))[:64]
         load = Load(url, [p.read_bytes() for p in photos])
         threads = load.start(args.clients)
