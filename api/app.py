@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
 from api.fetch import new_http_client
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime if runtime is not None else Runtime(settings, serving=True)
+        app.state.search_limiter = anyio.CapacityLimiter(app.state.runtime.search_threads)
         app.state.warmup = Warmup(app.state.runtime, settings.api.preload_catalogs)
         app.state.warmup.start()
         async with new_http_client(

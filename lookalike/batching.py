@@ -44,14 +44,24 @@ class OverloadedError(ClientError):
 
 
 class InFlight:
-    """A thread-safe count of requests inside a section (``with in_flight: ...``)."""
+    """A thread-safe count of requests inside a section (``with in_flight: ...``).
 
-    def __init__(self) -> None:
+    With a ``limit`` it is also admission control: entering when ``limit`` requests are
+    already inside raises ``OverloadedError`` (429 with Retry-After), so a burst cannot queue
+    without bound in front of models that run inline, outside any batcher queue.
+    """
+
+    def __init__(self, limit: int | None = None) -> None:
         self._lock = threading.Lock()
         self._count = 0
+        self.limit = limit
 
     def __enter__(self) -> InFlight:
         with self._lock:
+            if self.limit is not None and self._count >= self.limit:
+                raise OverloadedError(
+                    f"server busy: {self.limit} requests already in progress", retry_after_s=1.0
+                )
             self._count += 1
         return self
 

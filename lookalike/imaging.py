@@ -93,7 +93,7 @@ def decode_image(
             img.seek(0)  # GIF / multi-frame: first frame
             img.load()
             scale = img.size[0] / width
-            img = ImageOps.exif_transpose(img) or img
+            ImageOps.exif_transpose(img, in_place=True)  # without the tag, no copy of the pixels
             rgb = _to_rgb(img)
     except (BadImageError, ImageTooLargeError):
         raise

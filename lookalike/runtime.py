@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import cached_property
 
 from detector import Detector, load_detector
 from embedder import Embedder, load_embedder
+from index import threads as index_threads
 from index.registry import IndexRegistry
 from index.versions import IndexStore
 from lookalike.batching import InFlight
+from lookalike.devices import gpu_present
 from lookalike.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from lookalike.search import SearchService
 from lookalike.settings import Settings
@@ -31,10 +34,35 @@ class Runtime:
         return InFlight()
 
     @cached_property
+    def admission(self) -> InFlight:
+        """Searches admitted by the API (running or waiting): over ``api.max_in_flight``, 429."""
+        return InFlight(limit=self.settings.api.max_in_flight)
+
+    @cached_property
+    def batching(self) -> bool:
+        """Whether model calls go through cross-request batchers (see ``BatchingSettings.enabled``)."""
+        enabled = self.settings.batching.enabled
+        if not self.serving:
+            return False
+        return gpu_present() if enabled == "auto" else enabled
+
+    @property
+    def search_threads(self) -> int:
+        """Searches computing at once (the rest wait their turn; ``api.max_in_flight`` bounds both).
+
+        With models inline on the CPU, one more search than cores keeps every core busy while
+        one decodes or waits; more only interleave requests, which lengthens every one of
+        them (p99/p50 1.6 -> 1.2 at 16 clients, same throughput). Batchers want company."""
+        configured = self.settings.api.search_threads
+        if configured:
+            return configured
+        return 32 if self.batching else (os.cpu_count() or 1) + 1
+
+    @cached_property
     def detector(self) -> Detector:
         detector = load_detector(self.settings.detector)
         b = self.settings.batching
-        if self.serving and b.enabled:
+        if self.batching:
             from detector.batched import BatchedDetector
 
             return BatchedDetector(
@@ -50,7 +78,7 @@ class Runtime:
     def embedder(self) -> Embedder:
         embedder = load_embedder(self.settings.embedder, cache_dir=self.settings.cache_dir)
         b = self.settings.batching
-        if self.serving and b.enabled:
+        if self.batching:
             from embedder.batched import BatchedEmbedder
 
             return BatchedEmbedder(
@@ -88,6 +116,7 @@ class Runtime:
 
     @cached_property
     def search(self) -> SearchService:
+        index_threads.set_demand(self.in_flight.count)  # a lone search may use every core
         return SearchService(
             self.detector,
             self.embedder,

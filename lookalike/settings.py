@@ -176,12 +176,29 @@ class ApiSettings(BaseModel):
     )
     fetch_timeout_s: float = Field(default=10.0, gt=0)
     preload_catalogs: list[str] = Field(default_factory=list)
+    search_threads: int = Field(
+        default=0,
+        ge=0,
+        description="Searches computing at once (the rest queue); 0 = auto: cores + 1 on CPU, 32 batched.",
+    )
+    max_in_flight: int = Field(
+        default=64,
+        ge=1,
+        description="Searches admitted at once per process (running or waiting); beyond: 429, Retry-After.",
+    )
 
 
 class BatchingSettings(BaseModel):
     """Dynamic batching of detector and embedder calls across concurrent requests."""
 
-    enabled: bool = True
+    enabled: Literal["auto"] | bool = Field(
+        default="auto",
+        description=(
+            "'auto': batch when a GPU is present (one kernel launch serves many requests); on the "
+            "CPU, run the models inline in each request's thread, where a batch costs the same per "
+            "item and one batcher thread per model caps the throughput (docs/BENCHMARKS.md, run 12)."
+        ),
+    )
     max_batch_size: int = Field(default=32, ge=1, le=1024)
     max_wait_ms: float = Field(default=4.0, ge=0.0, le=1000.0)
     max_queue: int = Field(default=64, ge=1, description="Requests waiting beyond this get 429.")

@@ -129,3 +129,15 @@ def test_requests_in_flight_are_still_gathered_into_one_batch() -> None:
     with ThreadPoolExecutor(4) as pool:
         assert list(pool.map(request, range(4))) == [[0], [1], [2], [3]]
     assert sizes == [4]  # the worker waited for the three that were on their way, then stopped
+
+
+def test_in_flight_with_a_limit_turns_the_next_request_away_with_retry_after() -> None:
+    admission = InFlight(limit=2)
+    with admission, admission:
+        assert admission.count() == 2
+        with pytest.raises(OverloadedError) as info, admission:
+            pass
+        assert info.value.retry_after_s >= 1
+    assert admission.count() == 0  # a refused request leaves no trace
+    with admission:
+        assert admission.count() == 1

@@ -6,8 +6,9 @@ import logging
 import time
 from typing import Any
 
+import httpx
+from anyio import to_thread
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep
 from api.fetch import fetch_image
@@ -18,7 +19,7 @@ from api.readiness import Warmup
 from api.schemas import SearchJson, SearchResponse
 from lookalike.runtime import Runtime
 from lookalike.search import MAX_K, SearchRequest
-from lookalike.settings import ApiSettings
+from lookalike.settings import ApiSettings, Settings
 from lookalike.types import Box, SearchResult
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,13 @@ SEARCH_OPENAPI: dict[str, Any] = {
 async def search(
     request: Request, runtime: RuntimeDep, settings: SettingsDep, warmup: WarmupDep, http: HttpClientDep
 ) -> Response:
+    with runtime.admission:  # over api.max_in_flight: 429 before reading the body
+        return await _search(request, runtime, settings, warmup, http)
+
+
+async def _search(
+    request: Request, runtime: Runtime, settings: Settings, warmup: Warmup, http: httpx.AsyncClient
+) -> Response:
     start = time.perf_counter()
     api = settings.api
     parsed = await parse_search_request(request, api.max_upload_bytes)
@@ -181,7 +189,8 @@ async def search(
         )
         timings["fetch"] = _ms(fetch_start)
     assert data is not None
-    result = await run_in_threadpool(run_search, runtime, warmup, data, parsed, api)
+    limiter = request.app.state.search_limiter  # searches computing at once (ApiSettings.search_threads)
+    result = await to_thread.run_sync(run_search, runtime, warmup, data, parsed, api, limiter=limiter)
     timings.update(result.timings_ms)
     timings["total"] = _ms(start)
     log.info(
