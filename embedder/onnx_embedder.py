@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_batch
+from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_array
 from embedder.torch_embedder import l2_normalise
 from lookalike.onnx_sessions import open_session
 from lookalike.types import Vectors
@@ -46,7 +46,7 @@ class OnnxImageEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
             self._run(
-                to_batch(images[i : i + self.batch_size], self.image_size, self._mean, self._std).numpy()
+                to_array(images[i : i + self.batch_size], self.image_size, self._mean, self._std)
             )
             for i in range(0, len(images), self.batch_size)
         ]

@@ -22,15 +22,30 @@ def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
+def to_array(
+    images: Sequence[Image.Image],
+    size: int,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> np.ndarray:
+    """A (n, 3, size, size) float32 batch, in numpy on the calling thread.
+
+    Not torch: its parallel element-wise ops leave OpenMP workers spinning on every core,
+    and the ONNX Runtime call that follows ran 4 ms slower per request (16.1 -> 20.3 ms for
+    2.5 crops). Same operations in the same order, so the values equal torch's bit for bit."""
+    pixels = np.stack([np.asarray(resize_center_crop(im.convert("RGB"), size)) for im in images])
+    x = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
+    x /= np.float32(255.0)
+    x -= np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)
+    x /= np.asarray(std, dtype=np.float32).reshape(1, 3, 1, 1)
+    return x
+
+
 def to_batch(
     images: Sequence[Image.Image],
     size: int,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
 ) -> torch.Tensor:
-    """A (n, 3, size, size) float32 batch."""
-    arr = np.stack([np.asarray(resize_center_crop(im.convert("RGB"), size), dtype=np.uint8) for im in images])
-    t = torch.from_numpy(arr).permute(0, 3, 1, 2).float().div_(255.0)
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-    return (t - m) / s
+    """A (n, 3, size, size) float32 batch as a torch tensor (for models run in torch)."""
+    return torch.from_numpy(to_array(images, size, mean, std))

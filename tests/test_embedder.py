@@ -99,3 +99,19 @@ def test_efficientnet_lite0_spec_runs_on_onnx_with_the_torch_vectors(
     assert isinstance(onnx_emb, OnnxImageEmbedder)
     assert onnx_emb.spec == torch_emb.spec == "efficientnet_lite0@efficientnet-lite0-57934424.pth"
     assert np.allclose(onnx_emb.embed_images(photos[:4]), torch_emb.embed_images(photos[:4]), atol=1e-3)
+
+
+def test_numpy_preprocessing_equals_the_torch_formula_bit_for_bit() -> None:
+    """The ONNX path normalises in numpy; the vectors in the index were made the torch way."""
+    import torch
+    from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_array
+
+    rng = np.random.default_rng(0)
+    images = [
+        Image.fromarray(rng.integers(0, 255, (300 + 9 * i, 250 + 5 * i, 3), dtype=np.uint8)) for i in range(4)
+    ]
+    pixels = np.stack([np.asarray(resize_center_crop(im, 224)) for im in images])
+    t = torch.from_numpy(pixels).permute(0, 3, 1, 2).float().div_(255.0)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    assert np.array_equal(to_array(images, 224), ((t - mean) / std).numpy())
