@@ -45,9 +45,7 @@ class OnnxImageEmbedder:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
         parts = [
-            self._run(
-                to_array(images[i : i + self.batch_size], self.image_size, self._mean, self._std)
-            )
+            self._run(to_array(images[i : i + self.batch_size], self.image_size, self._mean, self._std))
             for i in range(0, len(images), self.batch_size)
         ]
         return l2_normalise(np.concatenate(parts))

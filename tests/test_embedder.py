@@ -104,6 +104,7 @@ def test_efficientnet_lite0_spec_runs_on_onnx_with_the_torch_vectors(
 def test_numpy_preprocessing_equals_the_torch_formula_bit_for_bit() -> None:
     """The ONNX path normalises in numpy; the vectors in the index were made the torch way."""
     import torch
+
     from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, resize_center_crop, to_array
 
     rng = np.random.default_rng(0)
