@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from detector import load_detector
 from embedder import load_embedder
+from index import threads
 from index.versions import IndexStore
 from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
 from lookalike.store.models import Catalog, Item
@@ -71,15 +72,15 @@ class NaivePipeline:
             cid = session.scalar(select(Catalog.id).where(Catalog.name == self.catalog))
             for region in regions[:5]:
                 vec = self.embedder.embed_images([decoded.crop(region.box)])
-                hits = self.index.search(np.asarray(vec), k)[0]
+                # FAISS called directly, at its default of every core (the service runs a
+                # search of few queries on one core unless it is alone).
+                threads.all_cores()
+                scores, found = self.index.index.search(np.asarray(vec, dtype=np.float32), k)
                 rows = []
-                for n in hits:
-                    item = session.scalar(
-                        select(Item).where(
-                            Item.catalog_id == cid, Item.item_id == self.index.item_of(n.vector_id)
-                        )
-                    )
-                    rows.append({"item_id": item.item_id if item else None, "score": n.score})
+                for score, row in zip(scores[0], found[0], strict=True):
+                    item_id = self.index.item_of(int(self.index.vector_ids[row]))
+                    item = session.scalar(select(Item).where(Item.catalog_id == cid, Item.item_id == item_id))
+                    rows.append({"item_id": item.item_id if item else None, "score": float(score)})
                 out.append(rows)
         return out
 
