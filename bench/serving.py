@@ -139,6 +139,7 @@ def main() -> None:
         rounds = []
         for i in range(args.rounds):
             times = {w: time_naive(pipeline, payloads) for w, pipeline in naives.items()}
+            asyncio.run(closed_loop(server.url, payloads, 1, 2))  # one warm-up call each, as time_naive
             one = asyncio.run(closed_loop(server.url, payloads, 1, len(payloads)))
             sixteen = asyncio.run(closed_loop(server.url, payloads, 16, max(args.requests, 32)))
             for w, ms in times.items():

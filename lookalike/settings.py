@@ -156,10 +156,10 @@ class ApiSettings(BaseModel):
         default=1,
         ge=0,
         description=(
-            "Server processes; 0 = one per CPU core. One process pipelines the detector and the "
-            "embedder on all cores (ONNX Runtime releases the GIL) and batches across more requests: "
-            "on 2 cores it served 18.7 req/s at 16 clients against 14-16 with two processes, at half "
-            "the memory (docs/BENCHMARKS.md). More processes pay off where Python work dominates."
+            "Server processes; 0 = one per CPU core. One process runs a search per core at once "
+            "(ONNX Runtime, FAISS and the JPEG decoder release the GIL): on 2 cores two processes "
+            "served no more (31.5 against 30.1 req/s at 16 clients, noise) with a longer tail and "
+            "twice the memory (docs/BENCHMARKS.md). More processes pay off where Python work dominates."
         ),
     )
     default_catalog: str = "demo"
