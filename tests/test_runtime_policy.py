@@ -58,3 +58,13 @@ def test_a_lone_search_uses_every_core_and_concurrent_ones_one_each(demand: list
     assert threads.current() == 1
     threads.for_queries(threads.SMALL_BATCH)
     assert threads.current() == threads.MAX_THREADS  # a big batch is worth the team either way
+
+
+def test_importing_ultralytics_does_not_leave_children_one_openmp_thread() -> None:
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    code = "import lookalike, ultralytics, os; print(os.environ['OMP_NUM_THREADS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == str(len(os.sched_getaffinity(0)))
