@@ -40,7 +40,7 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def _proc_cpu_s(pid: int) -> float:
+def proc_cpu_s(pid: int) -> float:
     total = 0.0
     for p in _tree(pid):
         fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
@@ -156,11 +156,11 @@ def main() -> None:
         closed: list[LoadResult] = []
         cpu: dict[str, float] = {}
         for clients in [int(c) for c in args.levels.split(",")]:
-            cpu0, t0 = _proc_cpu_s(server.proc.pid), time.perf_counter()
+            cpu0, t0 = proc_cpu_s(server.proc.pid), time.perf_counter()
             closed.append(
                 asyncio.run(closed_loop(server.url, payloads, clients, max(args.requests, clients * 2)))
             )
-            cpu[str(clients)] = round((_proc_cpu_s(server.proc.pid) - cpu0) / (time.perf_counter() - t0), 2)
+            cpu[str(clients)] = round((proc_cpu_s(server.proc.pid) - cpu0) / (time.perf_counter() - t0), 2)
             print("  closed", closed[-1].row(), flush=True)
         rss = _proc_rss_mb(server.proc.pid)
         knee = max(r.throughput for r in closed)
