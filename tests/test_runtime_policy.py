@@ -28,6 +28,17 @@ def test_auto_batches_only_where_a_gpu_runs_the_models() -> None:
     assert _runtime(True, serving=False).batching is False  # eval and the CLI call models directly
 
 
+def test_with_a_gpu_auto_batches_and_admits_enough_searches_to_fill_batches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lookalike.runtime
+
+    monkeypatch.setattr(lookalike.runtime, "gpu_present", lambda: True)
+    runtime = _runtime("auto")
+    assert runtime.batching is True
+    assert runtime.search_threads == 32
+
+
 def test_batching_is_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for text, expected in (("auto", "auto"), ("true", True), ("false", False)):
         monkeypatch.setenv("LOOKALIKE_BATCHING__ENABLED", text)
