@@ -186,7 +186,7 @@ def add_item_to_store(runtime: Runtime, photo: Path) -> None:
 
 
 def test_add_update_and_delete_through_the_store_reach_search(
-    make_runtime: RuntimeFactory, tmp_path: Path
+    make_runtime: RuntimeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     photos = clothing_photos(7)
     runtime = make_runtime()
@@ -216,8 +216,26 @@ def test_add_update_and_delete_through_the_store_reach_search(
             settings=delta_policy,
         )
 
+    vectors_read: list[int] = []  # the publish step reads only the vectors it adds
+    store_cls = type(runtime.store)
+    real_vectors_of, real_region_vectors = store_cls.vectors_of, store_cls.region_vectors
+
+    def vectors_of(self, ids):  # type: ignore[no-untyped-def]
+        out = real_vectors_of(self, ids)
+        vectors_read.append(len(out))
+        return out
+
+    def region_vectors(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        out = real_region_vectors(self, *args, **kwargs)
+        vectors_read.append(len(out[0]) if out[0].shape[1] else 0)
+        return out
+
+    monkeypatch.setattr(store_cls, "vectors_of", vectors_of)
+    monkeypatch.setattr(store_cls, "region_vectors", region_vectors)
     result = publish()
     assert (result.mode, result.version, result.count) == ("delta", f"{base}+1", 7)
+    added_regions = len(runtime.store.region_vectors("shop", spec, [photos[6].stem], with_vectors=False)[1])
+    assert sum(vectors_read) == added_regions >= 1  # (the count above read no vectors)
     assert search(photos[6])[0] == photos[6].stem
     with TestClient(create_app(runtime.settings, runtime)) as client:  # the API says the same
         listed = client.get("/v1/catalogs").json()["catalogs"]
@@ -238,8 +256,10 @@ def test_add_update_and_delete_through_the_store_reach_search(
     assert photos[1].stem not in search(photos[1], in_stock=True)
     assert photos[1].stem in search(photos[1], in_stock=False)
     # Nothing changed since: the publish step has nothing to do.
+    vectors_read.clear()
     again = publish()
     assert again.mode == "unchanged" and again.version == f"{base}+3"
+    assert sum(vectors_read) == 0, "an unchanged catalog reads no vectors"
     out = cli.invoke(app, ["index", "list", "--catalog", "shop", "--config", str(config)])
     assert "segments=3 (+2 -1)" in out.output, out.output
     out = cli.invoke(app, ["index", "compact", "--catalog", "shop", "--config", str(config)])

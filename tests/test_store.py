@@ -110,6 +110,18 @@ def test_round_trip_keeps_items_images_and_vectors(store: CatalogStore, catalog:
     assert store.region_vectors(catalog, "unknown:model")[0].shape[0] == 0
 
 
+def test_payload_without_vectors_and_vectors_by_region_id(store: CatalogStore, catalog: str) -> None:
+    store.write_batch(catalog, sample_batch())
+    vectors, ids, items, categories = store.region_vectors(catalog, MODEL)
+    bare = store.region_vectors(catalog, MODEL, with_vectors=False)
+    assert bare[0].shape == (len(ids), 0)
+    assert (list(bare[1]), list(bare[2]), list(bare[3])) == (list(ids), list(items), list(categories))
+    order = [int(ids[2]), int(ids[0])]
+    np.testing.assert_array_equal(store.vectors_of(order), vectors[[2, 0]])
+    with pytest.raises(KeyError):
+        store.vectors_of([int(ids.max()) + 1000])
+
+
 def test_get_items_is_one_query(store: CatalogStore, catalog: str) -> None:
     store.write_batch(catalog, sample_batch())
     statements: list[str] = []

@@ -10,12 +10,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, select
+from sqlalchemy import Engine, and_, create_engine, delete, event, func, literal, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,6 +33,8 @@ from lookalike.store.records import (
     StoredImage,
 )
 from lookalike.types import Box, CatalogItem
+
+_T = TypeVar("_T")
 
 RegionVectors = tuple[
     npt.NDArray[np.float32], npt.NDArray[np.int64], npt.NDArray[np.str_], npt.NDArray[np.str_]
@@ -173,19 +175,28 @@ class CatalogStore:
         return sources
 
     def region_vectors(
-        self, catalog: str, model_spec: str, item_ids: Sequence[str] | None = None
+        self,
+        catalog: str,
+        model_spec: str,
+        item_ids: Sequence[str] | None = None,
+        *,
+        with_vectors: bool = True,
     ) -> RegionVectors:
         """Every region vector of a catalog for one model, ordered by vector id, with its payload.
 
         A region belongs to the first item that linked its image (identical bytes shared by
         two items are indexed once); its category is the detector's, else that item's.
         With ``item_ids``, only the regions those items own (an incremental index update).
+        Without ``with_vectors`` the vectors come back as an (n, 0) array: the ids, items and
+        categories without reading a single vector (see ``vectors_of``).
         """
         if item_ids is not None:
-            parts = [self._region_vectors(catalog, model_spec, chunk) for chunk in _chunks(item_ids)]
+            parts = [
+                self._region_vectors(catalog, model_spec, chunk, with_vectors) for chunk in _chunks(item_ids)
+            ]
             parts = [p for p in parts if len(p[1])]
             if not parts:
-                return self._region_vectors(catalog, model_spec, [])
+                return self._region_vectors(catalog, model_spec, [], with_vectors)
             order = np.argsort(np.concatenate([p[1] for p in parts]), kind="stable")
             return (
                 np.concatenate([p[0] for p in parts])[order],
@@ -193,9 +204,26 @@ class CatalogStore:
                 np.concatenate([p[2] for p in parts])[order],
                 np.concatenate([p[3] for p in parts])[order],
             )
-        return self._region_vectors(catalog, model_spec, None)
+        return self._region_vectors(catalog, model_spec, None, with_vectors)
 
-    def _region_vectors(self, catalog: str, model_spec: str, item_ids: Sequence[str] | None) -> RegionVectors:
+    def vectors_of(self, region_ids: Sequence[int] | npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        """The vectors of these regions, in the order given (ids that do not exist raise KeyError)."""
+        wanted = [int(i) for i in region_ids]
+        found: dict[int, bytes] = {}
+        with self._session() as session:
+            for chunk in _chunks(wanted):
+                stmt = select(RegionRow.id, RegionRow.vector).where(RegionRow.id.in_(chunk))
+                found.update((int(rid), blob) for rid, blob in session.execute(stmt))
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise KeyError(f"no region {missing[0]} in the store")
+        if not wanted:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.stack([_vector(found[i]) for i in wanted])
+
+    def _region_vectors(
+        self, catalog: str, model_spec: str, item_ids: Sequence[str] | None, with_vectors: bool = True
+    ) -> RegionVectors:
         with self._session() as session:
             cid = self._catalog_id(session, catalog)
             rank = func.row_number().over(
@@ -210,7 +238,7 @@ class CatalogStore:
             stmt = (
                 select(
                     RegionRow.id,
-                    RegionRow.vector,
+                    RegionRow.vector if with_vectors else literal(b""),
                     Item.item_id,
                     func.coalesce(RegionRow.category, Item.category, ""),
                 )
@@ -230,7 +258,10 @@ class CatalogStore:
                 np.zeros(0, dtype=np.str_),
                 np.zeros(0, dtype=np.str_),
             )
-        vectors = np.stack([_vector(r[1]) for r in rows])
+        if with_vectors:
+            vectors = np.stack([_vector(r[1]) for r in rows])
+        else:
+            vectors = np.zeros((len(rows), 0), np.float32)
         return (
             vectors,
             np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows)),
@@ -512,7 +543,7 @@ class CatalogStore:
         session.flush()
 
 
-def _chunks(values: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+def _chunks(values: Sequence[_T], size: int = 500) -> list[Sequence[_T]]:
     """Bounded IN lists: SQLite caps the number of bound parameters."""
     return [values[i : i + size] for i in range(0, len(values), size)]
 
