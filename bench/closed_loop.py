@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 
@@ -37,16 +36,7 @@ def main() -> None:
 
     payloads = [q.jpeg for q in make_queries(args.manifest, args.images_root, args.queries)]
     overrides = dict(item.split("=", 1) for item in args.env)
-    saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)  # Server passes this process's environment on
-    try:
-        server = Server(args.data_dir, args.port, cache=False)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    server = Server(args.data_dir, args.port, cache=False, extra_env=overrides)
     try:
         server.wait_ready()
         asyncio.run(closed_loop(server.url, payloads, 2, 8))  # warm-up

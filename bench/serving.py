@@ -58,9 +58,12 @@ def _proc_rss_mb(pid: int) -> float:
 
 
 class Server:
-    def __init__(self, data_dir: Path, port: int, cache: bool) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, cache: bool, extra_env: dict[str, str] | None = None
+    ) -> None:
         env = {
             **os.environ,
+            **(extra_env or {}),
             "LOOKALIKE_DATA_DIR": str(data_dir),
             "LOOKALIKE_API__PRELOAD_CATALOGS": '["demo"]',
         }
@@ -133,7 +136,7 @@ def main() -> None:
     try:
         server.wait_ready()
         asyncio.run(closed_loop(server.url, payloads, 2, 8))  # warm-up
-        # The CPU's speed drifts by up to 2x within minutes, so the ratios come from rounds
+        # The CPU's speed drifts by about 20% within minutes, so the ratios come from rounds
         # that each time the baselines, one client and 16 clients back to back (the server
         # idles while the baselines run), and the report takes the median round.
         naive_ms: dict[str, list[float]] = {w: [] for w in naives}

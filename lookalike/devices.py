@@ -7,9 +7,9 @@ from functools import cache
 
 @cache
 def gpu_present() -> bool:
-    """True when torch sees CUDA or ONNX Runtime offers its CUDA or TensorRT provider."""
-    import onnxruntime as ort
+    """True when torch sees CUDA or ONNX Runtime's best provider is not the CPU one."""
     import torch
 
-    accelerated = {"CUDAExecutionProvider", "TensorrtExecutionProvider"}
-    return bool(torch.cuda.is_available() or accelerated & set(ort.get_available_providers()))
+    from lookalike.onnx_sessions import available_providers
+
+    return bool(torch.cuda.is_available() or available_providers()[0] != "CPUExecutionProvider")

@@ -26,7 +26,8 @@ class Runtime:
     settings: Settings
 
     serving: bool = False
-    """True in the server: wraps the models in cross-request batchers and enables the cache."""
+    """True in the server: enables the result cache, and the cross-request batchers where they
+    pay (see ``batching``)."""
 
     @cached_property
     def in_flight(self) -> InFlight:
