@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from PIL import Image
 
 from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_array
 from embedder.torch_embedder import l2_normalise
-from lookalike.onnx_sessions import open_session
+from lookalike.onnx_sessions import models_running, open_session
 from lookalike.types import Vectors
 
 
@@ -35,6 +37,8 @@ class OnnxImageEmbedder:
         self.image_size = image_size
         self.batch_size = batch_size
         self.spec = spec or f"onnx:{Path(path).name}"
+        cores = os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(cores, thread_name_prefix="crop-resize") if cores > 1 else None
         self.dim = int(self._run(np.zeros((1, 3, image_size, image_size), np.float32)).shape[1])
 
     def _run(self, batch: np.ndarray) -> np.ndarray:
@@ -44,8 +48,14 @@ class OnnxImageEmbedder:
     def embed_images(self, images: Sequence[Image.Image]) -> Vectors:
         if not images:
             return np.zeros((0, self.dim), dtype=np.float32)
+        # Alone, a request's crops are resized on every core (2.5 crops: ~0.8 ms less); beside
+        # other model runs the cores are taken and a hand-off would only add latency.
+        spread = len(images) > 1 and self._pool is not None and models_running() == 0
+        mapper = self._pool.map if spread and self._pool is not None else map
         parts = [
-            self._run(to_array(images[i : i + self.batch_size], self.image_size, self._mean, self._std))
+            self._run(
+                to_array(images[i : i + self.batch_size], self.image_size, self._mean, self._std, mapper)
+            )
             for i in range(0, len(images), self.batch_size)
         ]
         return l2_normalise(np.concatenate(parts))

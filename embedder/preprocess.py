@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -22,18 +22,25 @@ def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     return img.crop((left, top, left + size, top + size))
 
 
+Mapper = Callable[[Callable[[Image.Image], np.ndarray], Iterable[Image.Image]], Iterator[np.ndarray]]
+
+
 def to_array(
     images: Sequence[Image.Image],
     size: int,
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    mapper: Mapper = map,
 ) -> np.ndarray:
-    """A (n, 3, size, size) float32 batch, in numpy on the calling thread.
+    """A (n, 3, size, size) float32 batch, in numpy (the resizes through ``mapper``: Pillow
+    releases the GIL while it resamples, so a thread pool's ``map`` spreads them over cores).
 
     Not torch: its parallel element-wise ops leave OpenMP workers spinning on every core,
     and the ONNX Runtime call that follows ran 4 ms slower per request (16.1 -> 20.3 ms for
     2.5 crops). Same operations in the same order, so the values equal torch's bit for bit."""
-    pixels = np.stack([np.asarray(resize_center_crop(im.convert("RGB"), size)) for im in images])
+    pixels = np.stack(
+        list(mapper(lambda im: np.asarray(resize_center_crop(im.convert("RGB"), size)), images))
+    )
     x = np.ascontiguousarray(pixels.transpose(0, 3, 1, 2), dtype=np.float32)
     x /= np.float32(255.0)
     x -= np.asarray(mean, dtype=np.float32).reshape(1, 3, 1, 1)

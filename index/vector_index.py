@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from index import exact as exact_store
-from index import threads
+from index import scan, threads
 from index.builder import IndexPlan, build_faiss, plan_index
 from index.exact import as_float32
 from index.filters import SearchFilter
@@ -128,6 +128,8 @@ class VectorIndex:
         if self.exact is None and isinstance(self._core, faiss.IndexFlat) and len(chain) == 1 and self.count:
             xb = faiss.rev_swig_ptr(self._core.get_xb(), self.count * self.dim)
             self.exact = xb.reshape(self.count, self.dim)  # a view of the index's own storage
+        self._flat_scan = self.exact is not None and self.exact.dtype == np.float32 and self.plan.exact
+        """A plain flat index: a few queries are scored by ``index.scan``, which reads the rows once."""
         self._list_of_row: npt.NDArray[np.int32] | None = None
         self._per_list: dict[int, tuple[Mask, npt.NDArray[np.int64]]] = {}
         self.gpu_index: Any = None
@@ -288,6 +290,14 @@ class VectorIndex:
         fetch = min(n, k * max(rerank, 1))
         refs: list[Any] = []
         threads.for_queries(len(queries))
+        if (
+            allowed is None
+            and self._flat_scan
+            and len(queries) <= scan.MAX_QUERIES
+            and self.gpu_index is None
+        ):
+            assert self.exact is not None
+            return top_k(*scan.candidates(queries, self.exact, fetch, threads.current()), k)
         params = self._params(queries, allowed, fraction, fetch, refs) if allowed is not None else None
         searcher = self.gpu_index if params is None and self.gpu_index is not None else self.index
         scores, rows = searcher.search(queries, fetch, params=params)

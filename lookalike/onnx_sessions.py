@@ -43,6 +43,11 @@ def _session(path: str | Path, threads: int, providers: list[str]) -> Any:
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
+def models_running() -> int:
+    """Model runs under way in this process (through any ``AdaptiveSession``)."""
+    return _active_runs
+
+
 class AdaptiveSession:
     """An InferenceSession look-alike that picks its thread count per run (see module doc)."""
 

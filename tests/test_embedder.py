@@ -116,3 +116,13 @@ def test_numpy_preprocessing_equals_the_torch_formula_bit_for_bit() -> None:
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     assert np.array_equal(to_array(images, 224), ((t - mean) / std).numpy())
+
+
+def test_crops_resized_on_a_thread_pool_give_the_same_batch() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embedder.preprocess import to_array
+
+    images = [Image.open(p).crop((0, 0, 90 + 40 * i, 300 - 50 * i)) for i, p in enumerate(clothing_photos(3))]
+    with ThreadPoolExecutor(2) as pool:
+        assert np.array_equal(to_array(images, 224, mapper=pool.map), to_array(images, 224))

@@ -15,7 +15,18 @@ from urllib.parse import quote
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Engine, and_, create_engine, delete, event, func, literal, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    create_engine,
+    delete,
+    event,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -66,6 +77,26 @@ def make_engine(url: str) -> Engine:
         cursor.close()
 
     return engine
+
+
+ITEMS_BY_ID = (
+    select(
+        Item.item_id,
+        Item.title,
+        Item.brand,
+        Item.category,
+        Item.price,
+        Item.currency,
+        Item.url,
+        Item.attributes,
+        Image.source,
+    )
+    .join(Catalog, Catalog.id == Item.catalog_id)
+    .outerjoin(ItemImage, and_(ItemImage.item_id == Item.id, ItemImage.position == 0))
+    .outerjoin(Image, Image.id == ItemImage.image_id)
+    .where(Catalog.name == bindparam("catalog"), Item.item_id.in_(bindparam("ids", expanding=True)))
+)
+"""A catalog's items by id with their primary image source: the read every search makes."""
 
 
 def api_image_url(catalog: str, item_id: str, source: str | None) -> str | None:
@@ -140,15 +171,32 @@ class CatalogStore:
         ]
 
     def get_items(self, catalog: str, item_ids: Sequence[str]) -> dict[str, CatalogItem]:
-        """Items by id in one query; ids not in the catalog are simply absent."""
+        """Items by id in one query; ids not in the catalog are simply absent.
+
+        Every search calls this: plain columns on a Core connection, not ORM entities in a
+        session, and a statement built once (building it took 0.4 ms a call): 1.0 -> 0.5 ms for
+        25 rows, of which SQLite needs 0.07."""
         wanted = list(dict.fromkeys(item_ids))
         if not wanted:
             return {}
-        with self._session() as session:
-            rows = session.execute(self._items_stmt(catalog, wanted)).all()
+        with self.engine.connect() as conn:
+            rows = conn.execute(ITEMS_BY_ID, {"catalog": catalog, "ids": wanted}).all()
             if not rows:
-                self._catalog_id(session, catalog)  # raises for an unknown catalog
-        return {row[0].item_id: self._to_item(catalog, row[0], row[1]) for row in rows}
+                self._catalog_id(conn, catalog)  # raises for an unknown catalog
+        return {
+            r.item_id: CatalogItem(
+                item_id=r.item_id,
+                title=r.title,
+                brand=r.brand,
+                category=r.category,
+                price=r.price,
+                currency=r.currency,
+                url=r.url,
+                image_url=api_image_url(catalog, r.item_id, r.source),
+                attributes=dict(r.attributes or {}),
+            )
+            for r in rows
+        }
 
     def get_item(self, catalog: str, item_id: str) -> CatalogItem:
         with self._session() as session:
@@ -309,7 +357,7 @@ class CatalogStore:
         )
 
     @staticmethod
-    def _catalog_id(session: Session, catalog: str) -> int:
+    def _catalog_id(session: Session | Connection, catalog: str) -> int:
         cid = session.scalar(select(Catalog.id).where(Catalog.name == catalog))
         if cid is None:
             raise UnknownCatalogError(f"catalog {catalog!r} does not exist")

@@ -1,0 +1,50 @@
+"""The flat scan that scores a few queries in one pass: the same neighbours as FAISS."""
+
+from __future__ import annotations
+
+import faiss
+import numpy as np
+import pytest
+
+from index import scan, threads
+from index.vector_index import VectorIndex, top_k
+
+
+def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
+    x = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3])
+@pytest.mark.parametrize("nq", [1, 3, 8])
+def test_scores_equal_a_matrix_product_whatever_the_split(nq: int, parts: int) -> None:
+    vectors, queries = unit_rows(5_000, 256, 0), unit_rows(nq, 256, 1)
+    scores = scan.inner_products(queries, vectors, parts)
+    np.testing.assert_allclose(scores, queries @ vectors.T, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("k", [1, 10, 40, 700, 900])
+def test_candidates_are_the_exact_top_k_of_faiss(k: int) -> None:
+    vectors, queries = unit_rows(700, 64, 2), unit_rows(3, 64, 3)
+    flat = faiss.IndexFlatIP(64)
+    flat.add(vectors)
+    want_scores, want_rows = flat.search(queries, min(k, 700))
+    scores, rows = top_k(*scan.candidates(queries, vectors, k), k)
+    assert np.array_equal(rows[:, : min(k, 700)], want_rows)
+    np.testing.assert_allclose(scores[:, : min(k, 700)], want_scores, atol=1e-5)
+    assert (rows[:, 700:] == -1).all()  # more asked than there are rows: padded
+
+
+@pytest.mark.parametrize("in_flight", [1, 4])
+def test_a_flat_index_answers_a_few_queries_like_faiss_alone_or_under_load(
+    in_flight: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vectors = unit_rows(3_000, 128, 4)
+    index = VectorIndex.build(vectors, np.arange(3_000) + 10, [f"i{i}" for i in range(3_000)], ["c"] * 3_000)
+    queries = vectors[[5, 17, 2_999]] + 0.01 * unit_rows(3, 128, 5)
+    monkeypatch.setattr(threads, "_demand", lambda: in_flight)  # searches in flight in the process
+    got = index.search(queries, 20)
+    index._flat_scan = False  # FAISS's own search, for comparison
+    want = index.search(queries, 20)
+    assert [[n.vector_id for n in row] for row in got] == [[n.vector_id for n in row] for row in want]
+    assert [row[0].vector_id for row in got] == [15, 27, 3_009]
