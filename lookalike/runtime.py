@@ -11,6 +11,7 @@ from embedder import Embedder, load_embedder
 from index import threads as index_threads
 from index.registry import IndexRegistry
 from index.versions import IndexStore
+from lookalike import onnx_sessions
 from lookalike.batching import InFlight
 from lookalike.devices import gpu_present
 from lookalike.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
@@ -118,6 +119,7 @@ class Runtime:
     @cached_property
     def search(self) -> SearchService:
         index_threads.set_demand(self.in_flight.count)  # a lone search may use every core
+        onnx_sessions.set_demand(self.in_flight.count)  # ... and spin its model threads
         return SearchService(
             self.detector,
             self.embedder,

@@ -47,3 +47,25 @@ def test_both_sessions_give_the_same_outputs() -> None:
     wide = session.wide.run(None, {name: x})[0]
     narrow = session.narrow.run(None, {name: x})[0]
     assert np.allclose(wide, narrow, atol=1e-4)
+
+
+def test_with_other_requests_in_flight_even_a_lone_model_run_stays_narrow(monkeypatch: Any) -> None:
+    from lookalike import onnx_sessions
+
+    session = open_session(garment_yolo_onnx())
+    log: list[str] = []
+    session.wide, session.narrow = Recorder("wide", log), Recorder("narrow", log)
+    in_flight = [2]
+    monkeypatch.setattr(onnx_sessions, "_demand", lambda: in_flight[0])
+    assert session.run(None, {}) == ["narrow"]  # its wide threads would spin against the others
+    in_flight[0] = 1
+    assert session.run(None, {}) == ["wide"]
+
+
+def test_only_the_wide_session_spins_and_it_stops_when_its_run_returns() -> None:
+    session = open_session(garment_yolo_onnx(), threads=2)
+    assert isinstance(session, AdaptiveSession)
+    wide, narrow = session.wide.get_session_options(), session.narrow.get_session_options()
+    assert wide.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert wide.get_session_config_entry("session.force_spinning_stop") == "1"
+    assert narrow.get_session_config_entry("session.intra_op.allow_spinning") == "0"
