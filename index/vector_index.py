@@ -290,14 +290,10 @@ class VectorIndex:
         fetch = min(n, k * max(rerank, 1))
         refs: list[Any] = []
         threads.for_queries(len(queries))
-        if (
-            allowed is None
-            and self._flat_scan
-            and len(queries) <= scan.MAX_QUERIES
-            and self.gpu_index is None
-        ):
+        few = len(queries) <= scan.MAX_QUERIES
+        if allowed is None and self._flat_scan and few and self.gpu_index is None:
             assert self.exact is not None
-            return top_k(*scan.candidates(queries, self.exact, fetch, threads.current()), k)
+            return top_k(*scan.candidates(queries, self.exact, fetch), k)
         params = self._params(queries, allowed, fraction, fetch, refs) if allowed is not None else None
         searcher = self.gpu_index if params is None and self.gpu_index is not None else self.index
         scores, rows = searcher.search(queries, fetch, params=params)
