@@ -16,6 +16,10 @@ import numpy.typing as npt
 
 MAX_QUERIES = 8
 """Above this, FAISS's own search (BLAS matrix products) is used."""
+MAX_FAISS_THREADS = 2
+"""Where FAISS would scan with more threads than this (a lone search on a bigger machine), its
+parallel passes are left to it: one pass on one core beat two passes on two here, and this
+machine has no more cores to say where that turns."""
 BLOCK_BYTES = 384 * 1024
 """Rows per block: this much of the matrix (an L2 cache holds it while every query reads it).
 Small blocks also keep OpenBLAS's matrix-vector product on the calling thread."""

@@ -290,7 +290,7 @@ class VectorIndex:
         fetch = min(n, k * max(rerank, 1))
         refs: list[Any] = []
         threads.for_queries(len(queries))
-        few = len(queries) <= scan.MAX_QUERIES
+        few = len(queries) <= scan.MAX_QUERIES and threads.current() <= scan.MAX_FAISS_THREADS
         if allowed is None and self._flat_scan and few and self.gpu_index is None:
             assert self.exact is not None
             return top_k(*scan.candidates(queries, self.exact, fetch), k)

@@ -47,3 +47,20 @@ def test_a_flat_index_answers_a_few_queries_like_faiss_alone_or_under_load(
     want = index.search(queries, 20)
     assert [[n.vector_id for n in row] for row in got] == [[n.vector_id for n in row] for row in want]
     assert [row[0].vector_id for row in got] == [15, 27, 3_009]
+
+
+def test_a_lone_search_with_more_than_two_cores_keeps_faiss(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = unit_rows(2_000, 64, 6)
+    index = VectorIndex.build(vectors, np.arange(2_000), [f"i{i}" for i in range(2_000)], ["c"] * 2_000)
+    called: list[int] = []
+    real = scan.candidates
+    monkeypatch.setattr(scan, "candidates", lambda *a: called.append(1) or real(*a))
+    monkeypatch.setattr(threads, "_demand", lambda: 1)
+    monkeypatch.setattr(threads, "MAX_THREADS", 4)  # a 4-core machine, this search alone
+    monkeypatch.setattr(threads._local, "n", threads.current(), raising=False)  # restored after
+    monkeypatch.setattr(threads, "use_threads", lambda n: setattr(threads._local, "n", n))
+    index.search(vectors[:3], 10)
+    assert not called
+    monkeypatch.setattr(threads, "_demand", lambda: 5)  # under load: one thread, the scan
+    index.search(vectors[:3], 10)
+    assert called
