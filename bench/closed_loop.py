@@ -44,7 +44,13 @@ def main() -> None:
             cpu0, start = proc_cpu_s(server.proc.pid), time.perf_counter()
             result = asyncio.run(closed_loop(server.url, payloads, clients, args.requests))
             cores = (proc_cpu_s(server.proc.pid) - cpu0) / (time.perf_counter() - start)
-            row = result.row() | {"server_cpu_cores": round(cores, 2), "env": overrides}
+            row = result.row() | {
+                "server_cpu_cores": round(cores, 2),
+                "server_core_ms_per_request": (
+                    round(1000.0 * cores / result.throughput, 1) if result.throughput else None
+                ),
+                "env": overrides,
+            }
             print(json.dumps(row), flush=True)
     finally:
         server.stop()

@@ -177,7 +177,17 @@ def main() -> None:
     for w, key in (("pt", "naive"), ("onnx", "naive_onnx_detector")):
         report[key] = _stats(naive_ms[w]) | {"rps": round(1000.0 / float(np.mean(naive_ms[w])), 2)}
     report["rounds"] = rounds
-    report["closed_loop"] = [r.row() | {"server_cpu_cores": cpu[str(int(r.level))]} for r in closed]
+    report["closed_loop"] = [
+        r.row()
+        | {
+            "server_cpu_cores": cpu[str(int(r.level))],
+            # CPU the server spends per request: what bounds throughput once every core is busy
+            "server_core_ms_per_request": (
+                round(1000.0 * cpu[str(int(r.level))] / r.throughput, 1) if r.throughput else None
+            ),
+        }
+        for r in closed
+    ]
     report["open_loop"] = [r.row() for r in opened]
     report["server_rss_mb"] = round(rss, 1)
 
