@@ -108,6 +108,21 @@ def api_image_url(catalog: str, item_id: str, source: str | None) -> str | None:
     return f"/v1/catalogs/{quote(catalog, safe='')}/items/{quote(item_id, safe='')}/image"
 
 
+def _to_item(catalog: str, row: Any) -> CatalogItem:
+    """A row of ``ITEMS_BY_ID`` as the record search and the API hand out."""
+    return CatalogItem(
+        item_id=row.item_id,
+        title=row.title,
+        brand=row.brand,
+        category=row.category,
+        price=row.price,
+        currency=row.currency,
+        url=row.url,
+        image_url=api_image_url(catalog, row.item_id, row.source),
+        attributes=dict(row.attributes or {}),
+    )
+
+
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -183,28 +198,15 @@ class CatalogStore:
             rows = conn.execute(ITEMS_BY_ID, {"catalog": catalog, "ids": wanted}).all()
             if not rows:
                 self._catalog_id(conn, catalog)  # raises for an unknown catalog
-        return {
-            r.item_id: CatalogItem(
-                item_id=r.item_id,
-                title=r.title,
-                brand=r.brand,
-                category=r.category,
-                price=r.price,
-                currency=r.currency,
-                url=r.url,
-                image_url=api_image_url(catalog, r.item_id, r.source),
-                attributes=dict(r.attributes or {}),
-            )
-            for r in rows
-        }
+        return {row.item_id: _to_item(catalog, row) for row in rows}
 
     def get_item(self, catalog: str, item_id: str) -> CatalogItem:
-        with self._session() as session:
-            row = session.execute(self._items_stmt(catalog, [item_id])).first()
+        with self.engine.connect() as conn:
+            row = conn.execute(ITEMS_BY_ID, {"catalog": catalog, "ids": [item_id]}).first()
             if row is None:
-                self._catalog_id(session, catalog)
+                self._catalog_id(conn, catalog)
                 raise UnknownItemError(f"catalog {catalog!r} has no item {item_id!r}")
-        return self._to_item(catalog, row[0], row[1])
+        return _to_item(catalog, row)
 
     def item_image_sources(self, catalog: str, item_id: str) -> list[str]:
         """Where the item's images were read from (paths or URLs), primary first."""
@@ -332,29 +334,6 @@ class CatalogStore:
                     )
                 ]
         return {row.item_id: _item_record(row) for row in rows}
-
-    def _items_stmt(self, catalog: str, item_ids: list[str]) -> Any:
-        return (
-            select(Item, Image.source)
-            .join(Catalog, Catalog.id == Item.catalog_id)
-            .outerjoin(ItemImage, and_(ItemImage.item_id == Item.id, ItemImage.position == 0))
-            .outerjoin(Image, Image.id == ItemImage.image_id)
-            .where(Catalog.name == catalog, Item.item_id.in_(item_ids))
-        )
-
-    @staticmethod
-    def _to_item(catalog: str, row: Item, source: str | None) -> CatalogItem:
-        return CatalogItem(
-            item_id=row.item_id,
-            title=row.title,
-            brand=row.brand,
-            category=row.category,
-            price=row.price,
-            currency=row.currency,
-            url=row.url,
-            image_url=api_image_url(catalog, row.item_id, source),
-            attributes=dict(row.attributes or {}),
-        )
 
     @staticmethod
     def _catalog_id(session: Session | Connection, catalog: str) -> int:
