@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import faiss
 import numpy as np
 import pytest
 
 from index import scan, threads
 from index.vector_index import VectorIndex, top_k
+from lookalike.batching import InFlight
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
@@ -41,10 +44,14 @@ def test_a_flat_index_answers_a_few_queries_like_faiss_alone_or_under_load(
     vectors = unit_rows(3_000, 128, 4)
     index = VectorIndex.build(vectors, np.arange(3_000) + 10, [f"i{i}" for i in range(3_000)], ["c"] * 3_000)
     queries = vectors[[5, 17, 2_999]] + 0.01 * unit_rows(3, 128, 5)
-    monkeypatch.setattr(threads, "_demand", lambda: in_flight)  # searches in flight in the process
-    got = index.search(queries, 20)
-    index._flat_scan = False  # FAISS's own search, for comparison
-    want = index.search(queries, 20)
+    searches = InFlight()  # the process's searches in flight, as the runtime hands it over
+    monkeypatch.setattr(threads, "_demand", searches.count)
+    with ExitStack() as stack:
+        for _ in range(in_flight):
+            stack.enter_context(searches)
+        got = index.search(queries, 20)
+        index._flat_scan = False  # FAISS's own search, for comparison
+        want = index.search(queries, 20)
     assert [[n.vector_id for n in row] for row in got] == [[n.vector_id for n in row] for row in want]
     assert [row[0].vector_id for row in got] == [15, 27, 3_009]
 
@@ -55,12 +62,14 @@ def test_a_lone_search_with_more_than_two_cores_keeps_faiss(monkeypatch: pytest.
     called: list[int] = []
     real = scan.candidates
     monkeypatch.setattr(scan, "candidates", lambda *a: called.append(1) or real(*a))
-    monkeypatch.setattr(threads, "_demand", lambda: 1)
-    monkeypatch.setattr(threads, "MAX_THREADS", 4)  # a 4-core machine, this search alone
+    searches = InFlight()
+    monkeypatch.setattr(threads, "_demand", searches.count)
+    monkeypatch.setattr(threads, "MAX_THREADS", 4)  # a 4-core machine (this one has two)
     monkeypatch.setattr(threads._local, "n", threads.current(), raising=False)  # restored after
     monkeypatch.setattr(threads, "use_threads", lambda n: setattr(threads._local, "n", n))
-    index.search(vectors[:3], 10)
+    with searches:  # alone: FAISS on its four threads
+        index.search(vectors[:3], 10)
     assert not called
-    monkeypatch.setattr(threads, "_demand", lambda: 5)  # under load: one thread, the scan
-    index.search(vectors[:3], 10)
+    with searches, searches:  # under load: one thread, the scan
+        index.search(vectors[:3], 10)
     assert called

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from lookalike.batching import InFlight
 from lookalike.onnx_sessions import AdaptiveSession, open_session
 from lookalike.packaged import garment_yolo_onnx
 
@@ -55,11 +56,12 @@ def test_with_other_requests_in_flight_even_a_lone_model_run_stays_narrow(monkey
     session = open_session(garment_yolo_onnx())
     log: list[str] = []
     session.wide, session.narrow = Recorder("wide", log), Recorder("narrow", log)
-    in_flight = [2]
-    monkeypatch.setattr(onnx_sessions, "_demand", lambda: in_flight[0])
-    assert session.run(None, {}) == ["narrow"]  # its wide threads would spin against the others
-    in_flight[0] = 1
-    assert session.run(None, {}) == ["wide"]
+    requests = InFlight()  # the process's requests in flight, as the runtime hands it over
+    monkeypatch.setattr(onnx_sessions, "_demand", requests.count)
+    with requests, requests:
+        assert session.run(None, {}) == ["narrow"]  # its wide threads would spin against the other
+    with requests:
+        assert session.run(None, {}) == ["wide"]
 
 
 def test_only_the_wide_session_spins_and_it_stops_when_its_run_returns() -> None:
