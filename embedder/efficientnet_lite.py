@@ -18,7 +18,7 @@ from pathlib import Path
 import timm
 import torch
 
-from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, vector_space
 from embedder.torch_embedder import TorchImageEmbedder
 from lookalike.packaged import efficientnet_lite0_imagenet
 
@@ -94,7 +94,7 @@ def build_efficientnet_lite0_embedder(
         dim = int(model.eval()(torch.zeros(1, 3, image_size, image_size)).shape[1])
     return TorchImageEmbedder(
         model,
-        spec=f"{SPEC}@{path.name}",
+        spec=vector_space(f"{SPEC}@{path.name}", image_size),
         dim=dim,
         image_size=image_size,
         batch_size=batch_size,

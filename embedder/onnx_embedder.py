@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_array
+from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_array, vector_space
 from embedder.torch_embedder import l2_normalise
 from lookalike.onnx_sessions import models_running, open_session
 from lookalike.types import Vectors
@@ -36,7 +36,7 @@ class OnnxImageEmbedder:
         self._input = self._session.get_inputs()[0].name
         self.image_size = image_size
         self.batch_size = batch_size
-        self.spec = spec or f"onnx:{Path(path).name}"
+        self.spec = spec or vector_space(f"onnx:{Path(path).name}", image_size)
         cores = os.cpu_count() or 1
         self._pool = ThreadPoolExecutor(cores, thread_name_prefix="crop-resize") if cores > 1 else None
         self.dim = int(self._run(np.zeros((1, 3, image_size, image_size), np.float32)).shape[1])

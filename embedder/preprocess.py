@@ -10,6 +10,14 @@ from PIL import Image
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+STANDARD_SIZE = 224
+
+
+def vector_space(spec: str, image_size: int) -> str:
+    """The name of the vectors ``spec`` makes at this input size. Indexes, the embedding cache and
+    the result cache are keyed by it, so vectors made at another size are never mixed in. The
+    standard 224 px adds nothing: indexes built before sizes were named still load."""
+    return spec if image_size == STANDARD_SIZE else f"{spec}|{image_size}px"
 
 
 def resize_center_crop(img: Image.Image, size: int) -> Image.Image:

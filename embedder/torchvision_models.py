@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from embedder.preprocess import vector_space
 from embedder.torch_embedder import TorchImageEmbedder
 from lookalike.packaged import mobilenet_v2_imagenet
 
@@ -46,7 +47,7 @@ def build_torchvision_embedder(
         dim = int(model.eval()(torch.zeros(1, 3, image_size, image_size)).shape[1])
     return TorchImageEmbedder(
         model,
-        spec=f"torchvision:{arch}@{Path(weights).name}",
+        spec=vector_space(f"torchvision:{arch}@{Path(weights).name}", image_size),
         dim=dim,
         image_size=image_size,
         batch_size=batch_size,

@@ -57,6 +57,14 @@ def test_spec_names_the_weights_file(mobilenet: TorchImageEmbedder) -> None:
     assert mobilenet.spec == "torchvision:mobilenet_v2@mobilenet_v2-b0353104.pth"
 
 
+def test_spec_names_an_input_size_other_than_224(tmp_path: Path) -> None:
+    """Another size makes other vectors, so it is part of the name indexes and caches are keyed by."""
+    settings = EmbedderSettings(spec="torchvision:mobilenet_v2", image_size=192, batch_size=4)
+    torch_emb = load_embedder(settings.model_copy(update={"runtime": "torch"}))
+    onnx_emb = load_embedder(settings, cache_dir=tmp_path)
+    assert torch_emb.spec == onnx_emb.spec == "torchvision:mobilenet_v2@mobilenet_v2-b0353104.pth|192px"
+
+
 def test_cpu_default_runs_onnx_runtime_with_the_same_spec_and_vectors(
     tmp_path: Path, mobilenet: TorchImageEmbedder, photos: list[Image.Image]
 ) -> None:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from catalog_ingest import IngestReport, ingest_manifest
+from index.versions import IndexVersionError
 from lookalike.imaging import decode_image
 from lookalike.search import SearchRequest
 from lookalike.settings import EmbedderSettings, IngestSettings
@@ -228,6 +229,26 @@ def test_reingest_is_idempotent_and_incremental(
     assert third.embedded_images == 1 and third.published and third.indexed_vectors == 16
     assert runtime.index_store.current_version("shop") == third.index_version != first.index_version
     assert third.unreferenced_images == ["p15.jpg", "p19.jpg"]
+
+
+def test_vectors_made_at_another_input_size_are_never_mixed_with_the_catalogs(
+    make_runtime: RuntimeFactory, scenario: Scenario, tmp_path: Path
+) -> None:
+    """The embedder's input size is part of its vectors' name: a re-ingest at 160 px embeds every
+    photo again, and a service at 224 px refuses the index built at 160 instead of searching it."""
+    data_dir = tmp_path / "data"
+    standard = make_runtime(data_dir=data_dir)
+    manifest = scenario.write(tmp_path / "manifest.csv")
+    ingest_manifest(standard, manifest, "shop", images_root=scenario.images, progress=False)
+
+    small = EmbedderSettings(spec="torchvision:mobilenet_v2", device="cpu", image_size=160, runtime="torch")
+    resized = make_runtime(data_dir=data_dir, embedder=small)
+    assert resized.embedder.spec == standard.embedder.spec + "|160px"
+    report = ingest_manifest(resized, manifest, "shop", images_root=scenario.images, progress=False)
+
+    assert report.embedded_images == 15 and report.reused_images == 0 and report.published
+    with pytest.raises(IndexVersionError, match=re.escape("160px")):
+        make_runtime(data_dir=data_dir).index_store.load("shop", model_spec=standard.embedder.spec)
 
 
 def test_csv_jsonl_and_parquet_manifests_give_the_same_catalog(
