@@ -98,7 +98,14 @@ class EmbedderSettings(BaseModel):
         description="'auto': ONNX Runtime on the CPU (exported once, cached by model hash), torch on CUDA.",
     )
     batch_size: int = Field(default=32, ge=1, le=1024)
-    image_size: int = Field(default=224, ge=32)
+    image_size: int = Field(
+        default=224,
+        ge=32,
+        description=(
+            "Crop side in pixels. Part of the vectors' name: a catalog embedded at another size is "
+            "ingested again, not mixed in. Smaller is faster but loses recall (docs/EVALUATION.md)."
+        ),
+    )
     threads: int = Field(default=0, ge=0, description="CPU threads; 0 = all cores.")
 
 
