@@ -2,29 +2,23 @@
 
 Searches of a few queries run FAISS on one thread: a server gets its parallelism from
 concurrent requests, and idle OpenMP workers spinning beside them only slow them down.
-Builds and large batches use every core, and so does a search that is alone: given a
-``demand`` callable (searches in flight in the process, see ``set_demand``), a lone
-request's few queries are split over every core. (A flat index's few queries skip FAISS:
+Builds and large batches use every core, and so does a search that is alone: where the
+process says how many requests it has in flight (``lookalike.demand``), a lone request's
+few queries are split over every core. (A flat index's few queries skip FAISS:
 see ``index.scan``.)
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import faiss
+
+from lookalike.demand import requests_in_flight
 
 SMALL_BATCH = 8
 MAX_THREADS = faiss.omp_get_max_threads()
 _local = threading.local()
-_demand: Callable[[], int] | None = None
-
-
-def set_demand(demand: Callable[[], int] | None) -> None:
-    """How many searches are in flight in this process (None: unknown, assume company)."""
-    global _demand
-    _demand = demand
 
 
 def use_threads(n: int) -> None:
@@ -39,7 +33,8 @@ def current() -> int:
 
 
 def for_queries(nq: int) -> None:
-    alone = _demand is not None and _demand() <= 1
+    in_flight = requests_in_flight()
+    alone = in_flight is not None and in_flight <= 1  # unknown: assume company
     use_threads(MAX_THREADS if nq >= SMALL_BATCH or alone else 1)
 
 

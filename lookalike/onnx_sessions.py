@@ -7,7 +7,7 @@ of two threads each on two cores only thrash: one thread each gave 10-15% more t
 at 16 clients, but a lone request was 20% slower. So each model keeps two sessions, a wide
 one (all cores) and a narrow one (one thread), and every run takes the wide one only when no
 other model run is under way in the process, and, where the process says how many requests it
-has in flight (``set_demand``), only when that is one: then the wide session's threads spin
+has in flight (``lookalike.demand``), only when that is one: then the wide session's threads spin
 while it runs (and stop when it returns), which cut a lone request from 40.8 to 37.9 ms;
 spinning beside other requests cost 5% of the throughput at 16 clients.
 """
@@ -16,19 +16,13 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lookalike.demand import requests_in_flight
+
 _active_runs = 0
 _active_lock = threading.Lock()
-_demand: Callable[[], int] | None = None
-
-
-def set_demand(demand: Callable[[], int] | None) -> None:
-    """How many requests are in flight in this process (None: unknown; model runs alone decide)."""
-    global _demand
-    _demand = demand
 
 
 def available_providers() -> list[str]:
@@ -76,7 +70,8 @@ class AdaptiveSession:
         global _active_runs
         with _active_lock:
             _active_runs += 1
-            alone = _active_runs == 1 and (_demand is None or _demand() <= 1)
+            in_flight = requests_in_flight()  # unknown: the model runs alone decide
+            alone = _active_runs == 1 and (in_flight is None or in_flight <= 1)
             session = self.wide if alone else self.narrow
         try:
             return session.run(output_names, feeds)

@@ -8,10 +8,9 @@ from functools import cached_property
 
 from detector import Detector, load_detector
 from embedder import Embedder, load_embedder
-from index import threads as index_threads
 from index.registry import IndexRegistry
 from index.versions import IndexStore
-from lookalike import onnx_sessions
+from lookalike import demand
 from lookalike.batching import InFlight
 from lookalike.devices import gpu_present
 from lookalike.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
@@ -118,8 +117,7 @@ class Runtime:
 
     @cached_property
     def search(self) -> SearchService:
-        index_threads.set_demand(self.in_flight.count)  # a lone search may use every core
-        onnx_sessions.set_demand(self.in_flight.count)  # ... and spin its model threads
+        demand.set_source(self.in_flight.count)  # a lone search may use every core and spin its models
         return SearchService(
             self.detector,
             self.embedder,

@@ -50,17 +50,15 @@ def test_both_sessions_give_the_same_outputs() -> None:
     assert np.allclose(wide, narrow, atol=1e-4)
 
 
-def test_with_other_requests_in_flight_even_a_lone_model_run_stays_narrow(monkeypatch: Any) -> None:
-    from lookalike import onnx_sessions
-
+def test_with_other_requests_in_flight_even_a_lone_model_run_stays_narrow(
+    requests_in_flight: InFlight,
+) -> None:
     session = open_session(garment_yolo_onnx())
     log: list[str] = []
     session.wide, session.narrow = Recorder("wide", log), Recorder("narrow", log)
-    requests = InFlight()  # the process's requests in flight, as the runtime hands it over
-    monkeypatch.setattr(onnx_sessions, "_demand", requests.count)
-    with requests, requests:
+    with requests_in_flight, requests_in_flight:
         assert session.run(None, {}) == ["narrow"]  # its wide threads would spin against the other
-    with requests:
+    with requests_in_flight:
         assert session.run(None, {}) == ["wide"]
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from index import threads
+from lookalike.batching import InFlight
 from lookalike.devices import gpu_present
 from lookalike.runtime import Runtime
 from lookalike.settings import ApiSettings, BatchingSettings, Settings
@@ -53,22 +54,20 @@ def test_inline_models_compute_one_search_more_than_cores_and_batchers_gather_ma
 
 
 @pytest.fixture
-def demand() -> Iterator[list[int]]:
-    in_flight = [1]
-    threads.set_demand(lambda: in_flight[0])
-    yield in_flight
-    threads.set_demand(None)
+def searches(requests_in_flight: InFlight) -> Iterator[InFlight]:
+    yield requests_in_flight
     threads.use_threads(threads.MAX_THREADS)
 
 
-def test_a_lone_search_uses_every_core_and_concurrent_ones_one_each(demand: list[int]) -> None:
-    threads.for_queries(3)
-    assert threads.current() == threads.MAX_THREADS
-    demand[0] = 4
-    threads.for_queries(3)
-    assert threads.current() == 1
-    threads.for_queries(threads.SMALL_BATCH)
-    assert threads.current() == threads.MAX_THREADS  # a big batch is worth the team either way
+def test_a_lone_search_uses_every_core_and_concurrent_ones_one_each(searches: InFlight) -> None:
+    with searches:
+        threads.for_queries(3)
+        assert threads.current() == threads.MAX_THREADS
+    with searches, searches, searches, searches:
+        threads.for_queries(3)
+        assert threads.current() == 1
+        threads.for_queries(threads.SMALL_BATCH)
+        assert threads.current() == threads.MAX_THREADS  # a big batch is worth the team either way
 
 
 def test_importing_ultralytics_does_not_leave_children_one_openmp_thread() -> None:
