@@ -15,8 +15,8 @@ from api.problems import install_problem_handlers
 from api.readiness import Warmup
 from api.routes import catalogs, health, metrics, search
 from api.schemas import Problem
-from lookalike.runtime import Runtime
-from lookalike.settings import Settings, get_settings
+from lookalike.settings import Settings, load_settings
+from service.runtime import Runtime
 
 DESCRIPTION = """Visual product search: send a screenshot, get similar catalog items per detected product.
 
@@ -35,9 +35,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     """Build the app; models load in the background after start-up, so /healthz answers at once.
 
     Pass ``runtime`` to share already-loaded models (tests); otherwise one is built from ``settings``
-    (default: the process settings, which ``lookalike serve`` hands to workers via LOOKALIKE_CONFIG).
+    (default: read from the environment; ``lookalike serve`` passes its own to every worker).
     """
-    settings = settings or (runtime.settings if runtime is not None else get_settings())
+    settings = settings or (runtime.settings if runtime is not None else load_settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

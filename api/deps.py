@@ -12,8 +12,8 @@ import httpx
 from fastapi import Depends, Request
 
 from api.readiness import Warmup
-from lookalike.runtime import Runtime
 from lookalike.settings import Settings
+from service.runtime import Runtime
 
 
 async def get_runtime(request: Request) -> Runtime:

@@ -1,48 +1,41 @@
 """Turn pipeline values (SearchResult, CatalogItem) into response models, with public image links.
 
-A catalog image stored as a local path is never shown to clients: they get this server's
-item image URL instead, which serves the file.
+A catalog image stored as a local path is never shown to clients: the store already names this
+server's image route instead (``lookalike.items.item_image_url``), made absolute here.
 """
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from dataclasses import fields
+from typing import Any
 
 from fastapi import Request
 
 from api.schemas import ItemOut, MatchOut, RegionOut, SearchResponse
-from lookalike.types import CatalogItem, SearchResult
-
-REMOTE_SCHEMES = ("http://", "https://")
-
-
-def item_image_path(catalog: str, item_id: str) -> str:
-    return f"/v1/catalogs/{quote(catalog, safe='')}/items/{quote(item_id, safe='/')}/image"
+from lookalike.items import REMOTE_SCHEMES, CatalogItem
+from lookalike.types import SearchResult
 
 
-def public_image_url(request: Request, catalog: str, item: CatalogItem) -> str | None:
+def public_image_url(request: Request, item: CatalogItem) -> str | None:
     """Remote URLs as they are; our own image route made absolute (it honours a proxy's root path)."""
-    if not item.image_url:
-        return None
-    if item.image_url.startswith(REMOTE_SCHEMES):
+    if not item.image_url or item.image_url.startswith(REMOTE_SCHEMES):
         return item.image_url
-    path = item.image_url if item.image_url.startswith("/v1/") else item_image_path(catalog, item.item_id)
-    return str(request.base_url).rstrip("/") + path
+    return str(request.base_url).rstrip("/") + item.image_url
+
+
+ITEM_FIELDS = tuple(f.name for f in fields(CatalogItem))
+MATCH_FIELDS = tuple(name for name in MatchOut.model_fields if name != "score")
+
+
+def _values(request: Request, item: CatalogItem, names: tuple[str, ...]) -> dict[str, Any]:
+    """The item's values under ``names``, with the image link made public."""
+    values = {name: getattr(item, name) for name in names}
+    values["image_url"] = public_image_url(request, item)
+    return values
 
 
 def item_out(request: Request, catalog: str, item: CatalogItem) -> ItemOut:
-    return ItemOut(
-        catalog=catalog,
-        item_id=item.item_id,
-        title=item.title,
-        brand=item.brand,
-        category=item.category,
-        price=item.price,
-        currency=item.currency,
-        url=item.url,
-        image_url=public_image_url(request, catalog, item),
-        attributes=item.attributes,
-    )
+    return ItemOut(catalog=catalog, **_values(request, item, ITEM_FIELDS))
 
 
 def search_response(request: Request, result: SearchResult, timings_ms: dict[str, float]) -> SearchResponse:
@@ -51,20 +44,7 @@ def search_response(request: Request, result: SearchResult, timings_ms: dict[str
             box=[round(v, 2) for v in r.region.box.as_list()],
             category=r.region.category,
             score=r.region.score,
-            matches=[
-                MatchOut(
-                    item_id=m.item.item_id,
-                    score=m.score,
-                    title=m.item.title,
-                    brand=m.item.brand,
-                    category=m.item.category,
-                    price=m.item.price,
-                    currency=m.item.currency,
-                    image_url=public_image_url(request, result.catalog, m.item),
-                    url=m.item.url,
-                )
-                for m in r.matches
-            ],
+            matches=[MatchOut(score=m.score, **_values(request, m.item, MATCH_FIELDS)) for m in r.matches],
         )
         for r in result.regions
     ]
@@ -78,4 +58,4 @@ def search_response(request: Request, result: SearchResult, timings_ms: dict[str
     )
 
 
-__all__ = ["item_image_path", "item_out", "public_image_url", "search_response"]
+__all__ = ["item_out", "public_image_url", "search_response"]

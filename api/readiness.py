@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lookalike.errors import NotReadyError
-from lookalike.runtime import Runtime
+from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
-from lookalike.search import MAX_K
+from lookalike.items import CatalogItem
+from service.search import MAX_K
 
 CATALOG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 """The names `lookalike ingest` accepts: one safe path segment (it names a folder of index versions)."""
@@ -130,16 +132,36 @@ class SearchJson(SearchParams):
         return self
 
 
-class MatchOut(BaseModel):
-    item_id: str
-    score: float = Field(description="Cosine similarity to the query region, -1..1.")
-    title: str | None = None
-    brand: str | None = None
-    category: str | None = None
-    price: float | None = None
-    currency: str | None = None
-    image_url: str | None = Field(default=None, description="The item's primary image.")
-    url: str | None = Field(default=None, description="The item's product page.")
+def item_fields(*, exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The catalog item's fields as pydantic field definitions, from their one declaration
+    (``lookalike.items.CatalogItem``: types, defaults and descriptions)."""
+    hints = get_type_hints(CatalogItem)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(CatalogItem):
+        if f.name in exclude:
+            continue
+        description = f.metadata.get("description")
+        if f.default_factory is not dataclasses.MISSING:
+            info = Field(default_factory=f.default_factory, description=description)
+        else:
+            default = ... if f.default is dataclasses.MISSING else f.default
+            info = Field(default, description=description)
+        out[f.name] = (hints[f.name], info)
+    return out
+
+
+_ITEM_ID, *_ITEM_REST = item_fields(exclude=frozenset({"attributes"})).items()
+_MatchFields = create_model(
+    "MatchFields",
+    **dict([_ITEM_ID]),
+    score=(float, Field(description="Cosine similarity to the query region, -1..1.")),
+    **dict(_ITEM_REST),
+)
+_ItemFields = create_model("ItemFields", catalog=(str, ...), **item_fields())
+
+
+class MatchOut(_MatchFields):  # type: ignore[misc,valid-type]
+    """One matched catalog item: its fields (all but the attributes) and its score."""
 
 
 class RegionOut(BaseModel):
@@ -228,7 +250,9 @@ class CatalogList(BaseModel):
     catalogs: list[CatalogOut]
 
 
-class ItemOut(BaseModel):
+class ItemOut(_ItemFields):  # type: ignore[misc,valid-type]
+    """One catalog item with all its fields."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
@@ -241,23 +265,12 @@ class ItemOut(BaseModel):
                     "price": 19.99,
                     "currency": "EUR",
                     "url": None,
-                    "image_url": "http://127.0.0.1:8000/v1/catalogs/demo/items/ea7b6656/image",
                     "attributes": {"kids": "False"},
+                    "image_url": "http://127.0.0.1:8000/v1/catalogs/demo/items/ea7b6656/image",
                 }
             ]
         }
     )
-
-    catalog: str
-    item_id: str
-    title: str | None = None
-    brand: str | None = None
-    category: str | None = None
-    price: float | None = None
-    currency: str | None = None
-    url: str | None = None
-    image_url: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
 
 
 class HealthOut(BaseModel):

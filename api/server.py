@@ -9,6 +9,7 @@ cached answer took 48 ms). Binding the socket with IPPROTO_TCP fixes it.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -27,9 +28,13 @@ class _TcpConfig(uvicorn.Config):
         return sock
 
 
-def run(app: str, *, workers: int, **kwargs: Any) -> None:
-    """``uvicorn.run`` for an import-string app factory, fixed for multi-process serving."""
-    config = _TcpConfig(app, workers=workers, **kwargs)
+def run(factory: Callable[[], Any], *, workers: int, **kwargs: Any) -> None:
+    """``uvicorn.run`` for an app factory, fixed for multi-process serving.
+
+    ``factory`` must pickle (a module-level function, or a ``functools.partial`` of one with
+    picklable arguments, e.g. ``partial(create_app, settings)``): with ``workers > 1`` uvicorn's
+    spawn pickles its config, factory included, into every worker, which calls it there."""
+    config = _TcpConfig(factory, factory=True, workers=workers, **kwargs)
     if workers <= 1:
         uvicorn.Server(config).run()
         return

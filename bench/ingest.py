@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import tempfile
 import time
@@ -15,8 +14,9 @@ from pathlib import Path
 
 from catalog_ingest import ingest_manifest
 from catalog_ingest.datasets.clothing import write_clothing_manifest
-from lookalike.runtime import Runtime
+from lookalike.execution import usable_cores
 from lookalike.settings import EmbedderSettings, Settings
+from service.runtime import Runtime
 
 
 def run_once(clothing: Path, n: int, runtime_kind: str) -> dict[str, float]:
@@ -26,7 +26,9 @@ def run_once(clothing: Path, n: int, runtime_kind: str) -> dict[str, float]:
         runtime = Runtime(settings)
         _ = runtime.embedder  # model load is not ingest throughput
         start = time.perf_counter()
-        report = ingest_manifest(runtime, manifest, "bench", images_root=clothing / "images", progress=False)
+        report = ingest_manifest(
+            runtime.ingest_parts(), manifest, "bench", images_root=clothing / "images", progress=False
+        )
         wall = time.perf_counter() - start
     return {
         "rows": report.rows,
@@ -46,7 +48,7 @@ def main() -> None:
     torch_run = run_once(args.clothing_dir, args.images, "torch")
     onnx_run = run_once(args.clothing_dir, args.images, "onnx")
     report = {
-        "machine": f"{platform.node()} {os.cpu_count()} cores",
+        "machine": f"{platform.node()} {usable_cores()} cores",
         "baseline_eager_torch": torch_run,
         "default_onnx_runtime": onnx_run,
         "speedup": round(torch_run["wall_s"] / onnx_run["wall_s"], 2),

@@ -16,12 +16,13 @@ from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from catalog.models import Catalog, Item
 from detector import load_detector
 from embedder import load_embedder
 from index import threads
 from index.versions import IndexStore
+from lookalike.execution import usable_cores
 from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
-from lookalike.store.models import Catalog, Item
 from lookalike.types import DecodedImage
 
 
@@ -54,7 +55,7 @@ class NaivePipeline:
         emb.update(runtime="torch", batch_size=1)
         self.embedder = load_embedder(EmbedderSettings(**emb))
         _, self.index = IndexStore(settings.index_dir).load(catalog)
-        from lookalike.store.store import make_engine
+        from catalog.store import make_engine
 
         self.engine = make_engine(settings.db_url)
         self.catalog = catalog
@@ -74,7 +75,7 @@ class NaivePipeline:
                 vec = self.embedder.embed_images([decoded.crop(region.box)])
                 # FAISS called directly, at its default of every core (the service runs a
                 # search of few queries on one core unless it is alone).
-                threads.all_cores()
+                threads.set_team(usable_cores())
                 scores, found = self.index.index.search(np.asarray(vec, dtype=np.float32), k)
                 rows = []
                 for score, row in zip(scores[0], found[0], strict=True):

@@ -27,6 +27,7 @@ from bench.load import LoadResult, closed_loop, open_loop, wait_until_ready
 from bench.naive import NaivePipeline, time_naive
 from bench.queries import make_queries
 from bench.roofline import detector_gflops, fresh_matmul_peak_gflops, model_gflops
+from lookalike.execution import ExecutionPolicy, usable_cores
 from lookalike.settings import Settings
 
 
@@ -61,18 +62,20 @@ class Server:
     def __init__(
         self, data_dir: Path, port: int, cache: bool, extra_env: dict[str, str] | None = None
     ) -> None:
-        env = {
-            **os.environ,
+        # An explicit OpenMP team for the server: the harness imported ultralytics (the naive
+        # baseline), which leaves OMP_NUM_THREADS=1 in this process's environment.
+        env = ExecutionPolicy().child_env(
+            os.environ,
             **(extra_env or {}),
-            "LOOKALIKE_DATA_DIR": str(data_dir),
-            "LOOKALIKE_API__PRELOAD_CATALOGS": '["demo"]',
-        }
+            LOOKALIKE_DATA_DIR=str(data_dir),
+            LOOKALIKE_API__PRELOAD_CATALOGS='["demo"]',
+        )
         if not cache:
             env["LOOKALIKE_CACHE__MAX_BYTES"] = "0"
         self.url = f"http://127.0.0.1:{port}"
         self.log = open(data_dir / f"bench-server-{port}.log", "w")  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lookalike.cli", "serve", "--port", str(port), "--log-level", "warning"],
+            [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--log-level", "warning"],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -114,7 +117,7 @@ def main() -> None:
     queries = make_queries(args.manifest, args.images_root, args.queries)
     payloads = [q.jpeg for q in queries]
     report: dict[str, object] = {
-        "machine": f"{platform.node()} {os.cpu_count()} cores, {platform.processor() or platform.machine()}",
+        "machine": f"{platform.node()} {usable_cores()} cores, {platform.processor() or platform.machine()}",
         "python": platform.python_version(),
         "queries": len(payloads),
         "products_per_query": round(float(np.mean([len(q.item_ids) for q in queries])), 2),
@@ -281,8 +284,9 @@ def stage_gflops_alone(
     from lookalike.imaging import decode_image
 
     image = decode_image(data, draft_long_side=settings.api.decode_long_side or None)
-    detector = load_detector(settings.detector)
-    embedder = load_embedder(settings.embedder, cache_dir=settings.cache_dir)
+    execution = ExecutionPolicy()  # the two models share one, as in the service
+    detector = load_detector(settings.detector, execution=execution, export_dir=settings.onnx_dir)
+    embedder = load_embedder(settings.embedder, settings.onnx_dir, execution=execution)
     crops = [image.crop(r.box) for r in detector.detect([image])[0]][:3] or [image.pixels]
 
     def p50_ms(call: Callable[[], object]) -> float:

@@ -6,7 +6,8 @@ additive: rows add items and images (identical bytes are stored and embedded onc
 is deleted, and re-running a manifest changes nothing.
 """
 
+from catalog_ingest.parts import IngestParts, catalog_detector_settings
 from catalog_ingest.pipeline import ingest_manifest
 from catalog_ingest.report import IngestReport, Reject
 
-__all__ = ["IngestReport", "Reject", "ingest_manifest"]
+__all__ = ["IngestParts", "IngestReport", "Reject", "catalog_detector_settings", "ingest_manifest"]

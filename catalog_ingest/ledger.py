@@ -6,8 +6,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
-from lookalike.store import ItemRecord
-from lookalike.store.records import METADATA_FIELDS
+from catalog import ItemRecord
+from catalog.records import METADATA_FIELDS
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -11,28 +11,25 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from catalog import CachedEmbedding, CatalogStore, ImageRecord, IngestBatch, ItemRecord, StoredImage
 from catalog_ingest.fetch import Fetcher
 from catalog_ingest.ledger import ItemLedger
 from catalog_ingest.manifest import RawRow, read_manifest
+from catalog_ingest.parts import IngestParts, catalog_detector_settings
 from catalog_ingest.publish import publish_catalog_index
 from catalog_ingest.regions import embed_regions
-from catalog_ingest.report import IngestReport, Reject, write_rejects
+from catalog_ingest.report import IngestReport, Reject, write_rejects, write_unreferenced
 from catalog_ingest.rows import ManifestRow, RowError, parse_row, resolve_image
 from catalog_ingest.unreferenced import unreferenced_images
-from detector import Detector, load_detector
+from detector import Detector
 from embedder import Embedder
 from lookalike.errors import ClientError, InvalidParameterError, ManifestError
 from lookalike.imaging import decode_image, sha256_hex
 from lookalike.settings import DetectorSettings, Settings
-from lookalike.store import CachedEmbedding, CatalogStore, ImageRecord, IngestBatch, ItemRecord, StoredImage
 from lookalike.types import DecodedImage
-
-if TYPE_CHECKING:
-    from lookalike.runtime import Runtime
 
 CATALOG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MIN_BATCH_ROWS = 32
@@ -83,7 +80,7 @@ class Fetched:
 
 
 def ingest_manifest(
-    runtime: Runtime,
+    parts: IngestParts,
     manifest: Path,
     catalog: str,
     *,
@@ -106,11 +103,11 @@ def ingest_manifest(
     if images_root is not None and not images_root.is_dir():
         raise ManifestError(f"images root {images_root} is not a folder")
     raw_rows = read_manifest(Path(manifest))
-    settings = runtime.settings
-    stages = Stages(settings, runtime.store, catalog, (images_root or Path(manifest).parent).resolve())
+    settings = parts.settings
+    stages = Stages(settings, parts.store, catalog, (images_root or Path(manifest).parent).resolve())
     if not validate_only:
-        stages.detector, stages.detector_settings = catalog_detector(runtime)
-        stages.embedder = runtime.embedder
+        stages.detector, stages.detector_settings = parts.detector(), catalog_detector_settings(settings)
+        stages.embedder = parts.embedder()
     state = RunState(IngestReport(catalog=catalog, rows=len(raw_rows), validate_only=validate_only))
     batch_rows = max(settings.embedder.batch_size, MIN_BATCH_ROWS)
     loop_started = time.perf_counter()  # after model loading: images/s measures the pipeline
@@ -124,7 +121,7 @@ def ingest_manifest(
     report = state.report
     report.images_per_s = report.embedded_images / max(time.perf_counter() - loop_started, 1e-9)
     if stages.embedder is not None:
-        publish_index(runtime, stages.embedder.spec, report)
+        publish_index(parts, stages.embedder.spec, report)
     if images_root is not None:
         report.unreferenced_images = unreferenced_images(images_root, state.referenced)
     report.rejects.sort(key=lambda r: r.row)
@@ -132,16 +129,21 @@ def ingest_manifest(
     report.loaded_items = len(state.loaded_items)
     report.rejects_path = rejects_path or settings.data_dir / "reports" / f"{catalog}-rejects.csv"
     write_rejects(report.rejects_path, report.rejects)
+    if report.unreferenced_images:
+        report.unreferenced_path = report.rejects_path.with_name(f"{catalog}-unreferenced.txt")
+        write_unreferenced(report.unreferenced_path, report.unreferenced_images)
+    report.data_dir = settings.data_dir.resolve()
+    report.database = parts.store.describe()
     report.elapsed_s = time.perf_counter() - started
     return report
 
 
-def publish_index(runtime: Runtime, model_spec: str, report: IngestReport) -> None:
+def publish_index(parts: IngestParts, model_spec: str, report: IngestReport) -> None:
     """Index every region vector of the catalog; a new version only if the content changed."""
-    settings = runtime.settings
+    settings = parts.settings
     result = publish_catalog_index(
-        runtime.store,
-        runtime.index_store,
+        parts.store,
+        parts.index_store,
         report.catalog,
         model_spec=model_spec,
         factory=settings.index.factory,
@@ -153,16 +155,6 @@ def publish_index(runtime: Runtime, model_spec: str, report: IngestReport) -> No
         result.published,
         result.count,
     )
-
-
-def catalog_detector(runtime: Runtime) -> tuple[Detector, DetectorSettings]:
-    """The detector for catalog photos (``ingest.catalog_detector``) with the query-side filters."""
-    settings = runtime.settings
-    spec = settings.ingest.catalog_detector
-    detector_settings = settings.detector.model_copy(update={"spec": spec})
-    if settings.detector.spec == spec:
-        return runtime.detector, detector_settings  # already loaded for search: share it
-    return load_detector(detector_settings), detector_settings
 
 
 def _chunks(rows: Sequence[RawRow], size: int) -> Iterator[Sequence[RawRow]]:

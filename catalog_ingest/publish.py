@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from catalog import CatalogStore
 from index import IndexStore, IndexVersionError, LiveIndex, Payload, plan_index
 from lookalike.settings import IndexSettings
-from lookalike.store import CatalogStore
 
 
 @dataclass(frozen=True, slots=True)

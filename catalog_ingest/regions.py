@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from detector import Detector
+from catalog import RegionRecord
+from detector import Detector, select_regions
 from embedder import Embedder
-from lookalike.search import select_regions
 from lookalike.settings import DetectorSettings
-from lookalike.store import RegionRecord
 from lookalike.types import DecodedImage, Region
 
 

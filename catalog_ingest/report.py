@@ -1,4 +1,5 @@
-"""What an ingest run did: counts, rejected rows (also written to a CSV), the index version."""
+"""What an ingest run did: counts, rejected rows (also written to a CSV), the index version, and
+where the data landed (a server reads the same data folder, or it will not see the catalog)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REJECT_COLUMNS = ("row", "item_id", "image", "reason")
+SHOW_UNREFERENCED = 3
+"""Unreferenced files named in the summary; the report file lists every one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,13 @@ class IngestReport:
     published: bool = False
     validate_only: bool = False
     rejects_path: Path | None = None
+    unreferenced_path: Path | None = None
+    """The file listing every unreferenced image (written only when there is one)."""
+    data_dir: Path | None = None
+    """The data folder written (absolute): indexes, reports and, unless ``database_url`` says
+    otherwise, the database."""
+    database: str | None = None
+    """Where the catalog rows went: the SQLite file, or the database URL without its password."""
 
     def summary(self) -> str:
         mode = "validated" if self.validate_only else "loaded"
@@ -58,8 +68,26 @@ class IngestReport:
                 state = "published" if self.published else "unchanged, not republished"
                 lines.append(f"  index: {self.index_version} ({self.indexed_vectors} vectors, {state})")
         if self.unreferenced_images:
-            lines.append(f"  unreferenced: {len(self.unreferenced_images)} image files under the images root")
+            shown = ", ".join(self.unreferenced_images[:SHOW_UNREFERENCED])
+            more = len(self.unreferenced_images) - SHOW_UNREFERENCED
+            where = f"; all listed in {self.unreferenced_path}" if self.unreferenced_path else ""
+            lines.append(
+                f"  unreferenced: {len(self.unreferenced_images)} image files under the images root "
+                f"that no row names ({shown}{f', {more} more' if more > 0 else ''}{where})"
+            )
+        if self.data_dir is not None and not self.validate_only:
+            lines.append(f"  data folder: {self.data_dir} (database: {self.database})")
+            lines.append(
+                f"  a server sees this catalog when it reads the same folder: run `lookalike serve` here, "
+                f"or set LOOKALIKE_DATA_DIR={self.data_dir}"
+            )
         return "\n".join(lines)
+
+
+def write_unreferenced(path: Path, names: list[str]) -> None:
+    """One image path per line, relative to the images root."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{name}\n" for name in names), encoding="utf-8")
 
 
 def write_rejects(path: Path, rejects: list[Reject]) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
+from catalog import ItemRecord
 from catalog_ingest.manifest import RawRow
-from lookalike.store import ItemRecord
-from lookalike.store.records import METADATA_FIELDS
+from lookalike.items import METADATA_FIELDS, METADATA_TYPES
 
 KNOWN_COLUMNS = frozenset({"item_id", "image", *METADATA_FIELDS})
 
@@ -60,18 +60,27 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
-def _price(value: Any) -> float | None:
+def _number(name: str, value: Any) -> float | None:
+    """A metadata number (the price): finite and >= 0."""
     if value is None:
         return None
     if isinstance(value, bool):
-        raise RowError(f"price {value!r} is not a number")
+        raise RowError(f"{name} {value!r} is not a number")
     try:
-        price = float(value)
+        number = float(value)
     except (TypeError, ValueError):
-        raise RowError(f"price {value!r} is not a number") from None
-    if not math.isfinite(price) or price < 0:
-        raise RowError(f"price {value!r} must be a finite number >= 0")
-    return price
+        raise RowError(f"{name} {value!r} is not a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise RowError(f"{name} {value!r} must be a finite number >= 0")
+    return number
+
+
+def _metadata(values: dict[str, Any]) -> dict[str, Any]:
+    """The row's metadata fields, each read as its declared type (``lookalike.items``)."""
+    return {
+        name: _number(name, values.get(name)) if kind is float else _text(values.get(name))
+        for name, kind in METADATA_TYPES.items()
+    }
 
 
 def parse_row(raw: RawRow, base: Path) -> ManifestRow:
@@ -87,12 +96,7 @@ def parse_row(raw: RawRow, base: Path) -> ManifestRow:
         raise RowError("missing image")
     item = ItemRecord(
         item_id=item_id,
-        title=_text(values.get("title")),
-        brand=_text(values.get("brand")),
-        category=_text(values.get("category")),
-        price=_price(values.get("price")),
-        currency=_text(values.get("currency")),
-        url=_text(values.get("url")),
+        **_metadata(values),
         attributes={k: v for k, v in values.items() if k not in KNOWN_COLUMNS and v is not None},
     )
     return ManifestRow(raw.number, item, image, resolve_image(image, base))

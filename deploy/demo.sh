@@ -12,7 +12,7 @@ export LOOKALIKE_DATA_DIR="$DATA_DIR"
 if [ -f "$DATA_DIR/server.pid" ] && kill -0 "$(cat "$DATA_DIR/server.pid")" 2>/dev/null; then
   echo "server already running (pid $(cat "$DATA_DIR/server.pid"))"
 else
-  LOOKALIKE_API__PRELOAD_CATALOGS='["demo"]' nohup "$PY" -m lookalike.cli serve --port "$PORT" \
+  LOOKALIKE_API__PRELOAD_CATALOGS='["demo"]' nohup "$PY" -m cli.main serve --port "$PORT" \
     >"$DATA_DIR/server.log" 2>&1 &
   echo $! >"$DATA_DIR/server.pid"
 fi
@@ -24,9 +24,9 @@ for _ in $(seq 1 180); do
   fi
   echo -n "."; sleep 1
 done
-"$PY" -m lookalike.demo make-query --manifest "$DATA_DIR/demo/catalog.csv" --images-root "$IMAGES" \
+"$PY" -m cli.demo make-query --manifest "$DATA_DIR/demo/catalog.csv" --images-root "$IMAGES" \
   --out "$DATA_DIR/demo/query.jpg"
-"$PY" -m lookalike.demo ask --query "$DATA_DIR/demo/query.jpg" --url "http://127.0.0.1:$PORT"
+"$PY" -m cli.demo ask --query "$DATA_DIR/demo/query.jpg" --url "http://127.0.0.1:$PORT"
 cat <<MSG
 
 The server keeps running at http://127.0.0.1:$PORT (API docs: http://127.0.0.1:$PORT/docs).

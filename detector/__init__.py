@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from detector.base import Detector
+from detector.categories import default_category_map
+from detector.regions import select_regions
+from lookalike.execution import ExecutionPolicy
 from lookalike.settings import DetectorSettings
 from lookalike.specs import ModelSpec
 
-__all__ = ["Detector", "load_detector"]
+__all__ = ["Detector", "load_detector", "select_regions"]
 
 
-def load_detector(settings: DetectorSettings, device: str | None = None) -> Detector:
-    """Build the detector a spec names: garment-yolo, blocks, none, nudenet, or yolo:<weights>."""
+def load_detector(
+    settings: DetectorSettings,
+    device: str | None = None,
+    *,
+    execution: ExecutionPolicy | None = None,
+    export_dir: Path | None = None,
+) -> Detector:
+    """Build the detector a spec names: garment-yolo, blocks, none, nudenet, or yolo:<weights>.
+
+    ``execution`` is the policy its ONNX sessions share with the other models of the process;
+    ``export_dir`` is where its static rectangular exports are cached (``Settings.export_dir``).
+    """
     spec = ModelSpec.parse(settings.spec)
     if spec.kind == "none":
         from detector.whole_image import WholeImageDetector
@@ -49,7 +63,11 @@ def load_detector(settings: DetectorSettings, device: str | None = None) -> Dete
             agnostic_nms=settings.agnostic_nms,
             iou=settings.iou,
             imgsz=imgsz,
-            category_map=settings.category_map,
+            category_map=(
+                settings.category_map
+                if settings.category_map is not None
+                else default_category_map(spec.kind)
+            ),
         )
         if _runs_in_onnxruntime(settings, weights):
             from detector.onnx_yolo import OnnxYoloDetector
@@ -59,7 +77,8 @@ def load_detector(settings: DetectorSettings, device: str | None = None) -> Dete
                 threads=settings.threads,
                 rect_inputs=settings.rect_inputs,
                 rect_margin_strides=settings.rect_margin_strides,
-                export_cache_dir=settings.export_cache_dir,
+                export_dir=export_dir,
+                execution=execution,
                 **common,
             )
         return YoloDetector(weights, device=device, **common)

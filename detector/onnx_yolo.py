@@ -18,7 +18,9 @@ import cv2
 import numpy as np
 
 from detector.rect_exports import RectSessions
+from lookalike.execution import ExecutionPolicy
 from lookalike.onnx_sessions import open_session
+from lookalike.settings import default_export_dir
 from lookalike.types import Box, DecodedImage, Region
 
 PAD_VALUE = 114  # ultralytics' LetterBox grey
@@ -111,10 +113,12 @@ class OnnxYoloDetector:
         classes: Sequence[str] | None = None,
         rect_inputs: bool = True,
         rect_margin_strides: int = 1,
-        export_cache_dir: Path | None = None,
+        export_dir: Path | None = None,
+        execution: ExecutionPolicy | None = None,
     ) -> None:
         self.spec = spec or f"yolo:{weights}"
-        self._session: Any = open_session(weights, threads)
+        self.execution = execution or ExecutionPolicy()
+        self._session: Any = open_session(weights, threads, self.execution)
         meta = self._session.get_modelmeta().custom_metadata_map
         model_input = self._session.get_inputs()[0]
         self._input = model_input.name
@@ -132,8 +136,9 @@ class OnnxYoloDetector:
                 checkpoint,
                 self._session,
                 self.imgsz,
-                export_cache_dir or Path.home() / ".cache" / "lookalike" / "onnx",
+                export_dir or default_export_dir(),
                 threads,
+                self.execution,
             )
             if rect_inputs and fixed is not None and checkpoint.is_file()
             else None

@@ -25,6 +25,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+from lookalike.execution import ExecutionPolicy
 from lookalike.imaging import file_sha256
 from lookalike.onnx_sessions import open_session
 
@@ -78,8 +79,17 @@ def _quiet_ultralytics() -> Iterator[None]:
 class RectSessions:
     """ONNX Runtime sessions per input shape for one checkpoint; the square one is given."""
 
-    def __init__(self, checkpoint: Path, square: Any, size: int, cache_dir: Path, threads: int) -> None:
+    def __init__(
+        self,
+        checkpoint: Path,
+        square: Any,
+        size: int,
+        cache_dir: Path,
+        threads: int,
+        execution: ExecutionPolicy,
+    ) -> None:
         self._checkpoint = checkpoint
+        self._execution = execution
         self._cache_dir = cache_dir
         self._threads = threads
         self._lock = threading.Lock()
@@ -121,4 +131,4 @@ class RectSessions:
 
     def _open(self, shape: Shape) -> Any:
         path = export_static(self._checkpoint, shape, self._cache_dir, key=self._key)
-        return open_session(path, self._threads)
+        return open_session(path, self._threads, self._execution)

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedder.base import Embedder, TextEmbedder
-from lookalike.settings import EmbedderSettings
+from lookalike.execution import ExecutionPolicy
+from lookalike.settings import EmbedderSettings, default_export_dir
 from lookalike.specs import ModelSpec
 
 if TYPE_CHECKING:
@@ -15,11 +16,18 @@ if TYPE_CHECKING:
 __all__ = ["Embedder", "TextEmbedder", "load_embedder"]
 
 
-def load_embedder(settings: EmbedderSettings, cache_dir: Path | None = None) -> Embedder:
-    """Build the embedder a spec names. Heavy imports happen here, not at import time."""
+def load_embedder(
+    settings: EmbedderSettings, export_dir: Path | None = None, *, execution: ExecutionPolicy | None = None
+) -> Embedder:
+    """Build the embedder a spec names. Heavy imports happen here, not at import time.
+
+    ``export_dir`` caches its ONNX export (``Settings.onnx_dir``); ``execution`` is the policy its
+    ONNX session shares with the other models of the process. torch's own threads are set from it
+    too, explicitly, so an ``OMP_NUM_THREADS`` some import left in the environment never decides."""
     from embedder.device import configure_cpu_threads
 
-    configure_cpu_threads(settings.threads)
+    execution = execution or ExecutionPolicy()
+    configure_cpu_threads(execution.threads_per_run(settings.threads))
     name, _, weights = settings.spec.partition("@")
     if name.strip().lower() == "efficientnet_lite0":
         from embedder.efficientnet_lite import build_efficientnet_lite0_embedder
@@ -30,7 +38,7 @@ def load_embedder(settings: EmbedderSettings, cache_dir: Path | None = None) -> 
             batch_size=settings.batch_size,
             device=settings.device,
         )
-        return _maybe_onnx(lite, settings, cache_dir)
+        return _maybe_onnx(lite, settings, export_dir, execution)
     spec = ModelSpec.parse(settings.spec)
     common: dict[str, Any] = {"batch_size": settings.batch_size}
     if spec.kind == "torchvision":
@@ -43,7 +51,7 @@ def load_embedder(settings: EmbedderSettings, cache_dir: Path | None = None) -> 
             device=settings.device,
             **common,
         )
-        return _maybe_onnx(torch_embedder, settings, cache_dir)
+        return _maybe_onnx(torch_embedder, settings, export_dir, execution)
     if spec.kind == "open_clip":
         from embedder.open_clip_models import OpenClipEmbedder
 
@@ -56,12 +64,17 @@ def load_embedder(settings: EmbedderSettings, cache_dir: Path | None = None) -> 
         if not spec.name:
             raise ValueError("onnx spec needs a file: onnx:/path/model.onnx")
         return OnnxImageEmbedder(
-            spec.name, image_size=settings.image_size, threads=settings.threads, **common
+            spec.name, image_size=settings.image_size, threads=settings.threads, execution=execution, **common
         )
     raise ValueError(f"unknown embedder spec {settings.spec!r}")
 
 
-def _maybe_onnx(embedder: TorchImageEmbedder, settings: EmbedderSettings, cache_dir: Path | None) -> Embedder:
+def _maybe_onnx(
+    embedder: TorchImageEmbedder,
+    settings: EmbedderSettings,
+    export_dir: Path | None,
+    execution: ExecutionPolicy,
+) -> Embedder:
     """Swap in ONNX Runtime on the CPU: same spec, same vectors, several times faster."""
     use_onnx = settings.runtime == "onnx" or (settings.runtime == "auto" and embedder.device.type == "cpu")
     if not use_onnx or not embedder.exportable:
@@ -69,11 +82,12 @@ def _maybe_onnx(embedder: TorchImageEmbedder, settings: EmbedderSettings, cache_
     from embedder.onnx_embedder import OnnxImageEmbedder
     from embedder.onnx_export import export_onnx
 
-    path = export_onnx(embedder, (cache_dir or Path.home() / ".cache" / "lookalike") / "onnx")
+    path = export_onnx(embedder, export_dir or default_export_dir())
     return OnnxImageEmbedder(
         path,
         image_size=embedder.image_size,
         batch_size=embedder.batch_size,
         threads=settings.threads,
         spec=embedder.spec,
+        execution=execution,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,7 +12,8 @@ from PIL import Image
 
 from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_array, vector_space
 from embedder.torch_embedder import l2_normalise
-from lookalike.onnx_sessions import models_running, open_session
+from lookalike.execution import ExecutionPolicy
+from lookalike.onnx_sessions import open_session
 from lookalike.types import Vectors
 
 
@@ -30,14 +30,16 @@ class OnnxImageEmbedder:
         spec: str | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        execution: ExecutionPolicy | None = None,
     ) -> None:
         self._mean, self._std = mean, std
-        self._session: Any = open_session(path, threads)
+        self.execution = execution or ExecutionPolicy()
+        self._session: Any = open_session(path, threads, self.execution)
         self._input = self._session.get_inputs()[0].name
         self.image_size = image_size
         self.batch_size = batch_size
         self.spec = spec or vector_space(f"onnx:{Path(path).name}", image_size)
-        cores = os.cpu_count() or 1
+        cores = self.execution.cores
         self._pool = ThreadPoolExecutor(cores, thread_name_prefix="crop-resize") if cores > 1 else None
         self.dim = int(self._run(np.zeros((1, 3, image_size, image_size), np.float32)).shape[1])
 
@@ -50,7 +52,7 @@ class OnnxImageEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Alone, a request's crops are resized on every core (2.5 crops: ~0.8 ms less); beside
         # other model runs the cores are taken and a hand-off would only add latency.
-        pool = self._pool if len(images) > 1 and models_running() == 0 else None
+        pool = self._pool if len(images) > 1 and self.execution.models_running() == 0 else None
         mapper = pool.map if pool is not None else map
         parts = [
             self._run(

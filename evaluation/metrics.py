@@ -1,6 +1,6 @@
 """Retrieval and detection metrics as pure functions of per-query outcomes.
 
-Ranking rule (the same as served results, ``lookalike.search.merge_neighbours``): a query's
+Ranking rule (the same as served results, ``service.search.merge_neighbours``): a query's
 ranking is every item any of its regions matched, at its best score over regions, sorted by
 score descending and then by item id ascending. Ties are therefore broken by item id, not
 averaged: two catalog items with identical photos score the same, and the one whose id sorts
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from evaluation.benchmark import TruthBox
-from lookalike.search import merge_neighbours
 from lookalike.types import Box
+from service.search import merge_neighbours
 
 KS = (1, 5, 10, 20)
 IOU_THRESHOLD = 0.5

@@ -29,10 +29,10 @@ from tqdm import tqdm
 from evaluation.benchmark import QUERIES_FILE, Benchmark, Query, file_sha256
 from evaluation.metrics import QueryOutcome, RegionOutcome
 from lookalike.errors import BadImageError, ImageTooLargeError, ManifestError
-from lookalike.runtime import Runtime
-from lookalike.search import SearchRequest, merged_ranking
 from lookalike.settings import Settings
 from lookalike.types import SearchResult
+from service.runtime import Runtime
+from service.search import SearchRequest, merged_ranking
 
 log = logging.getLogger(__name__)
 
@@ -134,8 +134,11 @@ def catalog_image_paths(bench: Benchmark) -> dict[str, Path]:
 
 
 def eval_settings(settings: Settings, data_dir: Path) -> Settings:
-    """The user's models and limits, with storage moved into the cache folder (SQLite, own indexes)."""
-    return settings.model_copy(update={"data_dir": data_dir, "database_url": None})
+    """The user's models and limits, with storage moved into the cache folder (SQLite, own indexes);
+    the model exports stay where the user's settings keep them (made once, shared)."""
+    return settings.model_copy(
+        update={"data_dir": data_dir, "database_url": None, "export_dir": settings.onnx_dir.resolve()}
+    )
 
 
 RuntimeFactory = Callable[[Settings], Runtime]
@@ -169,7 +172,7 @@ def prepare_catalog(
 
     started = time.perf_counter()
     report = ingest_manifest(
-        runtime,
+        runtime.ingest_parts(),
         bench.catalog_csv,
         EVAL_CATALOG,
         images_root=bench.root,

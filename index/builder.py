@@ -22,6 +22,7 @@ import numpy.typing as npt
 from index import threads
 from index.exact import as_float32
 from index.gpu import gpu_available, to_cpu, to_gpu
+from lookalike.execution import usable_cores
 from lookalike.types import Vectors
 
 FLAT_MAX = 50_000
@@ -237,7 +238,7 @@ def build_faiss(
     (``index_cpu_to_gpu``) and is copied back for storage; the PCA and HNSW stay on the CPU.
     """
     timings: dict[str, float] = {}
-    threads.all_cores()
+    threads.set_team(usable_cores())  # a build is worth every core
     start = time.perf_counter()
     sample = training_sample(vectors, plan.train_size) if plan.train_size else None
     pca = uncentered_pca(sample, plan.pca_dim) if plan.pca_dim and sample is not None else None

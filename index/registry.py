@@ -20,6 +20,7 @@ from index.metrics import METRICS, Metrics
 from index.vector_index import FilterPolicy
 from index.versions import IndexStore, IndexVersionError
 from lookalike.errors import UnknownCatalogError
+from lookalike.execution import ExecutionPolicy
 from lookalike.settings import IndexSettings
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,8 @@ class _Entry:
 
 
 class IndexRegistry:
-    """Implements ``lookalike.search.IndexProvider`` over an ``IndexStore``."""
+    """Implements ``service.search.IndexProvider`` over an ``IndexStore``; FAISS in the indexes it
+    serves sizes its threads by ``execution`` (the server's policy)."""
 
     def __init__(
         self,
@@ -58,8 +60,10 @@ class IndexRegistry:
         overrides: SearchOverrides | None = None,
         use_gpu: bool = True,
         metrics: Metrics = METRICS,
+        execution: ExecutionPolicy | None = None,
     ) -> None:
         self.store = store
+        self.execution = execution or ExecutionPolicy()
         self.model_spec = model_spec
         self.check_interval_s = check_interval_s
         self.background = background
@@ -73,7 +77,11 @@ class IndexRegistry:
 
     @classmethod
     def from_settings(
-        cls, store: IndexStore, model_spec: str | None, settings: IndexSettings
+        cls,
+        store: IndexStore,
+        model_spec: str | None,
+        settings: IndexSettings,
+        execution: ExecutionPolicy | None = None,
     ) -> IndexRegistry:
         """The registry ``settings.index`` describes: search-time overrides, filter policy, GPU, checks."""
         policy = FilterPolicy(
@@ -86,6 +94,7 @@ class IndexRegistry:
             check_interval_s=settings.check_interval_s,
             overrides=overrides,
             use_gpu=settings.use_gpu == "auto",
+            execution=execution,
         )
 
     def get(self, catalog: str) -> tuple[str, LiveIndex]:
@@ -169,6 +178,7 @@ class IndexRegistry:
 
     def _prepare(self, live: LiveIndex) -> LiveIndex:
         base = live.base
+        base.execution = self.execution
         o = self.overrides
         if o.nprobe or o.ef_search or o.rerank is not None:
             base.plan = base.plan.with_search(o.nprobe, o.ef_search, o.rerank)

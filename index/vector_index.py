@@ -25,6 +25,7 @@ from index.exact import as_float32
 from index.filters import SearchFilter
 from index.gpu import gpu_available
 from index.payload import Mask, Payload
+from lookalike.execution import ExecutionPolicy
 from lookalike.types import Neighbour, Vectors
 
 _faiss: Any = faiss  # the bundled stubs miss several SearchParameters classes
@@ -116,6 +117,8 @@ class VectorIndex:
     """Exact vectors in row order (int16 fixed point, see ``index.exact``; usually memory-mapped);
     for a Flat index, a float32 view of its own storage."""
     policy: FilterPolicy = field(default_factory=FilterPolicy)
+    execution: ExecutionPolicy = field(default_factory=ExecutionPolicy)
+    """Whose cores FAISS uses per call; the registry hands over the server's (see ``index.threads``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.exact, np.memmap):
@@ -276,7 +279,7 @@ class VectorIndex:
     def exact_subset(self, queries: Vectors, k: int, rows: npt.NDArray[np.int64]) -> Hits:
         """Exact inner products against the given rows, in chunks so memory stays bounded."""
         best = empty_hits(len(queries), k)
-        threads.for_queries(len(queries))
+        threads.set_team(self.execution.faiss_team(len(queries)))
         for lo in range(0, len(rows), EXACT_CHUNK):
             chunk = rows[lo : lo + EXACT_CHUNK]
             scores, local = exact_knn(queries, self.exact_rows(chunk), k)
@@ -289,8 +292,9 @@ class VectorIndex:
         rerank = self.plan.rerank if self.exact is not None and not self.plan.exact else 0
         fetch = min(n, k * max(rerank, 1))
         refs: list[Any] = []
-        threads.for_queries(len(queries))
-        few = len(queries) <= scan.MAX_QUERIES and threads.current() <= scan.MAX_FAISS_THREADS
+        team = self.execution.faiss_team(len(queries))
+        threads.set_team(team)
+        few = len(queries) <= scan.MAX_QUERIES and team <= scan.MAX_FAISS_THREADS
         if allowed is None and self._flat_scan and few and self.gpu_index is None:
             assert self.exact is not None
             return top_k(*scan.candidates(queries, self.exact, fetch), k)

@@ -1,28 +1,19 @@
 """ONNX Runtime sessions as every stage here wants them: best provider, no spinning threads,
 and as many intra-op threads as the moment allows.
 
-A lone request runs fastest with every core inside each operator (intra-op threads). Under
-load, the detector and the embedder of one process run at the same time, and two sessions
-of two threads each on two cores only thrash: one thread each gave 10-15% more throughput
-at 16 clients, but a lone request was 20% slower. So each model keeps two sessions, a wide
-one (all cores) and a narrow one (one thread), and every run takes the wide one only when no
-other model run is under way in the process, and, where the process says how many requests it
-has in flight (``lookalike.demand``), only when that is one: then the wide session's threads spin
-while it runs (and stop when it returns), which cut a lone request from 40.8 to 37.9 ms;
+Each model keeps two sessions, a wide one (every core) and a narrow one (one thread); its
+``ExecutionPolicy`` says per run which one to take (``lookalike.execution``: wide only when no
+other model run is under way and at most one request is in flight). The wide session's threads
+spin while it runs (and stop when it returns), which cut a lone request from 40.8 to 37.9 ms;
 spinning beside other requests cost 5% of the throughput at 16 clients.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from pathlib import Path
 from typing import Any
 
-from lookalike.demand import requests_in_flight
-
-_active_runs = 0
-_active_lock = threading.Lock()
+from lookalike.execution import ExecutionPolicy
 
 
 def available_providers() -> list[str]:
@@ -51,33 +42,20 @@ def _session(path: str | Path, threads: int, providers: list[str], spin: bool = 
     return ort.InferenceSession(str(path), options, providers=providers)
 
 
-def models_running() -> int:
-    """Model runs under way in this process (through any ``AdaptiveSession``)."""
-    return _active_runs
-
-
 class AdaptiveSession:
     """An InferenceSession look-alike that picks its thread count per run (see module doc)."""
 
-    def __init__(self, path: str | Path, threads: int = 0) -> None:
+    def __init__(self, path: str | Path, threads: int = 0, execution: ExecutionPolicy | None = None) -> None:
+        self.execution = execution or ExecutionPolicy()
         providers = available_providers()
-        wide = threads or os.cpu_count() or 1
+        wide = self.execution.threads_per_run(threads)
         on_cpu = providers[0] == "CPUExecutionProvider"
         self.wide = _session(path, wide, providers, spin=on_cpu and wide > 1)
         self.narrow = _session(path, 1, providers) if on_cpu and wide > 1 else self.wide
 
     def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> Any:
-        global _active_runs
-        with _active_lock:
-            _active_runs += 1
-            in_flight = requests_in_flight()  # unknown: the model runs alone decide
-            alone = _active_runs == 1 and (in_flight is None or in_flight <= 1)
-            session = self.wide if alone else self.narrow
-        try:
-            return session.run(output_names, feeds)
-        finally:
-            with _active_lock:
-                _active_runs -= 1
+        with self.execution.model_run() as wide:
+            return (self.wide if wide else self.narrow).run(output_names, feeds)
 
     def get_inputs(self) -> Any:
         return self.wide.get_inputs()
@@ -86,6 +64,11 @@ class AdaptiveSession:
         return self.wide.get_modelmeta()
 
 
-def open_session(path: str | Path, threads: int = 0) -> AdaptiveSession:
-    """A session with ``threads`` intra-op threads when alone (0 = all cores), one under load."""
-    return AdaptiveSession(path, threads)
+def open_session(
+    path: str | Path, threads: int = 0, execution: ExecutionPolicy | None = None
+) -> AdaptiveSession:
+    """A session with ``threads`` intra-op threads when alone (0 = all cores), one under load.
+
+    Models that run side by side (a detector and an embedder) share one ``execution`` policy, so
+    each sees the other's runs; without one, the session gets a policy of its own."""
+    return AdaptiveSession(path, threads, execution)

@@ -1,14 +1,19 @@
 """All configuration in one typed object.
 
 Sources, highest first: explicit keyword arguments, ``LOOKALIKE_*`` environment variables
-(nested with ``__``, e.g. ``LOOKALIKE_API__MAX_UPLOAD_BYTES``), then a TOML file named by
-``LOOKALIKE_CONFIG`` or passed as ``--config``. Nothing else in the code reads ``os.environ``.
+(nested with ``__``, e.g. ``LOOKALIKE_API__MAX_UPLOAD_BYTES``), then a TOML file passed as
+``--config`` (``load_settings(path)``) or else named by ``LOOKALIKE_CONFIG``. Loading reads the
+environment and never writes it; nothing else in the code reads ``os.environ``. A ``Settings``
+object is plain data: ``lookalike serve --workers N`` hands the same object to every worker
+process (pickled with uvicorn's app factory, see ``api.server``), not a file name to re-read.
 """
 
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,9 +72,6 @@ class DetectorSettings(BaseModel):
             "1 keeps box recall level with the square input (docs/EVALUATION.md)."
         ),
     )
-    export_cache_dir: Path | None = Field(
-        default=None, description="Where those exports are cached; None: ~/.cache/lookalike/onnx."
-    )
     max_regions: int = Field(default=5, ge=1, le=50)
     min_box_fraction: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Drop boxes smaller than this share of the image."
@@ -77,8 +79,13 @@ class DetectorSettings(BaseModel):
     include_whole_image: bool = Field(
         default=False, description="Also search the whole image as one more region."
     )
-    category_map: dict[str, str] = Field(
-        default_factory=dict, description="Detector class name -> catalog category."
+    category_map: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Detector class name -> catalog category. None: the detector's known map (garment-yolo: "
+            "dress -> Dress, footwear -> Shoes, headwear -> Hat; docs/DETECTOR.md); {}: class names "
+            "as they are."
+        ),
     )
 
 
@@ -248,6 +255,13 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    export_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Where ONNX exports of the models are cached (the embedder's, the detector's rectangular "
+            "inputs), made once per model and shape; None: ~/.cache/lookalike/onnx, shared by every data_dir."
+        ),
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -258,7 +272,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        config_file = os.environ.get("LOOKALIKE_CONFIG")
+        config_file = _config_file.get() or os.environ.get("LOOKALIKE_CONFIG")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if config_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
@@ -278,15 +292,33 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
+    @property
+    def onnx_dir(self) -> Path:
+        """The one cache root of every ONNX export (``export_dir``)."""
+        return self.export_dir if self.export_dir is not None else default_export_dir()
+
+
+def default_export_dir() -> Path:
+    """Where ONNX exports are cached when nobody says: per user, shared by every data folder
+    (exports are named by the model's hash and input shape, so sharing them is safe)."""
+    return Path.home() / ".cache" / "lookalike" / "onnx"
+
+
+_config_file: ContextVar[Path | None] = ContextVar("lookalike_config_file", default=None)
+"""The TOML file of the ``load_settings`` call in progress (read by ``settings_customise_sources``)."""
+
+
+@contextmanager
+def _reading(config_file: Path | None) -> Iterator[None]:
+    token = _config_file.set(config_file)
+    try:
+        yield
+    finally:
+        _config_file.reset(token)
+
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build settings, optionally from a TOML file (same keys as the environment)."""
-    if config_file is not None:
-        os.environ["LOOKALIKE_CONFIG"] = str(config_file)
-    return Settings(**overrides)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings (the API's dependency)."""
-    return Settings()
+    """Build settings, optionally from a TOML file (same keys as the environment; the environment
+    and ``overrides`` win over it). The file is read once, here; nothing is written anywhere."""
+    with _reading(config_file):
+        return Settings(**overrides)

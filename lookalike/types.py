@@ -1,16 +1,18 @@
 """The values that flow between stages: image -> regions -> vectors -> neighbours -> rows.
 
-Every stage takes and returns these types, so no stage reaches into another's internals.
+Every stage takes and returns these types, so no stage reaches into another's internals. A
+catalog item's fields are declared in ``lookalike.items`` (``CatalogItem`` is re-exported here).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
+
+from lookalike.items import CatalogItem
 
 Vectors = npt.NDArray[np.float32]
 """A (n, dim) batch of L2-normalised float32 vectors."""
@@ -112,21 +114,6 @@ class Neighbour:
 
 
 @dataclass(slots=True)
-class CatalogItem:
-    """A catalog item as the API shows it."""
-
-    item_id: str
-    title: str | None = None
-    brand: str | None = None
-    category: str | None = None
-    price: float | None = None
-    currency: str | None = None
-    url: str | None = None
-    image_url: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
 class Match:
     """A catalog item matched to a query region."""
 
@@ -152,3 +139,16 @@ class SearchResult:
     image_height: int
     regions: list[RegionResult]
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+__all__ = [
+    "Box",
+    "CatalogItem",
+    "DecodedImage",
+    "Match",
+    "Neighbour",
+    "Region",
+    "RegionResult",
+    "SearchResult",
+    "Vectors",
+]

@@ -22,8 +22,8 @@ from api.app import create_app
 from catalog_ingest import ingest_manifest
 from catalog_ingest.datasets.clothing import write_clothing_manifest
 from embedder import Embedder
-from lookalike.runtime import Runtime
 from lookalike.settings import ApiSettings, DetectorSettings, EmbedderSettings, Settings
+from service.runtime import Runtime
 from tests.images import CLOTHING, CLOTHING_IMAGES, clothing_photos
 
 CATALOG = "shop"
@@ -70,7 +70,9 @@ def shop_catalog(api_runtime: Runtime, tmp_path_factory: pytest.TempPathFactory)
     photos = clothing_photos(CATALOG_SIZE)
     manifest = tmp_path_factory.mktemp("manifest") / "shop.csv"
     write_clothing_manifest(CLOTHING, manifest, item_ids={p.stem for p in photos})
-    report = ingest_manifest(api_runtime, manifest, CATALOG, images_root=CLOTHING_IMAGES, progress=False)
+    report = ingest_manifest(
+        api_runtime.ingest_parts(), manifest, CATALOG, images_root=CLOTHING_IMAGES, progress=False
+    )
     assert report.loaded_items == CATALOG_SIZE and report.index_version, report.summary()
     import csv
 

@@ -13,10 +13,8 @@ from typing import Any
 import pytest
 
 from embedder import Embedder, load_embedder
-from lookalike import demand
-from lookalike.batching import InFlight
-from lookalike.runtime import Runtime
 from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
+from service.runtime import Runtime
 
 # -- data -------------------------------------------------------------------------------
 
@@ -88,16 +86,6 @@ def runtime(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
     """One runtime for the whole session (SQLite in a temp folder, whole-image detector)."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("session-runtime"), **TEST_DEFAULTS)
     return SharedModelRuntime(settings, shared_embedder=lambda: request.getfixturevalue("embedder"))
-
-
-@pytest.fixture
-def requests_in_flight() -> Iterator[InFlight]:
-    """The process's requests in flight, handed over as a serving runtime hands over its own;
-    enter it once per request the test pretends is under way."""
-    count = InFlight()
-    previous = demand.set_source(count.count)
-    yield count
-    demand.set_source(previous)
 
 
 # -- PostgreSQL -------------------------------------------------------------------------

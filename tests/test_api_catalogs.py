@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from catalog_ingest import ingest_manifest
-from lookalike.runtime import Runtime
+from service.runtime import Runtime
 
 if TYPE_CHECKING:
     from tests.api_fixtures import ImageServer, ShopCatalog
@@ -83,7 +83,7 @@ def elsewhere_catalog(
         writer.writerow(["item_id", "image", "title"])
         writer.writerow(["remote-1", url, "Fetched at ingest"])
         writer.writerow(["gone-1", str(doomed), "File removed later"])
-    report = ingest_manifest(api_runtime, manifest, "elsewhere", progress=False)
+    report = ingest_manifest(api_runtime.ingest_parts(), manifest, "elsewhere", progress=False)
     assert report.loaded_items == 2, report.summary()
     doomed.unlink()
     return {"url": url}

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from typer.testing import CliRunner
 
-from lookalike.cli import app
+from cli.main import app
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def test_serve_runs_the_factory_with_settings_from_the_config_file(tmp_path: Pat
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LOOKALIKE_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "lookalike.cli", "serve", "--config", str(config), "--port", str(port)],
+        [sys.executable, "-m", "cli.main", "serve", "--config", str(config), "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

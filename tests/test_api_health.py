@@ -15,8 +15,8 @@ from api.readiness import Warmup
 from catalog_ingest import ingest_manifest
 from embedder import Embedder
 from lookalike.errors import NotReadyError
-from lookalike.runtime import Runtime
 from lookalike.settings import DetectorSettings, Settings
+from service.runtime import Runtime
 from tests.images import CLOTHING_IMAGES
 
 if TYPE_CHECKING:
@@ -67,7 +67,9 @@ def test_readyz_waits_for_a_preloaded_catalog_then_turns_ready(
             csv.writer(f).writerows(
                 [["item_id", "image"], *[[p.stem, p.name] for p in shop_catalog.photos[:2]]]
             )
-        ingest_manifest(api_runtime, manifest, "later", images_root=CLOTHING_IMAGES, progress=False)
+        ingest_manifest(
+            api_runtime.ingest_parts(), manifest, "later", images_root=CLOTHING_IMAGES, progress=False
+        )
 
         after = client.get("/readyz")
         assert after.status_code == 200, after.text

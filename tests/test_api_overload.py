@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from embedder import Embedder
 from embedder.batched import BatchedEmbedder
-from lookalike.runtime import Runtime
 from lookalike.settings import BatchingSettings, CacheSettings, Settings
+from service.runtime import Runtime
 from tests.api_fixtures import ShopCatalog, wait_ready
 
 pytest_plugins = ["tests.api_fixtures"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -12,6 +13,7 @@ from detector import load_detector
 from detector.blocks import PhotoBlockDetector
 from lookalike.imaging import decode_image
 from lookalike.settings import DetectorSettings
+from lookalike.splits import read_clothing_labels
 from lookalike.types import DecodedImage
 from tests.images import clothing_photos
 
@@ -104,7 +106,29 @@ def test_default_detector_is_our_garment_yolo_and_finds_pasted_products() -> Non
             total += 1
             found += any(r.box.iou(box) >= 0.5 for r in regions)
         assert all(
-            r.category in {"top", "bottom", "dress", "outerwear", "footwear", "headwear", "other"}
-            for r in regions
+            r.category in {"top", "bottom", "Dress", "outerwear", "Shoes", "Hat", "other"} for r in regions
         )
     assert found / total >= 0.85
+
+
+def test_garment_yolo_names_regions_by_catalog_category_where_its_class_has_one(clothing_dir: Path) -> None:
+    """A detected dress is a "Dress" (the clothing catalog's category), not the detector's "dress";
+    a class that covers several categories ("top": T-Shirt, Shirt, ...) keeps its own name."""
+    from evaluation.synth.screenshot import compose_screenshot
+
+    labels = read_clothing_labels(clothing_dir)
+    dresses = [
+        clothing_dir / "images" / f"{i}.jpg" for i, label in sorted(labels.items()) if label == "Dress"
+    ]
+    detector = load_detector(DetectorSettings())
+    as_classes = load_detector(DetectorSettings(category_map={}))
+    rng = random.Random(5)
+    named: list[str | None] = []
+    classes: list[str | None] = []
+    for path in dresses[:8]:
+        shot, _ = compose_screenshot([Image.open(path).convert("RGB")], rng)
+        named += [r.category for r in detector.detect([as_decoded(shot)])[0]]
+        classes += [r.category for r in as_classes.detect([as_decoded(shot)])[0]]
+    assert "Dress" in named and "dress" not in named
+    assert "dress" in classes and "Dress" not in classes
+    assert {c for c in named if c not in {"Dress", "Shoes", "Hat"}} <= {"top", "bottom", "outerwear", "other"}

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from detector.cli import detector_app
+from cli.detector import detector_app
 from detector.training.camera import photo_of_screen
 from detector.training.catalog import CatalogPhoto, read_clothing_dir
 from detector.training.classes import GARMENT_CLASS_MAP, ClassMap, load_class_map

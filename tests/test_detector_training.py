@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from detector.cli import detector_app
+from cli.detector import detector_app
 from detector.training.catalog import CatalogPhoto
 from detector.training.classes import GARMENT_CLASS_MAP
 from detector.training.dataset import DatasetConfig, make_dataset

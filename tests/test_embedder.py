@@ -61,7 +61,7 @@ def test_spec_names_an_input_size_other_than_224(tmp_path: Path) -> None:
     """Another size makes other vectors, so it is part of the name indexes and caches are keyed by."""
     settings = EmbedderSettings(spec="torchvision:mobilenet_v2", image_size=192, batch_size=4)
     torch_emb = load_embedder(settings.model_copy(update={"runtime": "torch"}))
-    onnx_emb = load_embedder(settings, cache_dir=tmp_path)
+    onnx_emb = load_embedder(settings, export_dir=tmp_path)
     assert torch_emb.spec == onnx_emb.spec == "torchvision:mobilenet_v2@mobilenet_v2-b0353104.pth|192px"
 
 
@@ -69,16 +69,16 @@ def test_cpu_default_runs_onnx_runtime_with_the_same_spec_and_vectors(
     tmp_path: Path, mobilenet: TorchImageEmbedder, photos: list[Image.Image]
 ) -> None:
     onnx_emb = load_embedder(
-        EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=4), cache_dir=tmp_path
+        EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=4), export_dir=tmp_path
     )
     assert isinstance(onnx_emb, OnnxImageEmbedder)
     assert onnx_emb.spec == mobilenet.spec and onnx_emb.dim == 1280
     assert np.allclose(onnx_emb.embed_images(photos[:5]), mobilenet.embed_images(photos[:5]), atol=1e-3)
-    exported = list((tmp_path / "onnx").glob("*.onnx"))
+    exported = list(tmp_path.glob("*.onnx"))
     assert len(exported) == 1
-    again = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2"), cache_dir=tmp_path)
+    again = load_embedder(EmbedderSettings(spec="torchvision:mobilenet_v2"), export_dir=tmp_path)
     assert isinstance(again, OnnxImageEmbedder)
-    assert list((tmp_path / "onnx").glob("*.onnx")) == exported, "the export is cached by model hash"
+    assert list(tmp_path.glob("*.onnx")) == exported, "the export is cached by model hash"
 
 
 def test_open_clip_plumbing_with_random_init(photos: list[Image.Image]) -> None:
@@ -103,7 +103,7 @@ def test_efficientnet_lite0_spec_runs_on_onnx_with_the_torch_vectors(
     tmp_path: Path, photos: list[Image.Image]
 ) -> None:
     torch_emb = load_embedder(EmbedderSettings(spec="efficientnet_lite0", runtime="torch"))
-    onnx_emb = load_embedder(EmbedderSettings(spec="efficientnet_lite0"), cache_dir=tmp_path)
+    onnx_emb = load_embedder(EmbedderSettings(spec="efficientnet_lite0"), export_dir=tmp_path)
     assert isinstance(onnx_emb, OnnxImageEmbedder)
     assert onnx_emb.spec == torch_emb.spec == "efficientnet_lite0@efficientnet-lite0-57934424.pth"
     assert np.allclose(onnx_emb.embed_images(photos[:4]), torch_emb.embed_images(photos[:4]), atol=1e-3)

@@ -12,17 +12,17 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from cli.eval import eval_command
 from embedder import Embedder
 from evaluation.benchmark import load_benchmark
-from evaluation.cli import eval_command
 from evaluation.datasets.clothing_screenshots import build_clothing_screenshots
 from evaluation.datasets.grocery import build_grocery
 from evaluation.report import write_report
 from evaluation.runner import RuntimeFactory, run_benchmark
 from lookalike.errors import ManifestError
-from lookalike.runtime import Runtime
 from lookalike.settings import ApiSettings, DetectorSettings, EmbedderSettings, Settings
 from lookalike.types import Box
+from service.runtime import Runtime
 
 CPU_EMBEDDER = EmbedderSettings(spec="torchvision:mobilenet_v2", device="cpu", batch_size=16)
 

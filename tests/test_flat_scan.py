@@ -8,9 +8,10 @@ import faiss
 import numpy as np
 import pytest
 
-from index import scan, threads
+from index import scan
 from index.vector_index import VectorIndex, top_k
 from lookalike.batching import InFlight
+from lookalike.execution import ExecutionPolicy
 
 
 def unit_rows(n: int, dim: int, seed: int) -> np.ndarray:
@@ -38,15 +39,15 @@ def test_candidates_are_the_exact_top_k_of_faiss(k: int) -> None:
 
 
 @pytest.mark.parametrize("in_flight", [1, 4])
-def test_a_flat_index_answers_a_few_queries_like_faiss_alone_or_under_load(
-    in_flight: int, requests_in_flight: InFlight
-) -> None:
+def test_a_flat_index_answers_a_few_queries_like_faiss_alone_or_under_load(in_flight: int) -> None:
     vectors = unit_rows(3_000, 128, 4)
     index = VectorIndex.build(vectors, np.arange(3_000) + 10, [f"i{i}" for i in range(3_000)], ["c"] * 3_000)
+    requests = InFlight()
+    index.execution = ExecutionPolicy(demand=requests.count)
     queries = vectors[[5, 17, 2_999]] + 0.01 * unit_rows(3, 128, 5)
     with ExitStack() as stack:
         for _ in range(in_flight):
-            stack.enter_context(requests_in_flight)
+            stack.enter_context(requests)
         got = index.search(queries, 20)
         index._flat_scan = False  # FAISS's own search, for comparison
         want = index.search(queries, 20)
@@ -54,20 +55,17 @@ def test_a_flat_index_answers_a_few_queries_like_faiss_alone_or_under_load(
     assert [row[0].vector_id for row in got] == [15, 27, 3_009]
 
 
-def test_a_lone_search_with_more_than_two_cores_keeps_faiss(
-    monkeypatch: pytest.MonkeyPatch, requests_in_flight: InFlight
-) -> None:
+def test_a_lone_search_with_more_than_two_cores_keeps_faiss(monkeypatch: pytest.MonkeyPatch) -> None:
     vectors = unit_rows(2_000, 64, 6)
     index = VectorIndex.build(vectors, np.arange(2_000), [f"i{i}" for i in range(2_000)], ["c"] * 2_000)
+    requests = InFlight()
+    index.execution = ExecutionPolicy(cores=4, demand=requests.count)  # a 4-core machine (this one has two)
     called: list[int] = []
     real = scan.candidates
     monkeypatch.setattr(scan, "candidates", lambda *a: called.append(1) or real(*a))
-    monkeypatch.setattr(threads, "MAX_THREADS", 4)  # a 4-core machine (this one has two)
-    monkeypatch.setattr(threads._local, "n", threads.current(), raising=False)  # restored after
-    monkeypatch.setattr(threads, "use_threads", lambda n: setattr(threads._local, "n", n))
-    with requests_in_flight:  # alone: FAISS on its four threads
+    with requests:  # alone: FAISS on its four threads
         index.search(vectors[:3], 10)
     assert not called
-    with requests_in_flight, requests_in_flight:  # under load: one thread, the scan
+    with requests, requests:  # under load: one thread, the scan
         index.search(vectors[:3], 10)
     assert called

@@ -22,8 +22,8 @@ from bench.load import wait_until_ready
 from catalog_ingest import ingest_manifest
 from embedder import Embedder
 from index import IndexStore, Payload, VectorIndex
-from lookalike.runtime import Runtime
 from lookalike.settings import ApiSettings, CacheSettings, DetectorSettings, Settings
+from service.runtime import Runtime
 from tests.conftest import CPU_EMBEDDER
 from tests.images import clothing_photos
 
@@ -56,7 +56,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iter
         w = csv.writer(f)
         w.writerow(["item_id", "image", "category"])
         w.writerows([p.stem, str(p), "Shirt"] for p in photos)
-    ingest_manifest(runtime, manifest, "shop", progress=False)
+    ingest_manifest(runtime.ingest_parts(), manifest, "shop", progress=False)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

@@ -12,20 +12,20 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
+from catalog import ImageRecord, IngestBatch, ItemRecord, RegionRecord
 from catalog_ingest import ingest_manifest
 from catalog_ingest.publish import PublishResult, publish_catalog_index
+from cli.main import app
 from index import IndexStore, LiveIndex, Payload, SearchFilter, VectorIndex
 from index.compaction import compact
 from index.metrics import Metrics
 from index.registry import IndexRegistry
 from index.versions import SEGMENT_VECTORS_FILE
-from lookalike.cli import app
 from lookalike.imaging import decode_image
-from lookalike.runtime import Runtime
-from lookalike.search import SearchRequest
 from lookalike.settings import IndexSettings
-from lookalike.store import ImageRecord, IngestBatch, ItemRecord, RegionRecord
 from lookalike.types import Box
+from service.runtime import Runtime
+from service.search import SearchRequest
 from tests.conftest import RuntimeFactory
 from tests.images import clothing_photos
 
@@ -190,7 +190,9 @@ def test_add_update_and_delete_through_the_store_reach_search(
 ) -> None:
     photos = clothing_photos(7)
     runtime = make_runtime()
-    ingest_manifest(runtime, write_manifest(tmp_path / "a.csv", photos[:6], {}), "shop", progress=False)
+    ingest_manifest(
+        runtime.ingest_parts(), write_manifest(tmp_path / "a.csv", photos[:6], {}), "shop", progress=False
+    )
     base = runtime.index_store.current_version("shop")
     spec = runtime.embedder.spec
 

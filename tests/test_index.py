@@ -244,7 +244,7 @@ def faiss_nprobe(index: VectorIndex) -> int:
 def test_cli_rollback_verifies_its_target_and_gc_keeps_current(tmp_path, catalog_index) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from lookalike.cli import app
+    from cli.main import app
 
     index, vectors = catalog_index
     store = IndexStore(tmp_path / "indexes")

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from index.filters import canonical
 
 if TYPE_CHECKING:
-    from lookalike.runtime import Runtime
+    from service.runtime import Runtime
     from tests.api_fixtures import ShopCatalog
 
 pytest_plugins = ["tests.api_fixtures"]

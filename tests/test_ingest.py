@@ -23,8 +23,8 @@ import pytest
 from catalog_ingest import IngestReport, ingest_manifest
 from index.versions import IndexVersionError
 from lookalike.imaging import decode_image
-from lookalike.search import SearchRequest
 from lookalike.settings import EmbedderSettings, IngestSettings
+from service.search import SearchRequest
 from tests.conftest import RuntimeFactory
 from tests.images import clothing_photos
 
@@ -144,7 +144,9 @@ def test_ingest_loads_good_rows_rejects_bad_ones_and_serves_search(
     catalog = f"shop-{uuid.uuid4().hex[:6]}"
     manifest = scenario.write(tmp_path / "manifest.csv")
 
-    report = ingest_manifest(runtime, manifest, catalog, images_root=scenario.images, progress=False)
+    report = ingest_manifest(
+        runtime.ingest_parts(), manifest, catalog, images_root=scenario.images, progress=False
+    )
 
     assert_scenario_report(report)
     assert report.embedded_images == 15 and report.reused_images == 0
@@ -202,10 +204,14 @@ def test_reingest_is_idempotent_and_incremental(
 ) -> None:
     runtime = make_runtime()
     manifest = scenario.write(tmp_path / "manifest.csv")
-    first = ingest_manifest(runtime, manifest, "shop", images_root=scenario.images, progress=False)
+    first = ingest_manifest(
+        runtime.ingest_parts(), manifest, "shop", images_root=scenario.images, progress=False
+    )
     ids_before = runtime.store.region_vectors("shop", runtime.embedder.spec)[1]
 
-    second = ingest_manifest(runtime, manifest, "shop", images_root=scenario.images, progress=False)
+    second = ingest_manifest(
+        runtime.ingest_parts(), manifest, "shop", images_root=scenario.images, progress=False
+    )
 
     assert second.embedded_images == 0 and second.reused_images == 15
     assert not second.published and second.index_version == first.index_version
@@ -224,7 +230,7 @@ def test_reingest_is_idempotent_and_incremental(
     # One more row: only its photo is embedded, and a new version goes live.
     scenario.rows.append(item_row("item-18", "p18.jpg", title="Photo 18"))
     third = ingest_manifest(
-        runtime, scenario.write(manifest), "shop", images_root=scenario.images, progress=False
+        runtime.ingest_parts(), scenario.write(manifest), "shop", images_root=scenario.images, progress=False
     )
     assert third.embedded_images == 1 and third.published and third.indexed_vectors == 16
     assert runtime.index_store.current_version("shop") == third.index_version != first.index_version
@@ -239,12 +245,14 @@ def test_vectors_made_at_another_input_size_are_never_mixed_with_the_catalogs(
     data_dir = tmp_path / "data"
     standard = make_runtime(data_dir=data_dir)
     manifest = scenario.write(tmp_path / "manifest.csv")
-    ingest_manifest(standard, manifest, "shop", images_root=scenario.images, progress=False)
+    ingest_manifest(standard.ingest_parts(), manifest, "shop", images_root=scenario.images, progress=False)
 
     small = EmbedderSettings(spec="torchvision:mobilenet_v2", device="cpu", image_size=160, runtime="torch")
     resized = make_runtime(data_dir=data_dir, embedder=small)
     assert resized.embedder.spec == standard.embedder.spec + "|160px"
-    report = ingest_manifest(resized, manifest, "shop", images_root=scenario.images, progress=False)
+    report = ingest_manifest(
+        resized.ingest_parts(), manifest, "shop", images_root=scenario.images, progress=False
+    )
 
     assert report.embedded_images == 15 and report.reused_images == 0 and report.published
     with pytest.raises(IndexVersionError, match=re.escape("160px")):
@@ -259,7 +267,7 @@ def test_csv_jsonl_and_parquet_manifests_give_the_same_catalog(
     for suffix in ("csv", "jsonl", "parquet"):
         manifest = scenario.write(tmp_path / f"manifest.{suffix}")
         report = ingest_manifest(
-            runtime, manifest, f"shop-{suffix}", images_root=scenario.images, progress=False
+            runtime.ingest_parts(), manifest, f"shop-{suffix}", images_root=scenario.images, progress=False
         )
         items = runtime.store.get_items(
             f"shop-{suffix}", [f"item-{i:02d}" for i in range(14)] + ["dup-of-03"]
@@ -293,7 +301,12 @@ def test_validate_only_checks_everything_and_loads_nothing(
     manifest = scenario.write(tmp_path / "manifest.csv")
 
     report = ingest_manifest(
-        runtime, manifest, "shop", images_root=scenario.images, validate_only=True, progress=False
+        runtime.ingest_parts(),
+        manifest,
+        "shop",
+        images_root=scenario.images,
+        validate_only=True,
+        progress=False,
     )
 
     assert_scenario_report(report)
@@ -338,7 +351,9 @@ def test_images_are_fetched_over_http_with_limits(
     runtime = make_runtime(ingest=IngestSettings(max_image_bytes=limit))
 
     manifest = scenario.write(tmp_path / "web.csv")
-    report = ingest_manifest(runtime, manifest, "web", images_root=scenario.images, progress=False)
+    report = ingest_manifest(
+        runtime.ingest_parts(), manifest, "web", images_root=scenario.images, progress=False
+    )
 
     assert report.loaded_items == 1 and report.embedded_images == 1
     reasons = {r.item_id: r.reason for r in report.rejects}

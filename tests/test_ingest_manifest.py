@@ -14,9 +14,9 @@ import typer
 from typer.testing import CliRunner
 
 from catalog_ingest import ingest_manifest
-from catalog_ingest.cli import ingest
 from catalog_ingest.datasets.clothing import derived_price, write_clothing_manifest
 from catalog_ingest.manifest import read_manifest
+from cli.ingest import ingest
 from lookalike.errors import InvalidParameterError, ManifestError
 from lookalike.settings import IngestSettings
 from tests.conftest import RuntimeFactory
@@ -90,7 +90,7 @@ def test_row_level_problems_are_rejected_with_reasons(make_runtime: RuntimeFacto
         f"f,{(tmp_path / 'ok.jpg').as_uri()},3\n",
     )
     runtime = make_runtime(ingest=IngestSettings(max_pixels=10_000))  # the clothing photos are ~320x240
-    report = ingest_manifest(runtime, manifest, "shop", validate_only=True, progress=False)
+    report = ingest_manifest(runtime.ingest_parts(), manifest, "shop", validate_only=True, progress=False)
     too_big = (
         f"{(tmp_path / 'ok.jpg').resolve()}: {pixels_of(photo)} pixels is over the limit of 10000 pixels"
     )
@@ -114,7 +114,7 @@ def pixels_of(path: Path) -> str:
 def test_catalog_names_must_be_safe(make_runtime: RuntimeFactory, tmp_path: Path) -> None:
     manifest = write(tmp_path / "m.csv", "item_id,image\n")
     with pytest.raises(InvalidParameterError, match=r"catalog name '\.\./etc'"):
-        ingest_manifest(make_runtime(), manifest, "../etc", progress=False)
+        ingest_manifest(make_runtime().ingest_parts(), manifest, "../etc", progress=False)
 
 
 def test_clothing_manifest_derives_demo_metadata(clothing_dir: Path, tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_the_full_demo_data_reports_its_upstream_defects(
     manifest = write_clothing_manifest(clothing_dir, tmp_path / "demo.csv")
     started = time.perf_counter()
     report = ingest_manifest(
-        make_runtime(),
+        make_runtime().ingest_parts(),
         manifest,
         "demo",
         images_root=clothing_dir / "images",

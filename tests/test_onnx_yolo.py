@@ -70,8 +70,8 @@ def test_boxes_match_ultralytics_predict_on_real_screenshots(spec: str) -> None:
 
 def test_rectangular_inputs_match_ultralytics_predicting_with_the_checkpoint(tmp_path: Path) -> None:
     """ultralytics runs a .pt at the minimal rectangle too: our static rect exports must agree."""
-    minimal = DetectorSettings(spec="garment-yolo", rect_margin_strides=0, export_cache_dir=tmp_path)
-    ours = load_detector(minimal)
+    minimal = DetectorSettings(spec="garment-yolo", rect_margin_strides=0, category_map={})
+    ours = load_detector(minimal, export_dir=tmp_path)
     assert isinstance(ours, OnnxYoloDetector)
     checkpoint = garment_yolo_onnx().with_suffix(".pt")
     reference = load_detector(DetectorSettings(spec=f"yolo:{checkpoint}", imgsz=320, confidence=0.15))
@@ -97,9 +97,9 @@ def test_a_margin_of_one_stride_widens_the_rectangle_but_never_past_the_square()
 def test_without_a_usable_checkpoint_every_image_runs_the_square_graph(tmp_path: Path) -> None:
     onnx = tmp_path / "best.onnx"
     shutil.copyfile(garment_yolo_onnx(), onnx)
-    alone = OnnxYoloDetector(onnx, confidence=0.15, export_cache_dir=tmp_path / "cache")
+    alone = OnnxYoloDetector(onnx, confidence=0.15, export_dir=tmp_path / "cache")
     onnx.with_suffix(".pt").write_bytes(b"not a checkpoint")
-    broken = OnnxYoloDetector(onnx, confidence=0.15, export_cache_dir=tmp_path / "cache")
+    broken = OnnxYoloDetector(onnx, confidence=0.15, export_dir=tmp_path / "cache")
     square = OnnxYoloDetector(onnx, confidence=0.15, rect_inputs=False)
     for image in screenshots(2):
         want = square.detect([image])[0]
@@ -132,7 +132,7 @@ def _png(img: Image.Image) -> bytes:
 
 
 def test_extreme_aspect_ratios_get_their_own_shape_and_boxes_stay_inside(tmp_path: Path) -> None:
-    detector = OnnxYoloDetector(garment_yolo_onnx(), confidence=0.01, export_cache_dir=tmp_path)
+    detector = OnnxYoloDetector(garment_yolo_onnx(), confidence=0.01, export_dir=tmp_path)
     strip = decode_image(_png(Image.new("RGB", (60, 1800), (200, 30, 30))))
     banner = decode_image(_png(Image.new("RGB", (2400, 90), (30, 30, 200))))
     assert detector.input_shape(60, 1800) == (320, 64)  # 11 px of content, padded to 2 strides

@@ -6,14 +6,14 @@ import uuid
 
 import pytest
 
-from lookalike.result_cache import (
+from lookalike.types import Box, CatalogItem, Match, Region, RegionResult, SearchResult
+from service.result_cache import (
     LruResultCache,
     RedisResultCache,
     cache_key,
     result_from_json,
     result_to_json,
 )
-from lookalike.types import Box, CatalogItem, Match, Region, RegionResult, SearchResult
 
 
 def result(version: str = "v1", n: int = 3) -> SearchResult:

@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from catalog_ingest import ingest_manifest
-from lookalike.search import SearchRequest
+from service.search import SearchRequest
 from tests.conftest import RuntimeFactory
 from tests.images import clothing_photos
 
@@ -26,7 +26,9 @@ def test_repeated_bytes_hit_the_cache_until_the_catalog_changes(
     photos = clothing_photos(9)
     runtime = make_runtime()
     runtime.serving = True  # the server's runtime: result cache on
-    ingest_manifest(runtime, write_manifest(tmp_path / "a.csv", photos[:8]), "shop", progress=False)
+    ingest_manifest(
+        runtime.ingest_parts(), write_manifest(tmp_path / "a.csv", photos[:8]), "shop", progress=False
+    )
     query = photos[0].read_bytes()
     limits = {"max_bytes": 10_000_000, "max_pixels": 10_000_000}
 
@@ -41,7 +43,9 @@ def test_repeated_bytes_hit_the_cache_until_the_catalog_changes(
     other_params = runtime.search.search_bytes(query, SearchRequest("shop", k=2), **limits)
     assert "cache_hit" not in other_params.timings_ms
 
-    ingest_manifest(runtime, write_manifest(tmp_path / "b.csv", photos), "shop", progress=False)
+    ingest_manifest(
+        runtime.ingest_parts(), write_manifest(tmp_path / "b.csv", photos), "shop", progress=False
+    )
     after = runtime.search.search_bytes(query, SearchRequest("shop", k=3), **limits)
     assert "cache_hit" not in after.timings_ms, "a new index version must not serve cached results"
     assert after.index_version != first.index_version

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
+from detector import select_regions
 from lookalike.errors import InvalidParameterError
-from lookalike.search import SearchRequest, merge_neighbours, select_regions
 from lookalike.settings import DetectorSettings, Settings
 from lookalike.types import Box, DecodedImage, Region
+from service.search import SearchRequest, merge_neighbours
 
 
 def blank(w: int = 100, h: int = 200) -> DecodedImage:

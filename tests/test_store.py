@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, inspect
 
+from catalog import CatalogStore, ImageRecord, IngestBatch, ItemRecord, RegionRecord
+from catalog.models import Base
 from lookalike.errors import UnknownCatalogError, UnknownItemError
-from lookalike.store import CatalogStore, ImageRecord, IngestBatch, ItemRecord, RegionRecord
-from lookalike.store.models import Base
 from lookalike.types import Box
 
 MODEL = "test:model"
@@ -202,7 +202,7 @@ def test_migrations_run_twice_and_match_the_models(store: CatalogStore) -> None:
 
 
 def test_plain_postgresql_urls_use_psycopg3() -> None:
-    from lookalike.store.store import normalise_url
+    from catalog.store import normalise_url
 
     assert normalise_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"

@@ -17,10 +17,10 @@ from api.presenters import search_response
 from api.problems import UrlFetchDisabledError
 from api.readiness import Warmup
 from api.schemas import SearchJson, SearchResponse
-from lookalike.runtime import Runtime
-from lookalike.search import MAX_K, SearchRequest
 from lookalike.settings import ApiSettings, Settings
 from lookalike.types import Box, SearchResult
+from service.runtime import Runtime
+from service.search import MAX_K, SearchRequest
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -31,6 +32,7 @@ import numpy as np
 from bench.load import wait_until_ready
 from index import IndexStore, Payload, VectorIndex
 from index.versions import INDEX_FILE, MANIFEST_FILE
+from lookalike.execution import ExecutionPolicy
 
 
 @dataclass
@@ -138,8 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             staged.append(store.publish(args.catalog, rebuilt, model_spec=manifest.model_spec).version)
         store.set_current(args.catalog, first)
         port = free_port()
-        env = {
-            **os.environ,
+        env = ExecutionPolicy().child_env(os.environ) | {
             "LOOKALIKE_DATA_DIR": str(work),
             "LOOKALIKE_CACHE__MAX_BYTES": "0",
             "LOOKALIKE_DETECTOR__SPEC": "none",
@@ -149,7 +150,9 @@ def main(argv: list[str] | None = None) -> None:
         log = (work / "server.log").open("wb")
         server = subprocess.Popen(
             [
-                str(Path(".venv/bin/lookalike").resolve()),
+                sys.executable,
+                "-m",
+                "cli.main",
                 "serve",
                 "--port",
                 str(port),

@@ -99,8 +99,8 @@ def load_real_vectors(data_dir: Path, catalog: str, cache: Path) -> F32:
     """
     if cache.is_file():
         return np.asarray(np.load(cache), dtype=np.float32)
+    from catalog import CatalogStore
     from index.versions import IndexStore
-    from lookalike.store import CatalogStore
 
     versions = IndexStore(data_dir / "indexes").versions(catalog)
     if not versions:

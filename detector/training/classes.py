@@ -9,23 +9,7 @@ from pathlib import Path
 
 import yaml
 
-GARMENT_CLASSES: tuple[str, ...] = ("top", "bottom", "dress", "outerwear", "footwear", "headwear", "other")
-
-# Labels of the shared clothing dataset. ``None`` drops the item (never pasted as a product).
-GARMENT_CATEGORIES: dict[str, str | None] = {
-    **dict.fromkeys(
-        ("T-Shirt", "Longsleeve", "Shirt", "Polo", "Undershirt", "Top", "Blouse", "Hoodie", "Body"), "top"
-    ),
-    **dict.fromkeys(("Pants", "Shorts", "Skirt"), "bottom"),
-    "Dress": "dress",
-    "Outwear": "outerwear",
-    "Blazer": "outerwear",
-    "Shoes": "footwear",
-    "Hat": "headwear",
-    "Other": "other",
-    "Not sure": "other",
-    "Skip": None,
-}
+from detector.categories import GARMENT_CATEGORIES, GARMENT_CLASSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,35 +31,20 @@ from evaluation.datasets.common import (
     write_queries,
 )
 from evaluation.synth.screenshot import compose_screenshot_full
+from lookalike.splits import read_clothing_labels, split_clothing_items
 
-NOT_A_GARMENT = frozenset({"Not sure", "Skip", "Other"})
 IN_SHOT_PHOTOS = 2
-
-
-def read_items(clothing_dir: Path) -> dict[str, str]:
-    """item id -> label, for csv rows whose photo exists (upstream has 5 rows without one)."""
-    items: dict[str, str] = {}
-    with (clothing_dir / "images.csv").open(newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            if (clothing_dir / "images" / f"{row['image']}.jpg").is_file():
-                items[row["image"]] = row["label"]
-    return items
 
 
 def split_items(
     items: dict[str, str], held_back: int, catalog_size: int, seed: int
 ) -> tuple[list[str], list[str]]:
-    """Seeded targets (real garments only) and distractor catalog items (anything else listed)."""
-    if held_back < 1 or catalog_size < held_back:
-        raise SystemExit(f"need 1 <= held_back ({held_back}) <= catalog_size ({catalog_size})")
-    rng = random.Random(seed)
-    garments = sorted(i for i, label in items.items() if label not in NOT_A_GARMENT)
-    if held_back > len(garments) or catalog_size > len(items):
-        raise SystemExit(f"only {len(garments)} garments and {len(items)} items with photos are available")
-    targets = rng.sample(garments, held_back)
-    chosen = set(targets)
-    rest = sorted(i for i in items if i not in chosen)
-    return targets, rng.sample(rest, catalog_size - held_back)
+    """The benchmark's seeded targets and distractors (``lookalike.splits``, shared with the detector's
+    training data, which must leave the targets out)."""
+    try:
+        return split_clothing_items(items, held_back, catalog_size, seed)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def group_targets(
@@ -92,7 +77,7 @@ def build_clothing_screenshots(
     if not 1 <= max_products <= 3:
         raise SystemExit("max_products must be 1, 2 or 3")
     out = prepare_out(out)
-    items = read_items(clothing_dir)
+    items = read_clothing_labels(clothing_dir)
     targets, distractors = split_items(items, held_back, catalog_size, seed)
     catalog_ids = set(targets) | set(distractors)
     photos = clothing_dir / "images"

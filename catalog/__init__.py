@@ -1,9 +1,12 @@
 """The catalog database: items, their images and the region vectors behind each index.
 
-``CatalogStore`` is the whole interface; ``records`` holds the values it takes and returns.
+The catalog stage: the SQL rows behind search results (catalogs, items, their images, and the
+region vectors each index is built from), with its Alembic migrations. ``CatalogStore`` is the
+whole interface; ``records`` holds the values it takes and returns. SQLite by default,
+PostgreSQL with the same code.
 """
 
-from lookalike.store.records import (
+from catalog.records import (
     CachedEmbedding,
     CatalogInfo,
     ImageRecord,
@@ -12,7 +15,7 @@ from lookalike.store.records import (
     RegionRecord,
     StoredImage,
 )
-from lookalike.store.store import CatalogStore, RegionVectors, api_image_url
+from catalog.store import CatalogStore, RegionVectors
 
 __all__ = [
     "CachedEmbedding",
@@ -24,5 +27,4 @@ __all__ = [
     "RegionRecord",
     "RegionVectors",
     "StoredImage",
-    "api_image_url",
 ]

@@ -1,6 +1,8 @@
 """The catalog schema as typed SQLAlchemy models: catalogs, items, images, item_images, regions.
 
 Migrations in ``migrations/versions`` create exactly these tables; the models are for queries.
+An item's metadata columns are generated from the one declaration of its fields
+(``lookalike.items.ItemRecord``); ``tests/test_store.py`` checks the models against the migrations.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+from lookalike.items import METADATA_TYPES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -47,19 +52,26 @@ class Catalog(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Item(Base):
+SQL_TYPES: dict[type, type[TypeEngine[Any]]] = {str: String, float: Float, int: Integer}
+
+
+def _metadata_columns() -> dict[str, Any]:
+    """One nullable column per metadata field of ``ItemRecord``, in declaration order."""
+    return {name: mapped_column(SQL_TYPES[kind]) for name, kind in METADATA_TYPES.items()}
+
+
+ItemMetadataColumns: type = type("ItemMetadataColumns", (), _metadata_columns())
+"""A mixin holding the generated metadata columns (title, brand, ...); read them by name
+(``getattr(Item, name)`` for ``name in METADATA_FIELDS``)."""
+
+
+class Item(Base, ItemMetadataColumns):
     __tablename__ = "items"
     __table_args__ = (UniqueConstraint("catalog_id", "item_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     catalog_id: Mapped[int] = mapped_column(ForeignKey("catalogs.id", ondelete="CASCADE"))
     item_id: Mapped[str] = mapped_column(String)
-    title: Mapped[str | None] = mapped_column(String)
-    brand: Mapped[str | None] = mapped_column(String)
-    category: Mapped[str | None] = mapped_column(String)
-    price: Mapped[float | None] = mapped_column(Float)
-    currency: Mapped[str | None] = mapped_column(String)
-    url: Mapped[str | None] = mapped_column(String)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 

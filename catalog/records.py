@@ -1,18 +1,28 @@
-"""Plain values the store takes and returns, so callers never touch ORM rows or sessions."""
+"""Plain values the store takes and returns, so callers never touch ORM rows or sessions.
+
+An item's fields are declared once, in ``lookalike.items`` (``ItemRecord``, re-exported here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from lookalike.items import METADATA_FIELDS, ItemRecord
 from lookalike.types import Box
 
-METADATA_FIELDS = ("title", "brand", "category", "price", "currency", "url")
-"""Item fields that must agree across manifest rows (and runs) naming the same item."""
+__all__ = [
+    "METADATA_FIELDS",
+    "CachedEmbedding",
+    "CatalogInfo",
+    "ImageRecord",
+    "IngestBatch",
+    "ItemRecord",
+    "RegionRecord",
+    "StoredImage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,20 +32,6 @@ class CatalogInfo:
     image_count: int
     region_count: int
     created_at: datetime
-
-
-@dataclass(slots=True)
-class ItemRecord:
-    """An item's stored metadata (what ingest writes and compares; ``None`` = not given)."""
-
-    item_id: str
-    title: str | None = None
-    brand: str | None = None
-    category: str | None = None
-    price: float | None = None
-    currency: str | None = None
-    url: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,17 +1,16 @@
-"""``lookalike serve``: run the API with uvicorn (an app factory, so ``--workers`` > 1 works)."""
+"""lookalike serve: run the API with uvicorn, in one or more worker processes."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from functools import partial
 from typing import Annotated, Any
 
 import typer
 
+from cli.options import ConfigOpt
 from lookalike.settings import load_settings
 
-APP_FACTORY = "api.app:create_app"
-OUR_LOGGERS = ("api", "lookalike", "detector", "embedder", "index", "catalog_ingest")
+OUR_LOGGERS = ("api", "service", "lookalike", "detector", "embedder", "index", "catalog", "catalog_ingest")
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -25,10 +24,7 @@ def log_config(level: str) -> dict[str, Any]:
 
 
 def serve(
-    config: Annotated[
-        Path | None,
-        typer.Option(help="TOML settings file (also read by every worker).", exists=True, dir_okay=False),
-    ] = None,
+    config: ConfigOpt = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: api.port).")] = None,
     workers: Annotated[
@@ -37,24 +33,30 @@ def serve(
     ] = None,
     log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
 ) -> None:
-    """Serve the search API over HTTP."""
+    """Serve the search API over HTTP (interactive docs at /docs).
+
+    It reads the catalogs in data_dir (./var unless LOOKALIKE_DATA_DIR or --config says otherwise):
+    the folder lookalike ingest wrote. Every worker gets these same settings.
+    """
+    from api.app import create_app
     from api.server import run
+    from catalog import CatalogStore
+    from lookalike.execution import usable_cores
 
-    settings = load_settings(config)  # sets LOOKALIKE_CONFIG, so workers load the same file
+    settings = load_settings(config)
     # Migrate once here: workers starting together would race to create the schema.
-    from lookalike.store import CatalogStore
-
     store = CatalogStore(settings.db_url)
     try:
         store.migrate()
     finally:
         store.close()
     run(
-        APP_FACTORY,
-        factory=True,
+        # The settings object itself travels to each worker (pickled with uvicorn's config by the
+        # spawn): no file name in the environment, and no worker re-reads anything.
+        partial(create_app, settings),
         host=host or settings.api.host,
         port=port or settings.api.port,
-        workers=workers or settings.api.workers or os.cpu_count() or 1,
+        workers=workers or settings.api.workers or usable_cores(),
         log_level=log_level.lower(),
         log_config=log_config(log_level),
     )

@@ -1,22 +1,27 @@
-"""Wires the stages from one ``Settings``: used by the API, the CLI, eval and benchmarks."""
+"""Wires the stages from one ``Settings``: used by the API, the CLI, eval and benchmarks.
+
+The Runtime owns the process's ``ExecutionPolicy`` (``lookalike.execution``) and hands it to
+every stage that computes: the detector's and the embedder's ONNX sessions and the index
+registry's FAISS searches all read the same count of searches in flight and of model runs
+under way. Nothing here is process-wide: two runtimes in one process do not steer each other.
+"""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import cached_property
 
+from catalog import CatalogStore
+from catalog_ingest import IngestParts, catalog_detector_settings
 from detector import Detector, load_detector
 from embedder import Embedder, load_embedder
-from index.registry import IndexRegistry
-from index.versions import IndexStore
-from lookalike import demand
+from index import IndexRegistry, IndexStore
 from lookalike.batching import InFlight
 from lookalike.devices import gpu_present
-from lookalike.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
-from lookalike.search import SearchService
+from lookalike.execution import ExecutionPolicy
 from lookalike.settings import Settings
-from lookalike.store import CatalogStore
+from service.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
+from service.search import SearchService
 
 
 @dataclass
@@ -29,10 +34,18 @@ class Runtime:
     """True in the server: enables the result cache, and the cross-request batchers where they
     pay (see ``batching``)."""
 
+    cores: int | None = None
+    """Cores the policy may use; None: the process's usable cores (``usable_cores``)."""
+
     @cached_property
     def in_flight(self) -> InFlight:
         """Searches under way in this process: the batchers wait for company only if some can come."""
         return InFlight()
+
+    @cached_property
+    def execution(self) -> ExecutionPolicy:
+        """How this runtime's models and indexes share the cores; a lone search may use every one."""
+        return ExecutionPolicy(self.cores, demand=self.in_flight.count)
 
     @cached_property
     def admission(self) -> InFlight:
@@ -49,19 +62,14 @@ class Runtime:
 
     @property
     def search_threads(self) -> int:
-        """Searches computing at once (the rest wait their turn; ``api.max_in_flight`` bounds both).
-
-        With models inline on the CPU, one more search than cores keeps every core busy while
-        one decodes or waits; more only interleave requests, which lengthens every one of
-        them (p99/p50 1.6 -> 1.2 at 16 clients, same throughput). Batchers want company."""
-        configured = self.settings.api.search_threads
-        if configured:
-            return configured
-        return 32 if self.batching else (os.cpu_count() or 1) + 1
+        """Searches computing at once (the rest wait their turn; ``api.max_in_flight`` bounds both)."""
+        return self.execution.search_threads(self.settings.api.search_threads, batching=self.batching)
 
     @cached_property
     def detector(self) -> Detector:
-        detector = load_detector(self.settings.detector)
+        detector = load_detector(
+            self.settings.detector, execution=self.execution, export_dir=self.settings.onnx_dir
+        )
         b = self.settings.batching
         if self.batching:
             from detector.batched import BatchedDetector
@@ -77,7 +85,7 @@ class Runtime:
 
     @cached_property
     def embedder(self) -> Embedder:
-        embedder = load_embedder(self.settings.embedder, cache_dir=self.settings.cache_dir)
+        embedder = load_embedder(self.settings.embedder, self.settings.onnx_dir, execution=self.execution)
         b = self.settings.batching
         if self.batching:
             from embedder.batched import BatchedEmbedder
@@ -113,11 +121,12 @@ class Runtime:
 
     @cached_property
     def indexes(self) -> IndexRegistry:
-        return IndexRegistry.from_settings(self.index_store, self.embedder.spec, self.settings.index)
+        return IndexRegistry.from_settings(
+            self.index_store, self.embedder.spec, self.settings.index, execution=self.execution
+        )
 
     @cached_property
     def search(self) -> SearchService:
-        demand.set_source(self.in_flight.count)  # a lone search may use every core and spin its models
         return SearchService(
             self.detector,
             self.embedder,
@@ -127,4 +136,22 @@ class Runtime:
             cache=self.result_cache,
             draft_long_side=self.settings.api.decode_long_side or None,
             in_flight=self.in_flight,
+        )
+
+    def catalog_detector(self) -> Detector:
+        """The detector for catalog photos (``ingest.catalog_detector``): the search detector when
+        both name the same spec (loaded once), else one of its own."""
+        settings = catalog_detector_settings(self.settings)
+        if settings.spec == self.settings.detector.spec:
+            return self.detector
+        return load_detector(settings, execution=self.execution, export_dir=self.settings.onnx_dir)
+
+    def ingest_parts(self) -> IngestParts:
+        """What ``catalog_ingest.ingest_manifest`` uses; the models load only if it embeds."""
+        return IngestParts(
+            settings=self.settings,
+            store=self.store,
+            index_store=self.index_store,
+            detector=self.catalog_detector,
+            embedder=lambda: self.embedder,
         )

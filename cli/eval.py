@@ -1,4 +1,4 @@
-"""``lookalike eval BENCHMARK``: recall of the configured pipeline on a benchmark directory."""
+"""lookalike eval BENCHMARK_DIR: recall of the configured pipeline on a benchmark folder."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from cli.options import ConfigOpt
 from lookalike.errors import LookalikeError, ManifestError
 
 
 def eval_command(
     benchmark: Annotated[Path, typer.Argument(help="Benchmark folder with catalog.csv and queries.jsonl.")],
-    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    config: ConfigOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default: <data_dir>/eval/<benchmark name>).")
+        Path | None, typer.Option("--out", help="Report folder (default: DATA_DIR/eval/BENCHMARK_NAME).")
     ] = None,
     detector: Annotated[
         str | None, typer.Option("--detector", help="Query detector spec override, e.g. 'none' or 'blocks'.")
@@ -26,7 +27,13 @@ def eval_command(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N queries.")] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
-    """Ingest the benchmark catalog (cached), search every query as the API does, write report.json/.md."""
+    """Measure search quality on a benchmark folder (catalog.csv + queries.jsonl).
+
+    Ingests the benchmark's catalog once (cached under data_dir/cache/eval), searches every query
+    exactly as the API does, prints recall and latency, and writes report.md, report.json,
+    results.jsonl and plots. Build the shipped benchmarks with python -m
+    evaluation.datasets.grocery or evaluation.datasets.clothing_screenshots (docs/EVALUATION.md).
+    """
     from evaluation.benchmark import load_benchmark
     from evaluation.report import write_report
     from evaluation.runner import run_benchmark

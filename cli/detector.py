@@ -1,4 +1,4 @@
-"""``lookalike detector make-dataset|train``: YOLO data from catalog photos; train and ship a detector."""
+"""lookalike detector: make training data from catalog photos, train, evaluate and ship a detector."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Annotated
 
 import typer
 
-detector_app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+from cli.options import group
+
+detector_app = group("Make training data from catalog photos, then train, evaluate and ship a detector.")
 
 
 @detector_app.command("make-dataset")

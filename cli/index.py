@@ -1,8 +1,9 @@
-"""``lookalike index``: versions (list, rollback, gc), incremental changes (delete, update, sync) and compact.
+"""lookalike index: index versions (list, rollback, gc, compact) and changes to a published
+catalog (delete, update, sync).
 
-Adding items is ``lookalike ingest``: once a catalog's base is big (index.delta_min_base), a
-small ingest appends a delta segment instead of rebuilding. ``delete`` and ``update`` change
-the catalog store and append a segment at once; running servers pick it up within a second.
+Adding items is lookalike ingest: once a catalog's base is big (index.delta_min_base), a small
+ingest appends a delta segment instead of rebuilding. delete and update change the catalog rows
+and append a segment at once; running servers pick it up within a second.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from typing import Annotated, Any
 
 import typer
 
+from catalog import CatalogStore
+from catalog_ingest.maintenance import delete_items, live_model_spec, sync_catalog, update_item
+from cli.options import ConfigOpt, group
+from index import IndexStore, IndexVersionError
 from index.compaction import compact as compact_catalog
-from index.versions import IndexStore, IndexVersionError
+from lookalike.errors import UnknownCatalogError
+from lookalike.items import METADATA_FIELDS, METADATA_TYPES
 from lookalike.settings import Settings, load_settings
 
-index_app = typer.Typer(no_args_is_help=True, help="Manage published index versions and incremental changes.")
+index_app = group("Manage published index versions, and change a published catalog in place.")
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file.")]
 CatalogOpt = Annotated[str, typer.Option("--catalog", help="Catalog name.")]
 
 
@@ -79,7 +84,7 @@ def gc(
     keep: Annotated[int, typer.Option(help="How many newest versions to keep besides CURRENT.")] = 2,
     config: ConfigOpt = None,
 ) -> None:
-    """Delete old versions (and their delta segments), always keeping CURRENT and the ``keep`` newest."""
+    """Delete old versions (and their delta segments), always keeping CURRENT and the --keep newest."""
     store = _store(config)
     current = store.current_version(catalog)
     versions = [m.version for m in store.versions(catalog)]
@@ -117,18 +122,17 @@ def compact(
     typer.echo(f"{catalog}: CURRENT -> {manifest.version} ({manifest.count} vectors, {manifest.factory})")
 
 
-def _catalog_runtime(config: Path | None, catalog: str) -> tuple[Settings, Any, IndexStore, str]:
-    """The catalog store, the index store and the model the live version was built with."""
-    from lookalike.store import CatalogStore
-
+def _catalog(config: Path | None, catalog: str) -> tuple[Settings, CatalogStore, IndexStore]:
+    """The settings, catalog store and index store of a catalog that has a published index."""
     settings = load_settings(config)
     index_store = IndexStore(settings.index_dir)
-    base = index_store.current_version(catalog)
-    if base is None:
-        raise _fail(f"catalog {catalog!r} has no published index; run `lookalike ingest` first")
+    try:
+        live_model_spec(index_store, catalog)
+    except UnknownCatalogError as exc:
+        raise _fail(exc.detail) from exc
     store = CatalogStore(settings.db_url)
     store.migrate()
-    return settings, store, index_store, index_store.read_manifest(catalog, base).model_spec
+    return settings, store, index_store
 
 
 @index_app.command("delete")
@@ -138,19 +142,16 @@ def delete(
     config: ConfigOpt = None,
 ) -> None:
     """Delete items from the catalog and hide them from search at once (a tombstone segment)."""
-    from catalog_ingest.publish import sync_items
-
-    _, store, index_store, model_spec = _catalog_runtime(config, catalog)
-    deleted = store.delete_items(catalog, item_ids)
+    _, store, index_store = _catalog(config, catalog)
+    deleted, result = delete_items(store, index_store, catalog, item_ids)
     missing = sorted(set(item_ids) - set(deleted))
-    result = sync_items(store, index_store, catalog, item_ids, model_spec=model_spec)
     typer.echo(f"{catalog}: deleted {len(deleted)} item(s); index {result.version} ({result.count} vectors)")
     if missing:
         raise _fail(f"not in catalog {catalog!r}: {', '.join(missing)}")
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """``name=value``: the value is read as JSON when it parses (12.5, true, null), else as text."""
+    """name=value: the value is read as JSON when it parses (12.5, true, null), else as text."""
     name, sep, raw = text.partition("=")
     if not sep or not name.strip():
         raise typer.BadParameter(f"{text!r} is not name=value")
@@ -161,11 +162,11 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     if isinstance(value, list | dict):
         raise typer.BadParameter(f"{name}: only text, number, boolean or null values")
     if (
-        name.strip() == "price"
+        METADATA_TYPES.get(name.strip()) is float
         and value is not None
         and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0)
     ):
-        raise typer.BadParameter(f"price {raw!r} must be a number >= 0")
+        raise typer.BadParameter(f"{name.strip()} {raw!r} must be a number >= 0")
     return name.strip(), value
 
 
@@ -176,20 +177,17 @@ def update(
         list[str],
         typer.Option(
             "--set",
-            help="name=value: title, brand, category, price, currency, url or any attribute "
-            "(e.g. in_stock=false); null clears.",
+            help=f"name=value: {', '.join(METADATA_FIELDS)} or any attribute (e.g. in_stock=false); "
+            "null clears.",
         ),
     ],
     catalog: CatalogOpt = "demo",
     config: ConfigOpt = None,
 ) -> None:
     """Change an item's metadata; filters see it at once (its vectors are re-added with the new payload)."""
-    from catalog_ingest.publish import sync_items
-
     changes = dict(parse_assignment(a) for a in assignments)
-    _, store, index_store, model_spec = _catalog_runtime(config, catalog)
-    record = store.update_item(catalog, item_id, changes)
-    result = sync_items(store, index_store, catalog, [item_id], model_spec=model_spec)
+    _, store, index_store = _catalog(config, catalog)
+    record, result = update_item(store, index_store, catalog, item_id, changes)
     typer.echo(f"{catalog}: updated {record.item_id}; index {result.version}")
 
 
@@ -200,19 +198,6 @@ def sync(
     config: ConfigOpt = None,
 ) -> None:
     """Bring the index in line with the catalog store: a delta segment for a small change, else a rebuild."""
-    from catalog_ingest.publish import publish_catalog_index, sync_items
-
-    settings, store, index_store, model_spec = _catalog_runtime(config, catalog)
-    if item:
-        result = sync_items(store, index_store, catalog, item, model_spec=model_spec)
-    else:
-        result = publish_catalog_index(
-            store,
-            index_store,
-            catalog,
-            model_spec=model_spec,
-            factory=settings.index.factory,
-            use_gpu=settings.index.use_gpu == "auto",
-            settings=settings.index,
-        )
+    settings, store, index_store = _catalog(config, catalog)
+    result = sync_catalog(store, index_store, catalog, settings.index, item)
     typer.echo(f"{catalog}: {result.mode}; index {result.version} ({result.count} vectors)")

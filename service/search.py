@@ -12,16 +12,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from detector.base import Detector
-from embedder.base import Embedder
-from index.filters import SearchFilter
-from index.live import SearchableIndex
+from detector import Detector, select_regions
+from embedder import Embedder
+from index import SearchableIndex, SearchFilter
 from lookalike.batching import InFlight
 from lookalike.errors import InvalidParameterError
 from lookalike.imaging import decode_image, sha256_hex
-from lookalike.result_cache import ResultCache, cache_key
 from lookalike.settings import DetectorSettings
 from lookalike.types import Box, CatalogItem, DecodedImage, Match, Region, RegionResult, SearchResult
+from service.result_cache import ResultCache, cache_key
 
 MAX_K = 100
 # Several regions of one catalog photo can match one query region; fetch extra neighbours
@@ -108,21 +107,6 @@ class StageTimer:
             yield
         finally:
             self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000.0
-
-
-def select_regions(regions: list[Region], image: DecodedImage, settings: DetectorSettings) -> list[Region]:
-    """Keep the best few boxes of a useful size; fall back to the whole image when none is left."""
-    full = Box.full(image.width, image.height)
-    min_area = settings.min_box_fraction * full.area
-    kept = [
-        Region(r.box.clipped(image.width, image.height), r.category, r.score)
-        for r in sorted(regions, key=lambda r: -r.score)
-    ]
-    kept = [r for r in kept if r.box.area >= min_area and r.box.width >= 2 and r.box.height >= 2]
-    kept = kept[: settings.max_regions]
-    if settings.include_whole_image or not kept:
-        kept.append(Region(full, None, 0.0 if kept else 1.0))
-    return kept
 
 
 def merge_neighbours(
@@ -261,5 +245,4 @@ __all__ = [
     "SearchService",
     "StageTimer",
     "merged_ranking",
-    "select_regions",
 ]

@@ -1,4 +1,4 @@
-"""``lookalike ingest MANIFEST``: load a catalog manifest, print the report and any rejects."""
+"""lookalike ingest MANIFEST: load a catalog manifest, print the report and any rejects."""
 
 from __future__ import annotations
 
@@ -8,13 +8,12 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from catalog_ingest.pipeline import ingest_manifest
-from catalog_ingest.report import IngestReport
+from catalog_ingest import IngestReport, ingest_manifest
+from cli.options import ConfigOpt
 from lookalike.errors import LookalikeError, ManifestError
 from lookalike.settings import load_settings
 
 SHOW_REJECTS = 20
-SHOW_UNREFERENCED = 10
 
 
 def ingest(
@@ -22,7 +21,7 @@ def ingest(
         Path, typer.Argument(help="CSV/TSV, JSONL or Parquet with columns item_id, image, ...")
     ],
     catalog: Annotated[str, typer.Option("--catalog", "-c", help="Catalog to load into.")] = "demo",
-    config: Annotated[Path | None, typer.Option("--config", help="TOML settings file.")] = None,
+    config: ConfigOpt = None,
     images_root: Annotated[
         Path | None,
         typer.Option(
@@ -31,15 +30,20 @@ def ingest(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Rejects CSV (default: <data_dir>/reports/<catalog>-rejects.csv)."),
+        typer.Option("--rejects", help="Rejects CSV (default: DATA_DIR/reports/CATALOG-rejects.csv)."),
     ] = None,
     validate_only: Annotated[
         bool, typer.Option("--validate-only", help="Read, fetch and decode every row; load nothing.")
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
 ) -> None:
-    """Load a catalog manifest: bad rows are reported (exit 0), an unreadable manifest is an error."""
-    from lookalike.runtime import Runtime  # heavy imports only when the command runs
+    """Load a catalog manifest into the data folder and publish its search index.
+
+    The data folder is data_dir (./var unless LOOKALIKE_DATA_DIR or --config says otherwise); the
+    summary names it, and a server finds the catalog only when it reads the same folder. Bad rows
+    are reported and skipped (exit 0); an unreadable manifest is an error (exit 2).
+    """
+    from service.runtime import Runtime  # heavy imports only when the command runs
 
     try:
         settings = load_settings(config)
@@ -48,7 +52,7 @@ def ingest(
         raise typer.Exit(2) from exc
     try:
         report = ingest_manifest(
-            Runtime(settings),
+            Runtime(settings).ingest_parts(),
             manifest,
             catalog,
             images_root=images_root,
@@ -66,6 +70,7 @@ def ingest(
 
 
 def render(report: IngestReport) -> str:
+    """The summary, then the first rejected rows (all of them are in the rejects CSV)."""
     lines = [report.summary()]
     if report.rejects:
         lines.append(f"rejected rows ({len(report.rejects)}):")
@@ -75,9 +80,4 @@ def render(report: IngestReport) -> str:
         ]
         if len(report.rejects) > SHOW_REJECTS:
             lines.append(f"  ... {len(report.rejects) - SHOW_REJECTS} more in {report.rejects_path}")
-    if report.unreferenced_images:
-        lines.append(f"image files no row references ({len(report.unreferenced_images)}):")
-        lines += [f"  {name}" for name in report.unreferenced_images[:SHOW_UNREFERENCED]]
-        if len(report.unreferenced_images) > SHOW_UNREFERENCED:
-            lines.append(f"  ... {len(report.unreferenced_images) - SHOW_UNREFERENCED} more")
     return "\n".join(lines)

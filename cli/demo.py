@@ -1,4 +1,4 @@
-"""The demo's two steps: make a real screenshot query from a catalog photo, then ask the server.
+"""lookalike demo: make a real screenshot query from a catalog photo, then ask a running server.
 
 The query is a catalog item's photo transformed (crop, scale, rotation, colour, blur, JPEG)
 and pasted into a phone-sized screenshot with UI chrome and photos that are not in the
@@ -17,10 +17,12 @@ import httpx
 import typer
 from PIL import Image
 
-app = typer.Typer(no_args_is_help=True, add_completion=False)
+from cli.options import group
+
+demo_app = group("The demo client: make a screenshot query from the demo catalog, then ask a running server.")
 
 
-@app.command("make-query")
+@demo_app.command("make-query")
 def make_query(
     manifest: Annotated[Path, typer.Option(help="The demo catalog manifest (CSV).")],
     images_root: Annotated[Path, typer.Option(help="Folder the manifest's image paths are relative to.")],
@@ -46,7 +48,7 @@ def make_query(
     typer.echo(f"query {out}: a screenshot holding item {item['item_id']} ({item.get('title')})")
 
 
-@app.command("ask")
+@demo_app.command("ask")
 def ask(
     query: Annotated[Path, typer.Option(help="The query image.")],
     url: str = "http://127.0.0.1:8000",
@@ -89,4 +91,4 @@ def ask(
 
 
 if __name__ == "__main__":
-    app()
+    demo_app()

@@ -1,7 +1,7 @@
 """``CatalogStore``: the catalog database (SQLite file by default, PostgreSQL with the same code).
 
 Reads serve search and the API; the batch writes serve ``lookalike ingest``. Callers get
-plain records (``lookalike.types`` / ``records``), never ORM rows or sessions.
+plain records (``lookalike.items`` / ``records``), never ORM rows or sessions.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import numpy as np
 import numpy.typing as npt
@@ -31,10 +30,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from lookalike.errors import UnknownCatalogError, UnknownItemError
-from lookalike.store.migrate import upgrade_to_head
-from lookalike.store.models import Catalog, Image, Item, ItemImage, RegionRow
-from lookalike.store.records import (
+from catalog.migrate import upgrade_to_head
+from catalog.models import Catalog, Image, Item, ItemImage, RegionRow
+from catalog.records import (
     METADATA_FIELDS,
     CachedEmbedding,
     CatalogInfo,
@@ -43,7 +41,9 @@ from lookalike.store.records import (
     RegionRecord,
     StoredImage,
 )
-from lookalike.types import Box, CatalogItem
+from lookalike.errors import UnknownCatalogError, UnknownItemError
+from lookalike.items import CatalogItem, item_image_url
+from lookalike.types import Box
 
 _T = TypeVar("_T")
 
@@ -82,12 +82,7 @@ def make_engine(url: str) -> Engine:
 ITEMS_BY_ID = (
     select(
         Item.item_id,
-        Item.title,
-        Item.brand,
-        Item.category,
-        Item.price,
-        Item.currency,
-        Item.url,
+        *(getattr(Item, name) for name in METADATA_FIELDS),
         Item.attributes,
         Image.source,
     )
@@ -99,27 +94,13 @@ ITEMS_BY_ID = (
 """A catalog's items by id with their primary image source: the read every search makes."""
 
 
-def api_image_url(catalog: str, item_id: str, source: str | None) -> str | None:
-    """Where a client can get the item's primary image: the URL itself, or our API route."""
-    if source is None:
-        return None
-    if source.startswith(("http://", "https://")):
-        return source
-    return f"/v1/catalogs/{quote(catalog, safe='')}/items/{quote(item_id, safe='')}/image"
-
-
 def _to_item(catalog: str, row: Any) -> CatalogItem:
     """A row of ``ITEMS_BY_ID`` as the record search and the API hand out."""
     return CatalogItem(
         item_id=row.item_id,
-        title=row.title,
-        brand=row.brand,
-        category=row.category,
-        price=row.price,
-        currency=row.currency,
-        url=row.url,
-        image_url=api_image_url(catalog, row.item_id, row.source),
+        **{name: getattr(row, name) for name in METADATA_FIELDS},
         attributes=dict(row.attributes or {}),
+        image_url=item_image_url(catalog, row.item_id, row.source),
     )
 
 
@@ -147,6 +128,13 @@ class CatalogStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def describe(self) -> str:
+        """Where the rows live, for people: the SQLite file, or the URL without its password."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite" and url.database:
+            return url.database
+        return url.render_as_string(hide_password=True)
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -290,7 +278,7 @@ class CatalogStore:
                     RegionRow.id,
                     RegionRow.vector if with_vectors else literal(b""),
                     Item.item_id,
-                    func.coalesce(RegionRow.category, Item.category, ""),
+                    func.coalesce(RegionRow.category, Item.__table__.c.category, ""),
                 )
                 .join(Image, Image.id == RegionRow.image_id)
                 .join(owner, and_(owner.c.image_id == Image.id, owner.c.rank == 1))
@@ -578,12 +566,7 @@ def _chunks(values: Sequence[_T], size: int = 500) -> list[Sequence[_T]]:
 def _item_record(row: Item) -> ItemRecord:
     return ItemRecord(
         item_id=row.item_id,
-        title=row.title,
-        brand=row.brand,
-        category=row.category,
-        price=row.price,
-        currency=row.currency,
-        url=row.url,
+        **{name: getattr(row, name) for name in METADATA_FIELDS},
         attributes=dict(row.attributes or {}),
     )
 

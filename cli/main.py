@@ -1,0 +1,28 @@
+"""lookalike: visual product search. Load a catalog, serve the search API, measure its quality.
+
+Typical use: lookalike ingest catalog.csv, then lookalike serve (API docs at /docs), then
+lookalike eval BENCHMARK_DIR to measure recall. Settings come from LOOKALIKE_* variables or a
+--config TOML file; data lives in data_dir (./var by default).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from cli.demo import demo_app
+from cli.detector import detector_app
+from cli.eval import eval_command
+from cli.index import index_app
+from cli.ingest import ingest
+from cli.serve import serve
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
+app.command("ingest")(ingest)
+app.command("serve")(serve)
+app.command("eval")(eval_command)
+app.add_typer(index_app, name="index")
+app.add_typer(detector_app, name="detector")
+app.add_typer(demo_app, name="demo")
+
+if __name__ == "__main__":
+    app()
