@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 from fastapi import FastAPI
 
+from api.docs import install_docs
 from api.fetch import new_http_client
 from api.problems import install_problem_handlers
 from api.readiness import Warmup
@@ -51,7 +52,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             app.state.http = client
             yield
 
-    app = FastAPI(title="lookalike", version=_version(), description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="lookalike",
+        version=_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_docs(app, "lookalike")
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(search.router)

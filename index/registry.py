@@ -61,8 +61,12 @@ class IndexRegistry:
         use_gpu: bool = True,
         metrics: Metrics = METRICS,
         execution: ExecutionPolicy | None = None,
+        location: str | None = None,
     ) -> None:
         self.store = store
+        self.location = location
+        """How clients are told where this registry looks (e.g. "data folder 'var' (data_dir)"):
+        named in the "no published index" error, which must not show a server path."""
         self.execution = execution or ExecutionPolicy()
         self.model_spec = model_spec
         self.check_interval_s = check_interval_s
@@ -82,6 +86,7 @@ class IndexRegistry:
         model_spec: str | None,
         settings: IndexSettings,
         execution: ExecutionPolicy | None = None,
+        location: str | None = None,
     ) -> IndexRegistry:
         """The registry ``settings.index`` describes: search-time overrides, filter policy, GPU, checks."""
         policy = FilterPolicy(
@@ -95,6 +100,7 @@ class IndexRegistry:
             overrides=overrides,
             use_gpu=settings.use_gpu == "auto",
             execution=execution,
+            location=location,
         )
 
     def get(self, catalog: str) -> tuple[str, LiveIndex]:
@@ -136,8 +142,11 @@ class IndexRegistry:
                 return entry
             signature = self.store.signature(catalog)
             if self.store.current_version(catalog) is None:
+                log.warning("no_index catalog=%s index_dir=%s", catalog, self.store.root.resolve())
+                where = f" in the {self.location}" if self.location else ""
                 raise UnknownCatalogError(
-                    f"catalog {catalog!r} has no published index; run `lookalike ingest` first"
+                    f"catalog {catalog!r} has no published index{where}; run `lookalike ingest` "
+                    "with the same data folder first"
                 )
             start = time.perf_counter()
             try:

@@ -292,6 +292,21 @@ class Settings(BaseSettings):
     def cache_dir(self) -> Path:
         return self.data_dir / "cache"
 
+    def public_data_dir(self) -> str:
+        """The data folder as a client may be told it: relative to the working folder when it lies
+        inside it (what the user typed, e.g. "data folder 'var'"), else only by the setting's name.
+        An absolute path would tell every client how the server's disk is laid out (the server log
+        names it)."""
+        path = self.data_dir
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(Path.cwd().resolve())
+            except ValueError:
+                return "data folder set by data_dir (LOOKALIKE_DATA_DIR)"
+        if ".." in path.parts:
+            return "data folder set by data_dir (LOOKALIKE_DATA_DIR)"
+        return f"data folder {path.as_posix()!r} (data_dir)"
+
     @property
     def onnx_dir(self) -> Path:
         """The one cache root of every ONNX export (``export_dir``)."""

@@ -122,7 +122,11 @@ class Runtime:
     @cached_property
     def indexes(self) -> IndexRegistry:
         return IndexRegistry.from_settings(
-            self.index_store, self.embedder.spec, self.settings.index, execution=self.execution
+            self.index_store,
+            self.embedder.spec,
+            self.settings.index,
+            execution=self.execution,
+            location=self.settings.public_data_dir(),
         )
 
     @cached_property

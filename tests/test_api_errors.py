@@ -284,3 +284,37 @@ def test_a_bug_is_a_bare_500_and_its_traceback_is_logged(
     assert "secret" not in response.text and "RuntimeError" not in response.text
     assert body["title"] == "Internal Server Error"
     assert any("secret internal state 1234" in (r.exc_text or "") for r in caplog.records)
+
+
+def _search_catalog_without_index(settings: Any, embedder: Any, photo: bytes) -> dict[str, Any]:
+    from api.app import create_app
+    from service.runtime import Runtime
+
+    runtime = Runtime(settings, serving=True)
+    runtime.__dict__["embedder"] = embedder
+    with TestClient(create_app(settings, runtime=runtime)) as client:
+        response = client.post("/v1/search", files={"image": ("q.jpg", photo, "image/jpeg")})
+    return assert_problem(response, 404, "'shop' has no published index", "lookalike ingest")
+
+
+def test_a_catalog_without_an_index_names_the_data_folder_the_server_reads_but_no_server_path(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, api_settings: Any, embedder: Any, photo: bytes
+) -> None:
+    """Ingest wrote into ./var of another folder, so this server finds nothing: the 404 says which
+    folder it reads, relative to where it runs, as the user typed it."""
+    monkeypatch.chdir(tmp_path)
+    here = api_settings.model_copy(update={"data_dir": tmp_path / "var"})
+    body = _search_catalog_without_index(here, embedder, photo)
+    assert "data folder 'var' (data_dir)" in body["detail"]
+    assert str(tmp_path) not in str(body)
+
+
+def test_a_data_folder_outside_the_working_folder_is_named_only_by_its_setting(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, api_settings: Any, embedder: Any, photo: bytes
+) -> None:
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    there = api_settings.model_copy(update={"data_dir": tmp_path / "data"})
+    body = _search_catalog_without_index(there, embedder, photo)
+    assert "data folder set by data_dir (LOOKALIKE_DATA_DIR)" in body["detail"]
+    assert str(tmp_path) not in str(body)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import csv
 import time
 from pathlib import Path
@@ -139,9 +141,17 @@ def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[st
     )
 
 
-def test_docs_page_is_served(api_client: TestClient) -> None:
-    response = api_client.get("/docs")
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_render_offline_from_assets_this_server_serves(api_client: TestClient, page: str) -> None:
+    """Every script, style and icon the page loads comes from this server: no CDN, no other host."""
+    response = api_client.get(page)
     assert response.status_code == 200 and "/openapi.json" in response.text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", response.text)
+    assert len(urls) >= 2, urls
+    assert not re.search(r"https?://", response.text), "the page names another host"
+    for url in urls:
+        asset = api_client.get(url)
+        assert asset.status_code == 200 and len(asset.content) > 1000, url
 
 
 def test_openapi_response_models_carry_examples(openapi: dict[str, Any]) -> None:

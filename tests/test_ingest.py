@@ -156,6 +156,16 @@ def test_ingest_loads_good_rows_rejects_bad_ones_and_serves_search(
     for key, part in scenario.expected_rejects.items():
         assert part in reasons[key], (key, reasons[key])
 
+    # The summary says where the data landed, and how a server gets to read it.
+    summary = report.summary()
+    data_dir = runtime.settings.data_dir.resolve()
+    assert f"data folder: {data_dir}" in summary and f"LOOKALIKE_DATA_DIR={data_dir}" in summary
+    assert f"database: {runtime.store.describe()}" in summary
+    # Unreferenced files: counted and a few named in the summary, all listed in the report file.
+    assert report.unreferenced_path == runtime.settings.data_dir / "reports" / f"{catalog}-unreferenced.txt"
+    assert report.unreferenced_path.read_text().splitlines() == ["p15.jpg", "p18.jpg", "p19.jpg"]
+    assert "unreferenced: 3 image files" in summary and str(report.unreferenced_path) in summary
+
     # The rejects file: one line per bad row, numbered as in the CSV (header = line 1).
     assert report.rejects_path == runtime.settings.data_dir / "reports" / f"{catalog}-rejects.csv"
     with report.rejects_path.open(newline="") as f:

@@ -153,6 +153,10 @@ def test_the_full_demo_data_reports_its_upstream_defects(
     assert report.skipped == 5
     assert all(r.reason.startswith("image file not found: ") for r in report.rejects)
     assert len(report.unreferenced_images) == 358
+    line = next(line for line in report.summary().splitlines() if "unreferenced" in line)
+    assert "358 image files" in line and "355 more" in line and len(line) < 300, "a summary, not 358 names"
+    assert report.unreferenced_path is not None
+    assert len(report.unreferenced_path.read_text().splitlines()) == 358
     assert report.loaded_items == 5398 and report.loaded_images + report.duplicates == 5398
     print(f"validated {report.rows} rows in {elapsed:.1f} s")
 
