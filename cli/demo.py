@@ -24,10 +24,16 @@ demo_app = group("The demo client: make a screenshot query from the demo catalog
 
 @demo_app.command("make-query")
 def make_query(
-    manifest: Annotated[Path, typer.Option(help="The demo catalog manifest (CSV).")],
-    images_root: Annotated[Path, typer.Option(help="Folder the manifest's image paths are relative to.")],
-    out: Annotated[Path, typer.Option(help="Where to write the query JPEG (and a .json beside it).")],
-    seed: int = 7,
+    manifest: Annotated[Path, typer.Option(metavar="PATH", help="The demo catalog manifest (CSV).")],
+    images_root: Annotated[
+        Path, typer.Option(metavar="PATH", help="Folder the manifest's image paths are relative to.")
+    ],
+    out: Annotated[
+        Path, typer.Option(metavar="PATH", help="Where to write the query JPEG (and a .json beside it).")
+    ],
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Which item and layout (same seed, same query).")
+    ] = 7,
 ) -> None:
     """Compose one screenshot holding one catalog item and two photos from outside the catalog."""
     from evaluation.synth.screenshot import compose_screenshot
@@ -50,10 +56,10 @@ def make_query(
 
 @demo_app.command("ask")
 def ask(
-    query: Annotated[Path, typer.Option(help="The query image.")],
-    url: str = "http://127.0.0.1:8000",
-    catalog: str = "demo",
-    k: int = 5,
+    query: Annotated[Path, typer.Option(metavar="PATH", help="The query image.")],
+    url: Annotated[str, typer.Option(metavar="URL", help="The server.")] = "http://127.0.0.1:8000",
+    catalog: Annotated[str, typer.Option(metavar="TEXT", help="Catalog to search.")] = "demo",
+    k: Annotated[int, typer.Option(metavar="N", help="Matches per region.")] = 5,
 ) -> None:
     """POST the screenshot to /v1/search, print the matches, and check the expected item is in the top k."""
     with query.open("rb") as f:

@@ -17,23 +17,34 @@ detector_app = group("Make training data from catalog photos, then train, evalua
 @detector_app.command("make-dataset")
 def make_dataset_command(
     out: Annotated[
-        Path, typer.Option("--out", help="Dataset folder to write (images/, labels/, data.yaml).")
+        Path,
+        typer.Option("--out", metavar="PATH", help="Dataset folder to write (images/, labels/, data.yaml)."),
     ],
     manifest: Annotated[
-        Path | None, typer.Option("--manifest", help="Catalog CSV with item_id,image,category columns.")
+        Path | None,
+        typer.Option("--manifest", metavar="PATH", help="Catalog CSV with item_id,image,category columns."),
     ] = None,
     images_root: Annotated[
-        Path | None, typer.Option("--images-root", help="Folder relative image paths resolve against.")
+        Path | None,
+        typer.Option("--images-root", metavar="PATH", help="Folder relative image paths resolve against."),
     ] = None,
     clothing_dir: Annotated[
-        Path | None, typer.Option("--clothing-dir", help="Read the shared clothing dataset directly instead.")
+        Path | None,
+        typer.Option(
+            "--clothing-dir", metavar="PATH", help="Read the shared clothing dataset directly instead."
+        ),
     ] = None,
     class_map: Annotated[
         Path | None,
-        typer.Option("--class-map", help="JSON/YAML {classes: [...], categories: {category: class|null}}."),
+        typer.Option(
+            "--class-map",
+            metavar="PATH",
+            help="JSON/YAML {classes: [...], categories: {category: class|null}}.",
+        ),
     ] = None,
     exclude_items: Annotated[
-        list[Path] | None, typer.Option("--exclude-items", help="File of item ids never to use (repeatable).")
+        list[Path] | None,
+        typer.Option("--exclude-items", metavar="FILE", help="File of item ids never to use (repeatable)."),
     ] = None,
     exclude_clothing_benchmark: Annotated[
         bool,
@@ -42,23 +53,40 @@ def make_dataset_command(
             help="Drop the clothing-screenshots benchmark's held-back items (its default seed and sizes).",
         ),
     ] = True,
-    train_images: Annotated[int, typer.Option("--train-images", min=0)] = 1600,
-    val_images: Annotated[int, typer.Option("--val-images", min=0)] = 200,
-    seed: Annotated[int, typer.Option("--seed")] = 20261123,
-    max_side: Annotated[int, typer.Option("--max-side", min=32, help="Long side of stored images.")] = 416,
+    train_images: Annotated[
+        int, typer.Option("--train-images", min=0, metavar="N", help="Training images to compose.")
+    ] = 1600,
+    val_images: Annotated[
+        int, typer.Option("--val-images", min=0, metavar="N", help="Validation images to compose.")
+    ] = 200,
+    seed: Annotated[int, typer.Option("--seed", metavar="N")] = 20261123,
+    max_side: Annotated[
+        int, typer.Option("--max-side", min=32, metavar="PIXELS", help="Long side of stored images.")
+    ] = 416,
     only_items: Annotated[
-        Path | None, typer.Option("--only-items", help="File of item ids: use only these (e.g. a test set).")
+        Path | None,
+        typer.Option(
+            "--only-items", metavar="PATH", help="File of item ids: use only these (e.g. a test set)."
+        ),
     ] = None,
     val_items: Annotated[
-        float, typer.Option("--val-items", min=0.0, max=1.0, help="Share of items reserved for val images.")
+        float,
+        typer.Option(
+            "--val-items", min=0.0, max=1.0, metavar="SHARE", help="Share of items reserved for val images."
+        ),
     ] = 0.12,
     screen_photo: Annotated[
-        float, typer.Option("--screen-photo", min=0.0, max=1.0, help="Share of photos-of-a-screen.")
+        float,
+        typer.Option(
+            "--screen-photo", min=0.0, max=1.0, metavar="SHARE", help="Share of photos-of-a-screen."
+        ),
     ] = 0.1,
     layouts: Annotated[
         str | None,
         typer.Option(
-            "--layouts", help="Layout mix, e.g. 'grid=0.4,list=0.2,negative=0.1' (default: training mix)."
+            "--layouts",
+            metavar="TEXT",
+            help="Layout mix, e.g. 'grid=0.4,list=0.2,negative=0.1' (default: training mix).",
         ),
     ] = None,
 ) -> None:
@@ -125,32 +153,37 @@ def _parse_mix(text: str) -> dict[str, float]:
 
 @detector_app.command("train")
 def train_command(
-    data: Annotated[Path, typer.Argument(help="data.yaml written by make-dataset.")],
-    project: Annotated[Path, typer.Option("--project", help="Runs folder (git-ignored).")] = Path(
-        "runs/detector"
-    ),
-    name: Annotated[str, typer.Option("--name")] = "garment-yolo",
-    model: Annotated[str, typer.Option("--model", help="Architecture yaml or a local .pt to start from.")] = (
-        "yolov8n.yaml"
-    ),
+    data: Annotated[Path, typer.Argument(metavar="DATA_YAML", help="data.yaml written by make-dataset.")],
+    project: Annotated[
+        Path, typer.Option("--project", metavar="PATH", help="Runs folder (git-ignored).")
+    ] = Path("runs/detector"),
+    name: Annotated[str, typer.Option("--name", metavar="TEXT")] = "garment-yolo",
+    model: Annotated[
+        str, typer.Option("--model", metavar="TEXT", help="Architecture yaml or a local .pt to start from.")
+    ] = ("yolov8n.yaml"),
     init_from: Annotated[
         str | None,
         typer.Option(
             "--init-from",
+            metavar="TEXT",
             help="'nudenet' or a YOLOv8n .onnx on disk: copy its backbone/neck/box-head weights first.",
         ),
     ] = "nudenet",
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, metavar="N")] = 30,
     hours: Annotated[
-        float | None, typer.Option("--hours", help="Wall-clock cap (ultralytics time=).")
+        float | None, typer.Option("--hours", metavar="NUMBER", help="Wall-clock cap (ultralytics time=).")
     ] = None,
-    imgsz: Annotated[int, typer.Option("--imgsz", min=32)] = 320,
-    batch: Annotated[int, typer.Option("--batch", min=1)] = 16,
-    workers: Annotated[int, typer.Option("--workers", min=0)] = 2,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    imgsz: Annotated[int, typer.Option("--imgsz", min=32, metavar="PIXELS", help="Input size.")] = 320,
+    batch: Annotated[int, typer.Option("--batch", min=1, metavar="N", help="Images per batch.")] = 16,
+    workers: Annotated[int, typer.Option("--workers", min=0, metavar="N", help="Data loader processes.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", metavar="N")] = 0,
     ship_to: Annotated[
         Path | None,
-        typer.Option("--ship-to", help="Copy best.onnx + fp16 best.pt into this folder (models/<name>)."),
+        typer.Option(
+            "--ship-to",
+            metavar="PATH",
+            help="Copy best.onnx + fp16 best.pt into this folder (models/<name>).",
+        ),
     ] = None,
 ) -> None:
     """Train YOLO nano on CPU with fixed seeds and no downloads, export ONNX, print metrics as JSON."""
@@ -214,11 +247,15 @@ def _init_checkpoint(init_from: str, cfg: str, names: dict[int, str], out: Path)
 
 @detector_app.command("evaluate")
 def evaluate_command(
-    weights: Annotated[Path, typer.Argument(help="Detector weights (.onnx or .pt).")],
-    dataset: Annotated[Path, typer.Argument(help="A make-dataset folder (images/<split>, labels/<split>).")],
-    split: Annotated[str, typer.Option("--split")] = "val",
-    imgsz: Annotated[int, typer.Option("--imgsz", min=32)] = 320,
-    confidence: Annotated[float, typer.Option("--confidence", min=0.0, max=1.0)] = 0.25,
+    weights: Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Detector weights (.onnx or .pt).")],
+    dataset: Annotated[
+        Path, typer.Argument(metavar="DATASET", help="A make-dataset folder (images/SPLIT, labels/SPLIT).")
+    ],
+    split: Annotated[str, typer.Option("--split", metavar="TEXT")] = "val",
+    imgsz: Annotated[int, typer.Option("--imgsz", min=32, metavar="PIXELS", help="Input size.")] = 320,
+    confidence: Annotated[
+        float, typer.Option("--confidence", min=0.0, max=1.0, metavar="SCORE", help="Lowest box score kept.")
+    ] = 0.25,
 ) -> None:
     """Class-agnostic box recall/precision at IoU 0.5 on a folder, overall and per layout, as JSON."""
     from detector.training.evaluate import score_folder

@@ -13,18 +13,28 @@ from lookalike.errors import LookalikeError, ManifestError
 
 
 def eval_command(
-    benchmark: Annotated[Path, typer.Argument(help="Benchmark folder with catalog.csv and queries.jsonl.")],
+    benchmark: Annotated[
+        Path,
+        typer.Argument(metavar="BENCHMARK_DIR", help="Benchmark folder with catalog.csv and queries.jsonl."),
+    ],
     config: ConfigOpt = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="Report folder (default: DATA_DIR/eval/BENCHMARK_NAME).")
+        Path | None,
+        typer.Option("--out", metavar="PATH", help="Report folder (default: DATA_DIR/eval/BENCHMARK_NAME)."),
     ] = None,
     detector: Annotated[
-        str | None, typer.Option("--detector", help="Query detector spec override, e.g. 'none' or 'blocks'.")
+        str | None,
+        typer.Option(
+            "--detector", metavar="TEXT", help="Query detector spec override, e.g. 'none' or 'blocks'."
+        ),
     ] = None,
     embedder: Annotated[
-        str | None, typer.Option("--embedder", help="Embedder spec override, e.g. 'efficientnet_lite0'.")
+        str | None,
+        typer.Option("--embedder", metavar="TEXT", help="Embedder spec override, e.g. 'efficientnet_lite0'."),
     ] = None,
-    limit: Annotated[int | None, typer.Option("--limit", min=1, help="Only the first N queries.")] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, metavar="N", help="Only the first N queries.")
+    ] = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
     """Measure search quality on a benchmark folder (catalog.csv + queries.jsonl).

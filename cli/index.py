@@ -25,7 +25,7 @@ from lookalike.settings import Settings, load_settings
 
 index_app = group("Manage published index versions, and change a published catalog in place.")
 
-CatalogOpt = Annotated[str, typer.Option("--catalog", help="Catalog name.")]
+CatalogOpt = Annotated[str, typer.Option("--catalog", metavar="TEXT", help="Catalog name.")]
 
 
 def _store(config: Path | None) -> IndexStore:
@@ -59,7 +59,9 @@ def list_versions(catalog: CatalogOpt = "demo", config: ConfigOpt = None) -> Non
 @index_app.command("rollback")
 def rollback(
     catalog: CatalogOpt = "demo",
-    to: Annotated[str | None, typer.Option("--to", help="Version; default: the one before CURRENT.")] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", metavar="TEXT", help="Version; default: the one before CURRENT.")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Point CURRENT at an earlier version; running servers pick it up within a second."""
@@ -81,7 +83,9 @@ def rollback(
 @index_app.command("gc")
 def gc(
     catalog: CatalogOpt = "demo",
-    keep: Annotated[int, typer.Option(help="How many newest versions to keep besides CURRENT.")] = 2,
+    keep: Annotated[
+        int, typer.Option(metavar="N", help="How many newest versions to keep besides CURRENT.")
+    ] = 2,
     config: ConfigOpt = None,
 ) -> None:
     """Delete old versions (and their delta segments), always keeping CURRENT and the --keep newest."""
@@ -137,7 +141,7 @@ def _catalog(config: Path | None, catalog: str) -> tuple[Settings, CatalogStore,
 
 @index_app.command("delete")
 def delete(
-    item_ids: Annotated[list[str], typer.Argument(help="Item ids to delete.")],
+    item_ids: Annotated[list[str], typer.Argument(metavar="ITEM_ID...", help="Item ids to delete.")],
     catalog: CatalogOpt = "demo",
     config: ConfigOpt = None,
 ) -> None:
@@ -172,11 +176,12 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 @index_app.command("update")
 def update(
-    item_id: Annotated[str, typer.Argument(help="Item to change.")],
+    item_id: Annotated[str, typer.Argument(metavar="ITEM_ID", help="Item to change.")],
     assignments: Annotated[
         list[str],
         typer.Option(
             "--set",
+            metavar="NAME=VALUE",
             help=f"name=value: {', '.join(METADATA_FIELDS)} or any attribute (e.g. in_stock=false); "
             "null clears.",
         ),
@@ -194,7 +199,9 @@ def update(
 @index_app.command("sync")
 def sync(
     catalog: CatalogOpt = "demo",
-    item: Annotated[list[str] | None, typer.Option("--item", help="Only these items (default: all).")] = None,
+    item: Annotated[
+        list[str] | None, typer.Option("--item", metavar="ITEM_ID", help="Only these items (default: all).")
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Bring the index in line with the catalog store: a delta segment for a small change, else a rebuild."""

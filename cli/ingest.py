@@ -18,19 +18,26 @@ SHOW_REJECTS = 20
 
 def ingest(
     manifest: Annotated[
-        Path, typer.Argument(help="CSV/TSV, JSONL or Parquet with columns item_id, image, ...")
+        Path,
+        typer.Argument(metavar="MANIFEST", help="CSV/TSV, JSONL or Parquet with columns item_id, image, ..."),
     ],
-    catalog: Annotated[str, typer.Option("--catalog", "-c", help="Catalog to load into.")] = "demo",
+    catalog: Annotated[
+        str, typer.Option("--catalog", "-c", metavar="TEXT", help="Catalog to load into.")
+    ] = "demo",
     config: ConfigOpt = None,
     images_root: Annotated[
         Path | None,
         typer.Option(
-            "--images-root", help="Folder that relative image paths start from (default: the manifest's)."
+            "--images-root",
+            metavar="PATH",
+            help="Folder that relative image paths start from (default: the manifest's).",
         ),
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Rejects CSV (default: DATA_DIR/reports/CATALOG-rejects.csv)."),
+        typer.Option(
+            "--rejects", metavar="PATH", help="Rejects CSV (default: DATA_DIR/reports/CATALOG-rejects.csv)."
+        ),
     ] = None,
     validate_only: Annotated[
         bool, typer.Option("--validate-only", help="Read, fetch and decode every row; load nothing.")

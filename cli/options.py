@@ -1,4 +1,5 @@
-"""What every verb shares: the --config option and how a sub-command group is made."""
+"""What every verb shares: the --config option, how a sub-command group is made, and help that
+reads like a manual."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option(
         "--config",
+        metavar="FILE",
         help="TOML settings file (same keys as the LOOKALIKE_* variables).",
         exists=True,
         dir_okay=False,

@@ -25,13 +25,19 @@ def log_config(level: str) -> dict[str, Any]:
 
 def serve(
     config: ConfigOpt = None,
-    host: Annotated[str | None, typer.Option(help="Bind address (default: api.host).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default: api.port).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="TEXT", help="Bind address (default: api.host).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(metavar="N", help="Port (default: api.port).")] = None,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Worker processes, each with its own models (default: api.workers)."),
+        typer.Option(
+            min=1, metavar="N", help="Worker processes, each with its own models (default: api.workers)."
+        ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="critical, error, warning, info or debug.")] = "info",
+    log_level: Annotated[
+        str, typer.Option(metavar="TEXT", help="critical, error, warning, info or debug.")
+    ] = "info",
 ) -> None:
     """Serve the search API over HTTP (interactive docs at /docs).
 

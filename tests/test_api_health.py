@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import csv
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
