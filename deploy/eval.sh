@@ -3,14 +3,14 @@
 #   a) grocery, b) clothing-screenshots with the default detector, c) the same queries whole-image.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
-LOOKALIKE=${LOOKALIKE:-.venv/bin/lookalike}
+lookalike() { "$PY" -m cli.main "$@"; }
 SHARED=${SHARED:-../shared}
 BENCH=${BENCH:-var/benchmarks}
 OUT=${OUT:-var/eval}
 [ -f "$BENCH/grocery/queries.jsonl" ] || "$PY" -m evaluation.datasets.grocery --grocery-dir "$SHARED/data/grocery" --out "$BENCH/grocery"
 [ -f "$BENCH/clothing-screenshots/queries.jsonl" ] || \
   "$PY" -m evaluation.datasets.clothing_screenshots --clothing-dir "$SHARED/data/clothing" --out "$BENCH/clothing-screenshots"
-"$LOOKALIKE" eval "$BENCH/grocery" --no-progress --out "$OUT/grocery"
-"$LOOKALIKE" eval "$BENCH/clothing-screenshots" --no-progress --out "$OUT/clothing-screenshots"
-"$LOOKALIKE" eval "$BENCH/clothing-screenshots" --detector none --no-progress --out "$OUT/clothing-screenshots-whole-image"
+lookalike eval "$BENCH/grocery" --no-progress --out "$OUT/grocery"
+lookalike eval "$BENCH/clothing-screenshots" --no-progress --out "$OUT/clothing-screenshots"
+lookalike eval "$BENCH/clothing-screenshots" --detector none --no-progress --out "$OUT/clothing-screenshots-whole-image"
 echo "reports: $OUT/*/report.md"
