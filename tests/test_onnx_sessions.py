@@ -35,43 +35,33 @@ def recorded(
     session.wide, session.narrow = Recorder(f"{name}-wide", log, gate), Recorder(f"{name}-narrow", log)
 
 
-def test_a_lone_run_is_wide_and_a_concurrent_run_of_another_model_is_narrow() -> None:
-    shared = ExecutionPolicy(cores=2)  # a detector and an embedder of one process share it
-    first, second = (
-        open_session(garment_yolo_onnx(), execution=shared),
-        open_session(garment_yolo_onnx(), execution=shared),
-    )
+def run_beside(first_policy: ExecutionPolicy, second_policy: ExecutionPolicy) -> tuple[str, str, str]:
+    """Which session each run took: the second model's run while the first's is under way, the
+    first's, and the second's again once it is alone."""
+    first = open_session(garment_yolo_onnx(), execution=first_policy)
+    second = open_session(garment_yolo_onnx(), execution=second_policy)
     log: list[str] = []
     gate = threading.Event()
     recorded(first, "first", log, gate)
     recorded(second, "second", log)
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(first.run, None, {})
-        while not log:  # the first run is inside its (wide) session
+        while not log:  # the first run is inside its session
             threading.Event().wait(0.01)
-        assert second.run(None, {}) == ["second-narrow"]
+        beside = second.run(None, {})[0]
         gate.set()
-        assert running.result() == ["first-wide"]
-    assert second.run(None, {}) == ["second-wide"]  # alone again
+        alone_first = running.result()[0]
+    return beside, alone_first, second.run(None, {})[0]
+
+
+def test_a_lone_run_is_wide_and_a_concurrent_run_of_another_model_is_narrow() -> None:
+    shared = ExecutionPolicy(cores=2)  # a detector and an embedder of one process share it
+    assert run_beside(shared, shared) == ("second-narrow", "first-wide", "second-wide")
 
 
 def test_models_of_another_runtime_do_not_count_as_company() -> None:
-    mine, theirs = ExecutionPolicy(cores=2), ExecutionPolicy(cores=2)
-    first, second = (
-        open_session(garment_yolo_onnx(), execution=mine),
-        open_session(garment_yolo_onnx(), execution=theirs),
-    )
-    log: list[str] = []
-    gate = threading.Event()
-    recorded(first, "first", log, gate)
-    recorded(second, "second", log)
-    with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(first.run, None, {})
-        while not log:
-            threading.Event().wait(0.01)
-        assert second.run(None, {}) == ["second-wide"]
-        gate.set()
-        running.result()
+    beside, _, _ = run_beside(ExecutionPolicy(cores=2), ExecutionPolicy(cores=2))
+    assert beside == "second-wide"
 
 
 def test_with_other_requests_in_flight_even_a_lone_model_run_stays_narrow() -> None:
