@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -71,9 +73,12 @@ def elsewhere_catalog(
     image_server: ImageServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, str]:
-    """A catalog with one item fetched from a URL and one whose file is deleted after ingest."""
+    """A catalog with one item fetched from a URL, one whose file is deleted after ingest, and one
+    whose id needs quoting in a URL."""
     tmp_path = tmp_path_factory.mktemp("elsewhere")
     remote_photo, doomed_photo = shop_catalog.photos[20], shop_catalog.photos[21]
+    odd = tmp_path / "odd.jpg"
+    shutil.copy(shop_catalog.photos[22], odd)
     url = image_server.add("/catalog/remote.jpg", remote_photo.read_bytes())
     doomed = tmp_path / "doomed.jpg"
     shutil.copy(doomed_photo, doomed)
@@ -83,10 +88,31 @@ def elsewhere_catalog(
         writer.writerow(["item_id", "image", "title"])
         writer.writerow(["remote-1", url, "Fetched at ingest"])
         writer.writerow(["gone-1", str(doomed), "File removed later"])
+        writer.writerow([ODD_ID, str(odd), "Id with a space, a slash and a question mark"])
     report = ingest_manifest(api_runtime.ingest_parts(), manifest, "elsewhere", progress=False)
-    assert report.loaded_items == 2, report.summary()
+    assert report.loaded_items == 3, report.summary()
     doomed.unlink()
-    return {"url": url}
+    return {"url": url, "odd": str(odd)}
+
+
+ODD_ID = "odd id/1?"
+
+
+def test_an_item_links_to_its_image_alike_in_search_results_and_item_pages(
+    api_client: TestClient, elsewhere_catalog: dict[str, str]
+) -> None:
+    """One function builds the link; it quotes the id, and the link serves the file."""
+    item = api_client.get(f"/v1/catalogs/elsewhere/items/{quote(ODD_ID, safe='/')}").json()
+    assert item["item_id"] == ODD_ID
+    assert item["image_url"] == "http://testserver/v1/catalogs/elsewhere/items/odd%20id/1%3F/image"
+    photo = Path(elsewhere_catalog["odd"]).read_bytes()
+    found = api_client.post(
+        "/v1/search", files={"image": ("q.jpg", photo, "image/jpeg")}, data={"catalog": "elsewhere", "k": "1"}
+    ).json()
+    match = found["regions"][0]["matches"][0]
+    assert match["item_id"] == ODD_ID and match["image_url"] == item["image_url"]
+    image = api_client.get(item["image_url"])
+    assert image.status_code == 200 and image.content == photo
 
 
 def test_item_with_a_remote_image_redirects_to_it(
