@@ -167,9 +167,7 @@ def cli() -> typer.Typer:
     return app
 
 
-def test_cli_prints_the_report_and_exits_zero_with_rejects(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_prints_the_report_and_exits_zero_with_rejects(tmp_path: Path) -> None:
     shutil.copy(clothing_photos(1)[0], tmp_path / "ok.jpg")
     manifest = write(
         tmp_path / "m.jsonl",
@@ -179,7 +177,6 @@ def test_cli_prints_the_report_and_exits_zero_with_rejects(
         + "\n",
     )
     config = write(tmp_path / "lookalike.toml", f'data_dir = "{tmp_path / "var"}"\n')
-    monkeypatch.setenv("LOOKALIKE_CONFIG", str(config))  # restored after the test (load_settings sets it)
 
     result = CliRunner().invoke(
         cli(),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
 from detector import select_regions
 from lookalike.errors import InvalidParameterError
-from lookalike.settings import DetectorSettings, Settings
+from lookalike.settings import DetectorSettings, Settings, load_settings
 from lookalike.types import Box, DecodedImage, Region
 from service.search import SearchRequest, merge_neighbours
 
@@ -61,6 +64,19 @@ def test_merge_keeps_best_score_per_item_and_breaks_ties_by_id() -> None:
 def test_bad_parameters_are_client_errors(request_: SearchRequest, message: str) -> None:
     with pytest.raises(InvalidParameterError, match=message):
         request_.validate(blank())
+
+
+def test_a_config_file_is_read_where_it_is_given_and_leaves_the_environment_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LOOKALIKE_CONFIG", raising=False)
+    config = tmp_path / "lookalike.toml"
+    config.write_text('[detector]\nspec = "none"\n[embedder]\nbatch_size = 8\n')
+    monkeypatch.setenv("LOOKALIKE_EMBEDDER__BATCH_SIZE", "4")
+    settings = load_settings(config)
+    assert settings.detector.spec == "none" and settings.embedder.batch_size == 4  # the environment wins
+    assert "LOOKALIKE_CONFIG" not in os.environ
+    assert Settings().detector.spec == "garment-yolo", "a later load reads no file it was not given"
 
 
 def test_settings_read_nested_environment_and_toml(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
