@@ -15,6 +15,11 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+WORKER_HEALTHCHECK_S = 60
+"""uvicorn's supervisor kills a worker that does not answer its ping within this (its default: 5 s).
+A worker importing torch and loading its models on a busy machine can be that slow to answer,
+and would be killed and started again; a worker that really hangs is still replaced, a minute later."""
+
 
 class _TcpConfig(uvicorn.Config):
     def bind_socket(self) -> socket.socket:
@@ -34,6 +39,7 @@ def run(factory: Callable[[], Any], *, workers: int, **kwargs: Any) -> None:
     ``factory`` must pickle (a module-level function, or a ``functools.partial`` of one with
     picklable arguments, e.g. ``partial(create_app, settings)``): with ``workers > 1`` uvicorn's
     spawn pickles its config, factory included, into every worker, which calls it there."""
+    kwargs.setdefault("timeout_worker_healthcheck", WORKER_HEALTHCHECK_S)
     config = _TcpConfig(factory, factory=True, workers=workers, **kwargs)
     if workers <= 1:
         uvicorn.Server(config).run()
