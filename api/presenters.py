@@ -30,6 +30,14 @@ def public_image_url(request: Request, catalog: str, item: CatalogItem) -> str |
     return str(request.base_url).rstrip("/") + path
 
 
+def reference_image_url(request: Request, catalog: str, item_id: str, position: int, source: str) -> str:
+    """A remote source as it is; a file on this server as its ``images/{position}`` route."""
+    if source.startswith(REMOTE_SCHEMES):
+        return source
+    path = item_image_path(catalog, item_id).removesuffix("/image") + f"/images/{position}"
+    return str(request.base_url).rstrip("/") + path
+
+
 def item_out(request: Request, catalog: str, item: CatalogItem) -> ItemOut:
     return ItemOut(
         catalog=catalog,
@@ -78,4 +86,4 @@ def search_response(request: Request, result: SearchResult, timings_ms: dict[str
     )
 
 
-__all__ = ["item_image_path", "item_out", "public_image_url", "search_response"]
+__all__ = ["item_image_path", "item_out", "public_image_url", "reference_image_url", "search_response"]
