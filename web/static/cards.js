@@ -33,7 +33,7 @@ export function itemCard(catalog, item, { score } = {}) {
   const href = itemHref(catalog, item.item_id);
   return el(
     "li",
-    { class: "card", "data-item-id": item.item_id },
+    { class: "card", "data-item-id": item.item_id, "data-price": item.price ?? null },
     el(
       "a",
       { href, class: "photo", tabindex: "-1" }, // one tab stop per card: the title link below

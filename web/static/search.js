@@ -68,6 +68,7 @@ async function runQueries(indices, started) {
     if (run !== state.run) return;
     indices.forEach((q, n) => (state.answers[q] = answers[n]));
     render();
+    document.body.dataset.searches = String(Number(document.body.dataset.searches || 0) + 1);
     // The first result is on screen once the browser has painted this frame.
     requestAnimationFrame(() => {
       const shown = performance.now() - started;
@@ -202,7 +203,11 @@ async function searchItem(catalog, itemId) {
 
 // -- wiring --------------------------------------------------------------------------------
 
-$("file").addEventListener("change", (e) => useFile(e.target.files[0]));
+$("file").addEventListener("change", (e) => {
+  if (!e.target.files.length) return;
+  useFile(e.target.files[0]);
+  e.target.value = ""; // picking the same file again searches again
+});
 $("url-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const url = $("url").value.trim();

@@ -32,6 +32,7 @@ export class Stage {
 
   setRegions(regions, selected, [width, height]) {
     this.size = [width, height];
+    const focused = this.overlay.contains(document.activeElement) ? document.activeElement.dataset.region : null;
     const pct = (v, total) => `${((100 * v) / total).toFixed(3)}%`;
     this.overlay.replaceChildren(
       ...regions.map((region, i) => {
@@ -43,6 +44,7 @@ export class Stage {
             type: "button",
             class: region.drawn ? "box drawn" : "box",
             "data-region": String(i),
+            "data-box": region.box.map(Math.round).join(","),
             "aria-pressed": String(i === selected),
             "aria-label": `${label}: ${region.matches.length} matches`,
             style: `left:${pct(x1, width)};top:${pct(y1, height)};width:${pct(x2 - x1, width)};height:${pct(y2 - y1, height)}`,
@@ -51,6 +53,8 @@ export class Stage {
         );
       }),
     );
+    // Keyboard users stay on the box they pressed, though every box button is new.
+    if (focused !== null) this.overlay.querySelector(`[data-region="${focused}"]`)?.focus();
     this.hint.hidden = false;
   }
 
