@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from PIL import Image
 
 from lookalike.types import Box
 
@@ -146,6 +145,19 @@ def test_dragging_a_box_searches_that_area(page: Page, web_url: str, screenshot:
     assert grid_ids(page)[0] == item_id
 
 
+PASTE_OR_DROP = """([data, event]) => {
+    const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+    const transfer = new DataTransfer();
+    transfer.items.add(new File([bytes], "photo.jpg", { type: "image/jpeg" }));
+    const target = event === "paste" ? document : document.getElementById("drop");
+    const init = { bubbles: true, cancelable: true };
+    target.dispatchEvent(event === "paste"
+        ? new ClipboardEvent("paste", { ...init, clipboardData: transfer })
+        : new DragEvent("drop", { ...init, dataTransfer: transfer }));
+}"""
+"""A pasted or dropped file, as the clipboard or a drag from the desktop hands it to the page."""
+
+
 def test_paste_drop_and_url_each_start_a_search(
     page: Page, web_url: str, shop_catalog: ShopCatalog, image_server: ImageServer
 ) -> None:
@@ -153,17 +165,7 @@ def test_paste_drop_and_url_each_start_a_search(
     for n, event in [(2, "paste"), (5, "drop")]:
         photo = shop_catalog.photos[n]
         data = base64.b64encode(photo.read_bytes()).decode()
-        script = """([data, event]) => {
-            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([bytes], "photo.jpg", { type: "image/jpeg" }));
-            const target = event === "paste" ? document : document.getElementById("drop");
-            const init = { bubbles: true, cancelable: true };
-            target.dispatchEvent(event === "paste"
-                ? new ClipboardEvent("paste", { ...init, clipboardData: transfer })
-                : new DragEvent("drop", { ...init, dataTransfer: transfer }));
-        }"""
-        after_search(page, lambda data=data, event=event: page.evaluate(script, [data, event]))
+        after_search(page, lambda data=data, event=event: page.evaluate(PASTE_OR_DROP, [data, event]))
         assert grid_ids(page)[0] == photo.stem, event
     photo = shop_catalog.photos[8]
     url = image_server.add("/web/photo-8.jpg", photo.read_bytes())
@@ -222,7 +224,8 @@ def test_page_weight_before_catalog_photos_is_under_300_kb_and_all_of_it_is_loca
     page_weight = sum(n for u, n in sizes.items() if u not in photos)
     assert page_weight < 300_000, sizes
     print(
-        f"\npage weight before catalog photos: {page_weight / 1000:.1f} kB in {len(sizes) - len(photos)} responses"
+        f"\npage weight before catalog photos: {page_weight / 1000:.1f} kB"
+        f" in {len(sizes) - len(photos)} responses"
     )
 
 
@@ -256,7 +259,8 @@ def test_first_result_is_shown_within_1_5x_the_apis_own_latency(
             page_ms.append(float(page.evaluate("document.body.dataset.shownMs")))
     api, server, shown = sorted(api_ms)[1], sorted(server_ms)[1], sorted(page_ms)[1]
     print(
-        f"\nfirst result shown in {shown:.0f} ms; API {api:.0f} ms at the client, {server:.0f} ms in the server"
+        f"\nfirst result shown in {shown:.0f} ms; API {api:.0f} ms at the client,"
+        f" {server:.0f} ms in the server"
         f" (medians of 3): ratio {shown / api:.2f} ({shown / server:.2f} to the server's own)"
     )
     assert shown <= 1.5 * api, (page_ms, api_ms)

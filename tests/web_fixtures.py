@@ -109,38 +109,50 @@ class PageErrors:
     """Script errors and failed API calls a page reported; a test fails if any is left."""
 
     errors: list[str] = field(default_factory=list)
+    allowed: list[str] = field(default_factory=list)
+
+    def allow(self, text: str) -> None:
+        """A test that provokes an error (a 404 it asked for) says which."""
+        self.allowed.append(text)
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(a in e for a in self.allowed)]
 
     def on_console(self, message: ConsoleMessage) -> None:
         if message.type == "error":
             self.errors.append(f"console: {message.text}")
 
 
-def open_page(browser: Browser, viewport: dict[str, int], *, phone: bool = False) -> tuple[Page, PageErrors]:
+@pytest.fixture
+def page_errors() -> PageErrors:
+    return PageErrors()
+
+
+def open_page(browser: Browser, errors: PageErrors, viewport: dict[str, int], *, phone: bool = False) -> Page:
     context = browser.new_context(viewport=viewport, has_touch=phone, is_mobile=phone)  # type: ignore[arg-type]
     page = context.new_page()
     page.set_default_timeout(20_000)
-    errors = PageErrors()
     page.on("pageerror", lambda exc: errors.errors.append(f"pageerror: {exc}"))
     page.on("console", errors.on_console)
-    return page, errors
+    return page
 
 
 @pytest.fixture
-def page(chromium: Browser) -> Iterator[Page]:
+def page(chromium: Browser, page_errors: PageErrors) -> Iterator[Page]:
     """A fresh desktop-sized tab; the test fails if the page threw or logged an error."""
-    tab, errors = open_page(chromium, DESKTOP)
+    tab = open_page(chromium, page_errors, DESKTOP)
     yield tab
     tab.context.close()
-    assert not errors.errors, errors.errors
+    assert not page_errors.unexpected(), page_errors.errors
 
 
 @pytest.fixture
-def phone_page(chromium: Browser) -> Iterator[Page]:
+def phone_page(chromium: Browser, page_errors: PageErrors) -> Iterator[Page]:
     """A phone-sized touch screen."""
-    tab, errors = open_page(chromium, PHONE, phone=True)
+    tab = open_page(chromium, page_errors, PHONE, phone=True)
     yield tab
     tab.context.close()
-    assert not errors.errors, errors.errors
+    assert not page_errors.unexpected(), page_errors.errors
 
 
 @dataclass(frozen=True)
