@@ -75,6 +75,17 @@ def test_behind_a_proxy_every_link_carries_its_prefix(api_app: FastAPI) -> None:
     assert 'href="/ui/' not in html
 
 
+def test_only_images_in_the_examples_folder_are_served(api_client: TestClient, api_app: FastAPI) -> None:
+    folder = api_app.state.settings.data_dir / "examples"
+    folder.mkdir(exist_ok=True)
+    (folder / "shot-a.png").write_bytes(b"\x89PNG fake")
+    (folder / "notes.txt").write_text("private")
+    assert api_client.get("/ui/examples/shot-a.png").content == b"\x89PNG fake"
+    assert 'data-example="shot-a.png"' in api_client.get("/ui/").text
+    for name in ("notes.txt", "..%2Fcatalog.db", "missing.jpg"):
+        assert api_client.get(f"/ui/examples/{name}").status_code == 404, name
+
+
 def test_pages_stay_out_of_the_api_document(api_client: TestClient) -> None:
     paths = api_client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if p == "/" or p.startswith("/ui")]

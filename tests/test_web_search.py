@@ -11,6 +11,7 @@ import base64
 import os
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,7 @@ import pytest
 from lookalike.types import Box
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Page, Response
 
     from tests.api_fixtures import ImageServer, ShopCatalog
     from tests.web_fixtures import Query
@@ -165,13 +166,20 @@ def test_paste_drop_and_url_each_start_a_search(
     for n, event in [(2, "paste"), (5, "drop")]:
         photo = shop_catalog.photos[n]
         data = base64.b64encode(photo.read_bytes()).decode()
-        after_search(page, lambda data=data, event=event: page.evaluate(PASTE_OR_DROP, [data, event]))
+        after_search(page, partial(page.evaluate, PASTE_OR_DROP, [data, event]))
         assert grid_ids(page)[0] == photo.stem, event
     photo = shop_catalog.photos[8]
     url = image_server.add("/web/photo-8.jpg", photo.read_bytes())
     page.fill("#url", url)
     after_search(page, lambda: page.click("#url-form button"))
     assert grid_ids(page)[0] == photo.stem
+
+
+def test_an_example_link_searches_in_one_click(page: Page, web_url: str, screenshot: Query) -> None:
+    """What `make demo` prints: the page opens and searches the example screenshot."""
+    after_search(page, lambda: page.goto(f"{web_url}/ui/?example={screenshot.path.name}"))
+    assert len(region_boxes(page)) >= 2
+    assert page.locator(f"button.example[data-example='{screenshot.path.name}']").count() == 1
 
 
 def test_every_control_is_reachable_and_usable_by_keyboard(
@@ -214,7 +222,12 @@ def test_page_weight_before_catalog_photos_is_under_300_kb_and_all_of_it_is_loca
     page: Page, web_url: str, screenshot: Query
 ) -> None:
     sizes: dict[str, int] = {}
-    page.on("response", lambda r: r.url.startswith("blob:") or sizes.__setitem__(r.url, len(r.body())))
+
+    def record(response: Response) -> None:
+        if not response.url.startswith("blob:"):  # the user's own screenshot, never downloaded
+            sizes[response.url] = len(response.body())
+
+    page.on("response", record)
     open_search(page, web_url)
     upload(page, screenshot.path)
     page.wait_for_function("[...document.images].every((img) => img.complete)")

@@ -166,12 +166,15 @@ class Query:
 
 
 @pytest.fixture(scope="session")
-def screenshot(shop_catalog: ShopCatalog, tmp_path_factory: pytest.TempPathFactory) -> Query:
-    """Two catalog items pasted into a fake shop app (evaluation/synth), seeded: the same file every run."""
+def screenshot(shop_catalog: ShopCatalog, web_runtime: Runtime) -> Query:
+    """Two catalog items pasted into a fake shop app (evaluation/synth), seeded: the same file every run.
+
+    It lies in the server's examples folder, so the page offers it too."""
     picks = [4, 9]
     products = [Image.open(shop_catalog.photos[n]).convert("RGB") for n in picks]
     shot = compose_screenshot_full(products, random.Random(3))
-    path = tmp_path_factory.mktemp("web") / "screenshot.jpg"
+    path = web_runtime.settings.data_dir / "examples" / "screenshot.jpg"
+    path.parent.mkdir(exist_ok=True)
     path.write_bytes(shot.jpeg)
     with Image.open(path) as img:
         size = img.size

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi import Path as PathParam
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 
 from web.assets import ASSETS
+from web.examples import example_file, examples_dir, list_examples
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -43,7 +44,10 @@ def home(request: Request) -> RedirectResponse:
 def search_page(request: Request) -> HTMLResponse:
     settings = getattr(request.app.state, "settings", None)  # the catalog the API searches by default
     default = settings.api.default_catalog if settings is not None else ""
-    return _render(request, "search.html", "search.js", page="search", default_catalog=default)
+    examples = list_examples(examples_dir(request))
+    return _render(
+        request, "search.html", "search.js", page="search", default_catalog=default, examples=examples
+    )
 
 
 @router.get("/ui/catalogs", name="catalogs_page", response_class=HTMLResponse)
@@ -59,6 +63,14 @@ def catalog_page(request: Request, catalog: CatalogName) -> HTMLResponse:
 @router.get("/ui/catalogs/{catalog}/items/{item_id:path}", name="item_page", response_class=HTMLResponse)
 def item_page(request: Request, catalog: CatalogName, item_id: ItemId) -> HTMLResponse:
     return _render(request, "item.html", "item.js", page="catalogs", catalog=catalog, item_id=item_id)
+
+
+@router.get("/ui/examples/{name}", name="web_example")
+def example(request: Request, name: str) -> Response:
+    path = example_file(examples_dir(request), name)
+    if path is None:
+        return Response(f"no example {name!r}", status_code=404, media_type="text/plain")
+    return FileResponse(path, headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/ui/static/{name}", name="web_static")

@@ -1,5 +1,5 @@
 // The search page: an image in (drop, paste, pick, URL, or a catalog item), regions and matches out.
-import { catalogPath, call, getJson, itemPath, showError } from "./api.js";
+import { UI, catalogPath, call, getJson, itemPath, showError } from "./api.js";
 import { el, itemCard } from "./cards.js";
 import { Stage, regionLabel } from "./stage.js";
 
@@ -201,6 +201,14 @@ async function searchItem(catalog, itemId) {
   }
 }
 
+// An example screenshot the operator left in <data_dir>/examples (make demo puts one there).
+async function searchExample(name) {
+  const response = await fetch(`${UI}/examples/${encodeURIComponent(name)}`);
+  if (!response.ok) throw new Error(`no example ${name} on this server`);
+  const blob = await response.blob();
+  setSource({ blob, name }, URL.createObjectURL(blob));
+}
+
 // -- wiring --------------------------------------------------------------------------------
 
 $("file").addEventListener("change", (e) => {
@@ -208,6 +216,9 @@ $("file").addEventListener("change", (e) => {
   useFile(e.target.files[0]);
   e.target.value = ""; // picking the same file again searches again
 });
+for (const button of document.querySelectorAll("button.example")) {
+  button.addEventListener("click", () => searchExample(button.dataset.example).catch(showError));
+}
 $("url-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const url = $("url").value.trim();
@@ -261,6 +272,7 @@ catalogSelect.addEventListener("change", () => {
     await loadFacets();
     const params = new URLSearchParams(location.search);
     if (params.get("item")) await searchItem(catalogSelect.value, params.get("item"));
+    else if (params.get("example")) await searchExample(params.get("example"));
     document.body.dataset.ready = "true";
   } catch (err) {
     showError(err);
