@@ -98,6 +98,7 @@ def test_a_screenshot_gets_a_box_per_product_and_a_tap_shows_that_products_match
     shot = os.environ.get("LOOKALIKE_WEB_SCREENSHOT")
     if shot:  # `make web-screenshot`: the README's picture, from this very page
         page.mouse.move(0, 0)
+        page.evaluate("window.scrollTo(0, 0)")
         page.screenshot(path=shot)
 
 

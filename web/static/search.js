@@ -22,6 +22,8 @@ const stage = new Stage({
   onSelect: (i) => {
     state.selected = i;
     render();
+    // On a phone the grid sits under the picture: bring it into view.
+    if (!matchMedia("(min-width: 900px)").matches) $("results").scrollIntoView({ block: "start" });
   },
   onDraw: (box) => drawBox(box),
 });
