@@ -49,11 +49,13 @@ def serve(
         store.migrate()
     finally:
         store.close()
+    host, port = host or settings.api.host, port or settings.api.port
+    typer.echo(f"lookalike: the web page at http://{host}:{port}/ui/, the API at http://{host}:{port}/docs")
     run(
         APP_FACTORY,
         factory=True,
-        host=host or settings.api.host,
-        port=port or settings.api.port,
+        host=host,
+        port=port,
         workers=workers or settings.api.workers or os.cpu_count() or 1,
         log_level=log_level.lower(),
         log_config=log_config(log_level),
