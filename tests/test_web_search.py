@@ -21,10 +21,10 @@ import pytest
 from lookalike.types import Box
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Response
+    from playwright.sync_api import Page, Request, Response
 
     from tests.api_fixtures import ImageServer, ShopCatalog
-    from tests.web_fixtures import Query
+    from tests.web_fixtures import PageErrors, Query
 
 pytest_plugins = ["tests.api_fixtures", "tests.web_fixtures"]
 pytestmark = pytest.mark.browser
@@ -182,6 +182,38 @@ def test_an_example_link_searches_in_one_click(page: Page, web_url: str, screens
     after_search(page, lambda: page.goto(f"{web_url}/ui/?example={screenshot.path.name}"))
     assert len(region_boxes(page)) >= 2
     assert page.locator(f"button.example[data-example='{screenshot.path.name}']").count() == 1
+
+
+def test_a_broken_image_is_explained_and_the_page_stays_usable(
+    page: Page, page_errors: PageErrors, web_url: str, screenshot: Query, tmp_path: Path
+) -> None:
+    page_errors.allow("status of 415")
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 this is not really a JPEG")
+    open_search(page, web_url)
+    page.set_input_files("#file", str(broken))
+    page.wait_for_selector("#error:not([hidden])")
+    assert page.locator("body").get_attribute("data-state") == "error"
+    upload(page, screenshot.path)
+    assert page.locator("#error").is_hidden() and len(region_boxes(page)) >= 2
+
+
+def test_an_api_key_typed_once_goes_with_every_call(page: Page, web_url: str, screenshot: Query) -> None:
+    """Where tenants' keys (issue 17) plug in: the page sends the key; today's server ignores it."""
+    open_search(page, web_url)
+    page.click(".key summary")
+    page.fill("#api-key", "lk_test_key")
+    page.locator("#api-key").dispatch_event("change")
+    sent: list[str | None] = []
+
+    def record(request: Request) -> None:
+        # Calls made by the scripts; <img> photo requests cannot carry headers (issue 17 decides those).
+        if request.resource_type == "fetch":
+            sent.append(request.headers.get("authorization"))
+
+    page.on("request", record)
+    upload(page, screenshot.path)
+    assert sent and set(sent) == {"Bearer lk_test_key"}
 
 
 def test_every_control_is_reachable_and_usable_by_keyboard(
