@@ -283,37 +283,38 @@ RUNS = 5
 def test_first_result_is_shown_within_1_5x_the_apis_own_latency(
     page: Page, web_url: str, screenshot: Query
 ) -> None:
-    """Same screenshot, alternating: the API timed by a client, then the page from picking the file
-    to painting the first result. The server caches nothing here, so both compute every search."""
+    """The page against the API on the same screenshot, with the result cache off.
+
+    Each run pairs the time from picking the file to the frame that paints the first result
+    with the server's own latency for that very request (``timings_ms.total``): other jobs on a
+    shared machine slow the server from one request to the next, and a pairing cancels that.
+    The same screenshot is also timed through the API by a plain client, alternating, and shown.
+    """
     import httpx
 
     data = screenshot.path.read_bytes()
     open_search(page, web_url)
-    api_ms: list[float] = []
-    server_ms: list[float] = []
-    page_ms: list[float] = []
+    client_ms: list[float] = []
+    shown_ms: list[float] = []
+    server_ms: list[float] = []  # the server's latency for each of the page's requests
     with httpx.Client(base_url=web_url) as client:
-        client.post("/v1/search", files={"image": ("s.jpg", data, "image/jpeg")}, data={"k": "12"})  # warm
         for _ in range(RUNS):
             start = time.perf_counter()
             response = client.post(
-                "/v1/search",
-                files={"image": ("s.jpg", data, "image/jpeg")},
-                data={"k": "12", "catalog": "shop"},
+                "/v1/search", files={"image": ("s.jpg", data, "image/jpeg")}, data={"k": "12"}
             )
-            api_ms.append((time.perf_counter() - start) * 1000)
+            client_ms.append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200
-            server_ms.append(response.json()["timings_ms"]["total"])
             page.evaluate("delete document.body.dataset.shownMs")
             upload(page, screenshot.path)
             page.wait_for_function("document.body.dataset.shownMs !== undefined")
-            page_ms.append(float(page.evaluate("document.body.dataset.shownMs")))
-    for name, pick in (("best", min), ("median", statistics.median)):
-        api, server, shown = pick(api_ms), pick(server_ms), pick(page_ms)
-        print(
-            f"\n{name} of {RUNS}: first result shown in {shown:.0f} ms; API {api:.0f} ms at the client,"
-            f" {server:.0f} ms in the server: ratio {shown / api:.2f}"
-            f" ({shown / server:.2f} to the server's own)"
-        )
-    # The best of each: other work on a shared machine only ever adds time, to either side.
-    assert min(page_ms) <= 1.5 * min(api_ms), (page_ms, api_ms)
+            shown_ms.append(float(page.evaluate("document.body.dataset.shownMs")))
+            server_ms.append(float(page.evaluate("document.body.dataset.serverMs")))
+    ratios = [shown / server for shown, server in zip(shown_ms, server_ms, strict=True)]
+    median = statistics.median
+    print(
+        f"\nfirst result shown in {median(shown_ms):.0f} ms, the API answering those requests in"
+        f" {median(server_ms):.0f} ms: ratio {median(ratios):.2f} (median of {RUNS} pairs);"
+        f" the API through an HTTP client {median(client_ms):.0f} ms (median of {RUNS})"
+    )
+    assert median(ratios) <= 1.5, list(zip(shown_ms, server_ms, strict=True))
