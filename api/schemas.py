@@ -228,22 +228,25 @@ class CatalogList(BaseModel):
     catalogs: list[CatalogOut]
 
 
-ITEM_EXAMPLE: dict[str, Any] = {
-    "catalog": "demo",
-    "item_id": "ea7b6656",
-    "title": "T-Shirt ea7b6656",
-    "brand": "Seller 148",
-    "category": "T-Shirt",
-    "price": 19.99,
-    "currency": "EUR",
-    "url": None,
-    "image_url": "http://127.0.0.1:8000/v1/catalogs/demo/items/ea7b6656/image",
-    "attributes": {"kids": "False"},
-}
-
-
 class ItemOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [ITEM_EXAMPLE]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "catalog": "demo",
+                    "item_id": "ea7b6656",
+                    "title": "T-Shirt ea7b6656",
+                    "brand": "Seller 148",
+                    "category": "T-Shirt",
+                    "price": 19.99,
+                    "currency": "EUR",
+                    "url": None,
+                    "image_url": "http://127.0.0.1:8000/v1/catalogs/demo/items/ea7b6656/image",
+                    "attributes": {"kids": "False"},
+                }
+            ]
+        }
+    )
 
     catalog: str
     item_id: str
@@ -255,6 +258,9 @@ class ItemOut(BaseModel):
     url: str | None = None
     image_url: str | None = None
     attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+ITEM_EXAMPLE: dict[str, Any] = ItemOut.model_json_schema()["examples"][0]
 
 
 class ItemPage(BaseModel):
