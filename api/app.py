@@ -18,6 +18,7 @@ from api.routes import catalogs, health, metrics, search
 from api.schemas import Problem
 from lookalike.settings import Settings, load_settings
 from service.runtime import Runtime
+from web import router as web_router
 
 DESCRIPTION = """Visual product search: send a screenshot, get similar catalog items per detected product.
 
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(catalogs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(web_router)  # the web page at /ui/, on the public API above
     _document_problems(app)
     return app
 

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from api.schemas import ItemOut, MatchOut, RegionOut, SearchResponse
-from lookalike.items import REMOTE_SCHEMES, CatalogItem
+from lookalike.items import REMOTE_SCHEMES, CatalogItem, item_image_url
 from lookalike.types import SearchResult
 
 
@@ -32,6 +32,13 @@ def _values(request: Request, item: CatalogItem, names: tuple[str, ...]) -> dict
     values = {name: getattr(item, name) for name in names}
     values["image_url"] = public_image_url(request, item)
     return values
+
+
+def reference_image_url(request: Request, catalog: str, item_id: str, position: int, source: str) -> str:
+    """A remote source as it is; a file on this server as its ``images/{position}`` route."""
+    url = item_image_url(catalog, item_id, source, position)
+    assert url is not None
+    return url if url.startswith(REMOTE_SCHEMES) else str(request.base_url).rstrip("/") + url
 
 
 def item_out(request: Request, catalog: str, item: CatalogItem) -> ItemOut:
@@ -58,4 +65,4 @@ def search_response(request: Request, result: SearchResult, timings_ms: dict[str
     )
 
 
-__all__ = ["item_out", "public_image_url", "search_response"]
+__all__ = ["item_out", "public_image_url", "reference_image_url", "search_response"]

@@ -273,6 +273,88 @@ class ItemOut(_ItemFields):  # type: ignore[misc,valid-type]
     )
 
 
+ITEM_EXAMPLE: dict[str, Any] = ItemOut.model_json_schema()["examples"][0]
+
+
+class ItemPage(BaseModel):
+    """A page of a catalog's items, in the order they were loaded."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"catalog": "demo", "total": 5403, "offset": 0, "limit": 1, "items": [ITEM_EXAMPLE]}]
+        }
+    )
+
+    catalog: str
+    total: int = Field(description="Items matching in all (for page counts).")
+    offset: int
+    limit: int
+    items: list[ItemOut]
+
+
+class ReferenceImageOut(BaseModel):
+    position: int = Field(description="0 is the item's primary image.")
+    url: str = Field(description="Where to get it: this server's image route, or the remote URL.")
+    width: int
+    height: int
+
+
+class ItemImages(BaseModel):
+    """Every reference image of an item (each was embedded into the index)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "catalog": "demo",
+                    "item_id": "ea7b6656",
+                    "images": [
+                        {
+                            "position": 0,
+                            "url": "http://127.0.0.1:8000/v1/catalogs/demo/items/ea7b6656/images/0",
+                            "width": 320,
+                            "height": 240,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    catalog: str
+    item_id: str
+    images: list[ReferenceImageOut]
+
+
+class ValueCountOut(BaseModel):
+    value: str
+    count: int = Field(description="Items with this value.")
+
+
+class CatalogFacets(BaseModel):
+    """What a filter form can offer for a catalog: categories and brands by item count, the price range."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "catalog": "demo",
+                    "categories": [{"value": "T-Shirt", "count": 1011}, {"value": "Pants", "count": 692}],
+                    "brands": [{"value": "Seller 148", "count": 31}],
+                    "price_min": 9.99,
+                    "price_max": 149.99,
+                }
+            ]
+        }
+    )
+
+    catalog: str
+    categories: list[ValueCountOut] = Field(description="Most common first.")
+    brands: list[ValueCountOut] = Field(description="Most common first (at most 500).")
+    price_min: float | None = None
+    price_max: float | None = None
+
+
 class HealthOut(BaseModel):
     status: Literal["ok"] = "ok"
 
@@ -329,16 +411,21 @@ class Problem(BaseModel):
 
 __all__ = [
     "CATALOG_PATTERN",
+    "CatalogFacets",
     "CatalogList",
     "CatalogName",
     "CatalogOut",
     "HealthOut",
+    "ItemImages",
     "ItemOut",
+    "ItemPage",
     "MatchOut",
     "Problem",
     "ReadyOut",
+    "ReferenceImageOut",
     "RegionOut",
     "SearchJson",
     "SearchParams",
     "SearchResponse",
+    "ValueCountOut",
 ]

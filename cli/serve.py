@@ -56,12 +56,14 @@ def serve(
         store.migrate()
     finally:
         store.close()
+    host, port = host or settings.api.host, port or settings.api.port
+    typer.echo(f"lookalike: the web page at http://{host}:{port}/ui/, the API at http://{host}:{port}/docs")
     run(
         # The settings object itself travels to each worker (pickled with uvicorn's config by the
         # spawn): no file name in the environment, and no worker re-reads anything.
         partial(create_app, settings),
-        host=host or settings.api.host,
-        port=port or settings.api.port,
+        host=host,
+        port=port,
         workers=workers or settings.api.workers or usable_cores(),
         log_level=log_level.lower(),
         log_config=log_config(log_level),

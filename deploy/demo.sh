@@ -27,8 +27,10 @@ done
 "$PY" -m cli.demo make-query --manifest "$DATA_DIR/demo/catalog.csv" --images-root "$IMAGES" \
   --out "$DATA_DIR/demo/query.jpg"
 "$PY" -m cli.demo ask --query "$DATA_DIR/demo/query.jpg" --url "http://127.0.0.1:$PORT"
+mkdir -p "$DATA_DIR/examples" && cp "$DATA_DIR/demo/query.jpg" "$DATA_DIR/examples/"  # the page offers it
 cat <<MSG
 
+Open the page:  http://127.0.0.1:$PORT/ui/?example=query.jpg   (searches the screenshot above)
 The server keeps running at http://127.0.0.1:$PORT (API docs: http://127.0.0.1:$PORT/docs).
 Try it:  curl -F image=@$DATA_DIR/demo/query.jpg -F k=5 http://127.0.0.1:$PORT/v1/search
 Stop it: make stop        (log: $DATA_DIR/server.log)

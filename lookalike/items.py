@@ -63,15 +63,17 @@ METADATA_TYPES: dict[str, type] = {
 """The value type of each metadata field (``price``: float, the others: str); every one may be None."""
 
 
-def item_image_url(catalog: str, item_id: str, source: str | None) -> str | None:
-    """Where a client gets an item's primary image, given where ingest read it (``source``): a
-    remote URL as it is, else this server's image route (a local path is never shown). The route
-    is relative to the API root; the API prefixes its own base URL."""
+def item_image_url(catalog: str, item_id: str, source: str | None, position: int | None = None) -> str | None:
+    """Where a client gets an item's image, given where ingest read it (``source``): a remote URL
+    as it is, else this server's image route (a local path is never shown): the primary image's,
+    or with ``position`` that reference image's. The route is relative to the API root; the API
+    prefixes its own base URL."""
     if source is None:
         return None
     if source.startswith(REMOTE_SCHEMES):
         return source
-    return f"/v1/catalogs/{quote(catalog, safe='')}/items/{quote(item_id, safe='/')}/image"
+    item = f"/v1/catalogs/{quote(catalog, safe='')}/items/{quote(item_id, safe='/')}"
+    return f"{item}/image" if position is None else f"{item}/images/{position}"
 
 
 __all__ = [

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUND = {"lookalike"}
 STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest"}
 WIRING = {"service"}
-ABOVE = {"api", "evaluation", "bench"}
+ABOVE = {"api", "evaluation", "bench", "web"}
 TOP = {"cli"}
 PACKAGES = GROUND | STAGES | WIRING | ABOVE | TOP
 

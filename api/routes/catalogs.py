@@ -1,4 +1,7 @@
-"""GET /v1/catalogs, one item, and the item's image (served from disk, or a redirect to its URL)."""
+"""GET /v1/catalogs, their facets and items a page at a time, one item, and its images.
+
+Images are served from disk, or answered with a redirect to their remote URL.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,26 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import unquote, urlparse
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from PIL import Image, UnidentifiedImageError
 
 from api.deps import RuntimeDep
-from api.presenters import item_out
+from api.presenters import item_out, reference_image_url
 from api.problems import ItemImageNotFoundError
-from api.schemas import CATALOG_PATTERN, CatalogList, CatalogOut, ItemOut
+from api.schemas import (
+    CATALOG_PATTERN,
+    CatalogFacets,
+    CatalogList,
+    CatalogOut,
+    ItemImages,
+    ItemOut,
+    ItemPage,
+    ReferenceImageOut,
+    ValueCountOut,
+)
+from catalog import browse
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +38,7 @@ router = APIRouter(prefix="/v1/catalogs", tags=["catalogs"])
 
 CatalogPath = Annotated[str, PathParam(min_length=1, max_length=100, pattern=CATALOG_PATTERN)]
 ItemPath = Annotated[str, PathParam(min_length=1, max_length=500)]
+MAX_PAGE = 100
 REMOTE_SCHEMES = ("http://", "https://")
 
 
@@ -57,6 +72,49 @@ def list_catalogs(runtime: RuntimeDep) -> CatalogList:
     )
 
 
+@router.get(
+    "/{catalog}/facets",
+    response_model=CatalogFacets,
+    summary="Categories and brands with item counts, and the price range: what a filter form offers",
+    responses=NOT_FOUND,
+)
+def catalog_facets(catalog: CatalogPath, runtime: RuntimeDep) -> CatalogFacets:
+    found = browse.facets(runtime.store, catalog)
+    return CatalogFacets(
+        catalog=catalog,
+        categories=[ValueCountOut(value=c.value, count=c.count) for c in found.categories],
+        brands=[ValueCountOut(value=b.value, count=b.count) for b in found.brands],
+        price_min=found.price_min,
+        price_max=found.price_max,
+    )
+
+
+@router.get(
+    "/{catalog}/items",
+    response_model=ItemPage,
+    summary="A catalog's items a page at a time, in the order they were loaded",
+    responses=NOT_FOUND,
+)
+def list_items(
+    catalog: CatalogPath,
+    runtime: RuntimeDep,
+    request: Request,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")] = 24,
+    category: Annotated[
+        str | None, Query(min_length=1, max_length=200, description="Only items of this category.")
+    ] = None,
+) -> ItemPage:
+    page = browse.list_items(runtime.store, catalog, offset=offset, limit=limit, category=category)
+    return ItemPage(
+        catalog=catalog,
+        total=page.total,
+        offset=offset,
+        limit=limit,
+        items=[item_out(request, catalog, item) for item in page.items],
+    )
+
+
 def local_path(source: str) -> Path | None:
     """A stored image source as a local file, or None for a remote URL."""
     if source.startswith(REMOTE_SCHEMES):
@@ -78,23 +136,18 @@ def image_media_type(path: Path) -> str:
         return "application/octet-stream"
 
 
-# Declared before the item route: ``{item_id:path}`` lets item ids contain slashes.
-@router.get(
-    "/{catalog}/items/{item_id:path}/image",
-    name="item_image",
-    summary="The item's primary image",
-    response_class=Response,
-    responses={
-        200: {
-            "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "The file",
-        },
-        307: {"description": "Redirect to the image's remote URL"},
-        **NOT_FOUND,
+IMAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"image/*": {"schema": {"type": "string", "format": "binary"}}},
+        "description": "The file",
     },
-)
-def item_image(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep) -> Response:
-    sources = runtime.store.item_image_sources(catalog, item_id)
+    307: {"description": "Redirect to the image's remote URL"},
+    **NOT_FOUND,
+}
+
+
+def serve_image(sources: list[str], catalog: str, item_id: str) -> Response:
+    """The first of ``sources`` that is here (or remote): a file, or a redirect to its URL."""
     for source in sources:
         path = local_path(source)
         if path is None:
@@ -107,6 +160,61 @@ def item_image(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep) -> 
     raise ItemImageNotFoundError(
         f"the image file of item {item_id!r} in catalog {catalog!r} is not on this server"
     )
+
+
+# Declared before the item route: ``{item_id:path}`` lets item ids contain slashes.
+@router.get(
+    "/{catalog}/items/{item_id:path}/images/{position}",
+    name="item_reference_image",
+    summary="One of the item's reference images, by position (0 = primary)",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+)
+def item_reference_image(
+    catalog: CatalogPath,
+    item_id: ItemPath,
+    position: Annotated[int, PathParam(ge=0)],
+    runtime: RuntimeDep,
+) -> Response:
+    sources = [
+        i.source for i in browse.reference_images(runtime.store, catalog, item_id) if i.position == position
+    ]
+    if not sources:
+        raise ItemImageNotFoundError(f"item {item_id!r} in catalog {catalog!r} has no image {position}")
+    return serve_image(sources, catalog, item_id)
+
+
+@router.get(
+    "/{catalog}/items/{item_id:path}/images",
+    response_model=ItemImages,
+    summary="The item's reference images, primary first",
+    responses=NOT_FOUND,
+)
+def item_images(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep, request: Request) -> ItemImages:
+    return ItemImages(
+        catalog=catalog,
+        item_id=item_id,
+        images=[
+            ReferenceImageOut(
+                position=image.position,
+                url=reference_image_url(request, catalog, item_id, image.position, image.source),
+                width=image.width,
+                height=image.height,
+            )
+            for image in browse.reference_images(runtime.store, catalog, item_id)
+        ],
+    )
+
+
+@router.get(
+    "/{catalog}/items/{item_id:path}/image",
+    name="item_image",
+    summary="The item's primary image",
+    response_class=Response,
+    responses=IMAGE_RESPONSES,
+)
+def item_image(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep) -> Response:
+    return serve_image(runtime.store.item_image_sources(catalog, item_id), catalog, item_id)
 
 
 @router.get(
