@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cli.options import group
+
+if TYPE_CHECKING:
+    from detector.training.dataset import PeoplePool
 
 detector_app = group("Make training data from catalog photos, then train, evaluate and ship a detector.")
 
@@ -86,7 +89,15 @@ def make_dataset_command(
         typer.Option(
             "--layouts",
             metavar="TEXT",
-            help="Layout mix, e.g. 'grid=0.4,list=0.2,negative=0.1' (default: training mix).",
+            help="Layout mix, e.g. 'grid=0.4,negative=0.1' (default: the training mix, people too if given).",
+        ),
+    ] = None,
+    people_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--people-dir",
+            metavar="PATH",
+            help="Shared people photos (boxes.jsonl): train/val photos join the mix, the test split never.",
         ),
     ] = None,
 ) -> None:
@@ -118,9 +129,15 @@ def make_dataset_command(
             val_items=val_items,
             screen_photo=screen_photo,
         )
+        people: dict[str, PeoplePool] = {}
+        if people_dir is not None:
+            people = _people_pools(people_dir)
+            config = replace(config, mix=_worn_mix())
         if layouts:
             config = replace(config, mix=_parse_mix(layouts))
-        summary = make_dataset(photos, cmap, out, config, exclude_items=excluded, progress=True)
+        summary = make_dataset(
+            photos, cmap, out, config, exclude_items=excluded, people=people, progress=True
+        )
     except (ValueError, KeyError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -138,6 +155,24 @@ def make_dataset_command(
             indent=1,
         )
     )
+
+
+def _people_pools(people_dir: Path) -> dict[str, PeoplePool]:
+    from detector.training.dataset import PeoplePool
+    from detector.training.people import in_split, read_people, unmapped_labels
+    from detector.training.people_labels import PEOPLE_CLASS_MAP
+
+    photos = read_people(people_dir)
+    unmapped = unmapped_labels(photos, PEOPLE_CLASS_MAP)
+    if unmapped:
+        raise ValueError(f"people labels missing from the class map: {unmapped}")
+    return {split: PeoplePool(in_split(photos, split), PEOPLE_CLASS_MAP) for split in ("train", "val")}
+
+
+def _worn_mix() -> dict[str, float]:
+    from detector.training.people_layouts import WORN_TRAIN_MIX
+
+    return dict(WORN_TRAIN_MIX)
 
 
 def _parse_mix(text: str) -> dict[str, float]:
@@ -166,7 +201,10 @@ def train_command(
         typer.Option(
             "--init-from",
             metavar="TEXT",
-            help="'nudenet' or a YOLOv8n .onnx on disk: copy its backbone/neck/box-head weights first.",
+            help=(
+                "'nudenet', a YOLOv8n .onnx (backbone/neck/box head copied) or a trained .pt "
+                "(everything copied, class rows matched by name)."
+            ),
         ),
     ] = "nudenet",
     epochs: Annotated[int, typer.Option("--epochs", min=1, metavar="N")] = 30,
@@ -242,6 +280,10 @@ def _init_checkpoint(init_from: str, cfg: str, names: dict[int, str], out: Path)
         source = Path(init_from)
     if not source.is_file():
         raise FileNotFoundError(f"--init-from: {source} not found")
+    if source.suffix == ".pt":  # a trained detector, maybe with other classes: keep what matches
+        from detector.training.init_weights import write_init_from_checkpoint
+
+        return write_init_from_checkpoint(source, {int(k): str(v) for k, v in names.items()}, out)
     return write_init_checkpoint(source, cfg, len(names), {int(k): str(v) for k, v in names.items()}, out)
 
 
@@ -265,4 +307,39 @@ def evaluate_command(
         raise typer.BadParameter(f"{weights} not found")
     detector = YoloDetector(weights, imgsz=imgsz, confidence=confidence)
     scores = score_folder(detector, dataset, split)
+    typer.echo(json.dumps({k: v.as_dict() for k, v in scores.items()}, indent=1))
+
+
+@detector_app.command("evaluate-people")
+def evaluate_people_command(
+    weights: Annotated[Path, typer.Argument(metavar="WEIGHTS", help="Detector weights (.onnx or .pt).")],
+    people_dir: Annotated[
+        Path, typer.Option("--people-dir", metavar="PATH", help="Shared people photos (boxes.jsonl).")
+    ],
+    split: Annotated[
+        str, typer.Option("--split", metavar="TEXT", help="train, val or test (0701-0800).")
+    ] = "test",
+    confidence: Annotated[
+        float, typer.Option("--confidence", min=0.0, max=1.0, metavar="SCORE", help="Lowest box score kept.")
+    ] = 0.15,
+) -> None:
+    """Per-class box recall/precision at IoU 0.5 on a split of the people photos, as JSON.
+
+    Runs the detector as the service does (ONNX Runtime, rectangular inputs, class-agnostic NMS).
+    """
+    from detector import load_detector
+    from detector.training.people import in_split, read_people
+    from detector.training.people_eval import score_people
+    from detector.training.people_labels import PEOPLE_CLASS_MAP
+    from lookalike.settings import DetectorSettings
+
+    if not weights.is_file():
+        raise typer.BadParameter(f"{weights} not found")
+    try:
+        photos = in_split(read_people(people_dir), split)
+    except (ValueError, OSError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    detector = load_detector(DetectorSettings(spec=f"yolo:{weights}", confidence=confidence, imgsz=320))
+    scores = score_people(detector, photos, PEOPLE_CLASS_MAP)
     typer.echo(json.dumps({k: v.as_dict() for k, v in scores.items()}, indent=1))

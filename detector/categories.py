@@ -12,7 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-GARMENT_CLASSES: tuple[str, ...] = ("top", "bottom", "dress", "outerwear", "footwear", "headwear", "other")
+# "bag" is last so a 7-class checkpoint's class rows keep their indices when it learns bags.
+GARMENT_CLASSES: tuple[str, ...] = (
+    "top",
+    "bottom",
+    "dress",
+    "outerwear",
+    "footwear",
+    "headwear",
+    "other",
+    "bag",
+)
 
 GARMENT_CATEGORIES: dict[str, str | None] = {
     **dict.fromkeys(

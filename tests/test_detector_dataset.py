@@ -119,6 +119,7 @@ def test_garment_class_map_follows_the_clothing_labels() -> None:
         "footwear",
         "headwear",
         "other",
+        "bag",
     )
     assert GARMENT_CLASS_MAP.index_of("Shoes") == 4
 

@@ -21,10 +21,13 @@ from PIL import Image
 from detector.training.camera import photo_of_screen, photometric
 from detector.training.catalog import CatalogPhoto
 from detector.training.classes import ClassMap
-from detector.training.draw import Label
-from detector.training.layouts import LAYOUTS, TRAIN_MIX, Ctx
+from detector.training.draw import MIN_VISIBLE, Label
+from detector.training.layouts import LAYOUTS, TRAIN_MIX, Ctx, Layout
+from detector.training.people import PeoplePhoto, labels_of
+from detector.training.people_layouts import PEOPLE_LAYOUTS
 
-MIN_VISIBLE = 0.35  # a box cut to less than this share of its pasted area is not labelled
+ALL_LAYOUTS: dict[str, Layout] = {**LAYOUTS, **PEOPLE_LAYOUTS}
+
 MIN_SIDE_PX = 4.0
 
 
@@ -99,12 +102,23 @@ def load_photo(path: Path, max_side: int = 480) -> Image.Image:
     return rgb
 
 
-class _Sampler:
-    """Draws products class-balanced (weight ~ sqrt(class size)) so rare classes are seen."""
+@dataclass(frozen=True)
+class PeoplePool:
+    """People photos of one split and the map from their labels to detector classes."""
 
-    def __init__(self, items: Sequence[LabelledItem]) -> None:
+    photos: Sequence[PeoplePhoto]
+    class_map: ClassMap
+
+
+class _Sampler:
+    """Draws products class-balanced (weight ~ sqrt(class size)) so rare classes are seen,
+    and people photos (uniformly) with their mapped boxes."""
+
+    def __init__(self, items: Sequence[LabelledItem], people: PeoplePool | None = None) -> None:
         if not items:
             raise ValueError("no catalog items left to compose images from")
+        self._people = people
+        self.people_used: set[int] = set()
         self._by_cls: dict[int, list[LabelledItem]] = {}
         for it in items:
             self._by_cls.setdefault(it.cls, []).append(it)
@@ -124,6 +138,21 @@ class _Sampler:
         self.used.add(it.item_id)
         return load_photo(it.path)
 
+    @property
+    def has_people(self) -> bool:
+        return self._people is not None and bool(self._people.photos)
+
+    def person(self, rng: random.Random) -> tuple[Image.Image, list[Label]]:
+        if self._people is None or not self._people.photos:
+            raise ValueError("people layouts need people photos (make-dataset --people-dir)")
+        photo = rng.choice(self._people.photos)
+        self.people_used.add(photo.number)
+        labels, _ = labels_of(photo, self._people.class_map)
+        with Image.open(photo.path) as im:
+            img = im.convert("RGB")
+        sx, sy = img.width / photo.width, img.height / photo.height
+        return img, [Label(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy, b.cls) for b in labels]
+
 
 def compose_image(
     sampler: _Sampler, config: DatasetConfig, rng: random.Random, layout: str
@@ -134,8 +163,9 @@ def compose_image(
         w, h = long_side, int(long_side / rng.uniform(1.3, 1.8))
     else:
         w, h = int(long_side / rng.uniform(1.7, 2.2)), long_side
-    ctx = Ctx(rng, w, h, lambda: sampler.product(rng), lambda: sampler.scenery(rng))
-    img, raw = LAYOUTS[layout](ctx)
+    person = (lambda: sampler.person(rng)) if sampler.has_people else None
+    ctx = Ctx(rng, w, h, lambda: sampler.product(rng), lambda: sampler.scenery(rng), person)
+    img, raw = ALL_LAYOUTS[layout](ctx)
     if rng.random() < config.screen_photo:
         img, raw = photo_of_screen(img, raw, rng, sampler.scenery(rng))
     labels = _visible(raw, img.width, img.height)
@@ -169,9 +199,9 @@ def yolo_lines(labels: Sequence[Label], width: int, height: int) -> list[str]:
 
 
 def _layout_plan(n: int, mix: Mapping[str, float], rng: random.Random) -> list[str]:
-    unknown = set(mix) - set(LAYOUTS)
+    unknown = set(mix) - set(ALL_LAYOUTS)
     if unknown:
-        raise ValueError(f"unknown layouts {sorted(unknown)}; known: {sorted(LAYOUTS)}")
+        raise ValueError(f"unknown layouts {sorted(unknown)}; known: {sorted(ALL_LAYOUTS)}")
     names = sorted(k for k, v in mix.items() if v > 0)
     total = sum(mix[k] for k in names)
     plan: list[str] = []
@@ -191,9 +221,20 @@ def make_dataset(
     config: DatasetConfig,
     *,
     exclude_items: set[str] | frozenset[str] = frozenset(),
+    people: Mapping[str, PeoplePool] | None = None,
     progress: bool = False,
 ) -> DatasetSummary:
-    """Write ``out/{images,labels}/{train,val}``, ``out/data.yaml``, ``class_map.json`` and ``items.json``."""
+    """Write ``out/{images,labels}/{train,val}``, ``out/data.yaml``, ``class_map.json`` and ``items.json``.
+
+    ``people`` gives each split its own people photos (``people.SPLITS``) for the people layouts.
+    """
+    people = people or {}
+    wanted = {k for k, v in config.mix.items() if v > 0 and k in PEOPLE_LAYOUTS}
+    if wanted and not people:
+        raise ValueError(f"layouts {sorted(wanted)} need people photos (make-dataset --people-dir)")
+    for people_pool in people.values():
+        if people_pool.class_map.classes != class_map.classes:
+            raise ValueError("the people class map must have the same detector classes as the catalog map")
     items = label_items([p for p in photos if p.item_id not in exclude_items], class_map)
     train_items, val_items = split_items(items, config.val_items, config.seed)
     images: dict[str, int] = {}
@@ -201,6 +242,7 @@ def make_dataset(
     negatives: dict[str, int] = {}
     per_class: Counter[str] = Counter()
     used: dict[str, list[str]] = {}
+    people_used: dict[str, list[int]] = {}
     for split, n, pool in (
         ("train", config.train_images, train_items),
         ("val", config.val_images, val_items),
@@ -210,9 +252,9 @@ def make_dataset(
         lbl_dir.mkdir(parents=True, exist_ok=True)
         if n == 0:
             images[split] = boxes[split] = negatives[split] = 0
-            used[split] = []
+            used[split], people_used[split] = [], []
             continue
-        sampler = _Sampler(pool)
+        sampler = _Sampler(pool, people.get(split))
         plan = _layout_plan(n, config.mix, random.Random(f"plan:{config.seed}:{split}"))
         boxes[split] = negatives[split] = 0
         for i, layout in enumerate(plan):
@@ -228,6 +270,7 @@ def make_dataset(
                 print(f"{split}: {i + 1}/{n}", flush=True)
         images[split] = n
         used[split] = sorted(sampler.used)
+        people_used[split] = sorted(sampler.people_used)
     data = {
         "path": str(out.resolve()),
         "train": "images/train",
@@ -236,7 +279,8 @@ def make_dataset(
     }
     (out / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     (out / "class_map.json").write_text(json.dumps(class_map.to_dict(), indent=2) + "\n")
-    (out / "items.json").write_text(json.dumps({"seed": config.seed, "used": used}, indent=1) + "\n")
+    record = {"seed": config.seed, "used": used, "people_used": people_used}
+    (out / "items.json").write_text(json.dumps(record, indent=1) + "\n")
     return DatasetSummary(
         out, images, boxes, negatives, dict(per_class), {k: len(v) for k, v in used.items()}
     )

@@ -11,6 +11,7 @@ import matplotlib
 from PIL import Image, ImageDraw, ImageFont
 
 RGB = tuple[int, int, int]
+MIN_VISIBLE = 0.35  # a box cut to less than this share of its pasted area is not labelled
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 _FONT_FILES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf")

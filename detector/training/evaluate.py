@@ -51,20 +51,25 @@ def read_truth(label_file: Path, width: int, height: int) -> list[Box]:
     return boxes
 
 
-def greedy_matches(truth: list[Box], detected: list[Box], threshold: float = 0.5) -> int:
-    """One-to-one matches, best IoU first."""
+def greedy_pairs(truth: list[Box], detected: list[Box], threshold: float = 0.5) -> dict[int, int]:
+    """One-to-one matches, best IoU first: truth index -> detection index."""
     pairs = sorted(
         ((t.iou(d), i, j) for i, t in enumerate(truth) for j, d in enumerate(detected)), reverse=True
     )
-    used_t: set[int] = set()
     used_d: set[int] = set()
+    out: dict[int, int] = {}
     for iou, i, j in pairs:
         if iou < threshold:
             break
-        if i not in used_t and j not in used_d:
-            used_t.add(i)
+        if i not in out and j not in used_d:
+            out[i] = j
             used_d.add(j)
-    return len(used_t)
+    return out
+
+
+def greedy_matches(truth: list[Box], detected: list[Box], threshold: float = 0.5) -> int:
+    """How many one-to-one matches, best IoU first."""
+    return len(greedy_pairs(truth, detected, threshold))
 
 
 def score_folder(detector: Detector, root: Path, split: str = "val", batch: int = 8) -> dict[str, BoxScore]:

@@ -78,3 +78,47 @@ def write_init_checkpoint(onnx_path: Path, cfg: str, nc: int, names: dict[int, s
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"model": model, "train_args": {}, "init": {"from": str(onnx_path), "loaded": loaded}}, out)
     return out
+
+
+def class_head_convs(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the detect head's last class convs (``model.22.cv3.<level>.2``), one per level."""
+    return sorted(n[: -len(".weight")] for n in state if ".cv3." in n and n.endswith(".2.weight"))
+
+
+def write_init_from_checkpoint(checkpoint: Path, names: dict[int, str], out: Path) -> Path:
+    """Start from a trained checkpoint whose classes differ: every layer copied, and each class
+    logit row moved to its class's new index by name; a class the checkpoint lacks starts fresh.
+
+    So a 7-class garment detector learns an eighth class (bags) without forgetting the others.
+    """
+    from detector.training.offline import offline_ultralytics
+
+    offline_ultralytics()
+    from ultralytics.nn.tasks import DetectionModel
+
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    source = (ckpt.get("ema") or ckpt["model"]).float()
+    old_names: dict[int, str] = {int(k): str(v) for k, v in source.names.items()}
+    model = DetectionModel(dict(source.yaml), nc=len(names), verbose=False)
+    model.names = names
+    old_state, state = source.state_dict(), model.state_dict()
+    rows = {i: next((j for j, n in old_names.items() if n == name), None) for i, name in names.items()}
+    heads = set(class_head_convs(state))
+    for key, value in old_state.items():
+        if key not in state:
+            continue
+        prefix = key.rsplit(".", 1)[0]
+        if prefix in heads:
+            for new, old in rows.items():
+                if old is not None:
+                    state[key][new] = value[old]
+        elif state[key].shape == value.shape:
+            state[key] = value
+    model.load_state_dict(state)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    init = {
+        "from": str(checkpoint),
+        "kept_classes": sorted(n for i, n in names.items() if rows[i] is not None),
+    }
+    torch.save({"model": model, "train_args": {}, "init": init}, out)
+    return out

@@ -38,6 +38,7 @@ class Ctx:
     height: int
     take: Callable[[], tuple[Image.Image, int]]  # a product photo and its class
     backdrop: Callable[[], Image.Image]  # any catalog photo, used blurred/cropped as scenery
+    person: Callable[[], tuple[Image.Image, list[Label]]] | None = None  # a people photo and its boxes
 
     @property
     def unit(self) -> float:
@@ -47,7 +48,9 @@ class Ctx:
 Layout = Callable[[Ctx], tuple[Image.Image, list[Label]]]
 
 
-def _chrome(ctx: Ctx, pal: Palette) -> tuple[Image.Image, ImageDraw.ImageDraw, int, int, Callable[[], None]]:
+def app_chrome(
+    ctx: Ctx, pal: Palette
+) -> tuple[Image.Image, ImageDraw.ImageDraw, int, int, Callable[[], None]]:
     """Canvas with status bar, app header/search bar and bottom tab bar.
 
     Returns the content's top/bottom and ``restore``, which redraws the chrome over content that
@@ -103,7 +106,7 @@ def shop_grid(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """A shop's search result grid: cards with a photo, title, price, maybe a heart and a badge."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom, restore = _chrome(ctx, pal)
+    img, d, top, bottom, restore = app_chrome(ctx, pal)
     landscape = ctx.width > ctx.height
     cols = rng.choice((3, 4, 5)) if landscape else rng.choice((2, 2, 2, 3, 1))
     gap = int(u * rng.uniform(1, 4))
@@ -142,10 +145,10 @@ def shop_grid(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
             text(d, (x + u * 2, ty), words(rng, rng.randint(2, 4)), int(u * 3.2), pal.muted)
         y += photo_h + caption_h + gap
     restore()
-    return img, [_cut(lb, top, bottom) for lb in labels]
+    return img, [cut_to(lb, top, bottom) for lb in labels]
 
 
-def _cut(lb: Label, top: float, bottom: float) -> Label:
+def cut_to(lb: Label, top: float, bottom: float) -> Label:
     """Content scrolled under the header or tab bar is hidden there."""
     return Label(lb.x1, max(lb.y1, top), lb.x2, min(lb.y2, bottom), lb.cls)
 
@@ -154,7 +157,7 @@ def social_post(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """A feed: avatar + name, a large photo (sometimes two in a carousel peek), actions, caption."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom, restore = _chrome(ctx, pal)
+    img, d, top, bottom, restore = app_chrome(ctx, pal)
     d.rectangle((0, top, ctx.width, bottom), fill=pal.bg)
     labels: list[Label] = []
     y = top - (rng.randint(0, ctx.height // 3) if rng.random() < 0.4 else 0)
@@ -184,7 +187,7 @@ def social_post(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
             y += text(d, (u * 3, y), words(rng, rng.randint(4, 8)), int(u * 3.4), pal.text)
         y += int(u * 5)
     restore()
-    return img, [_cut(lb, top, bottom) for lb in labels]
+    return img, [cut_to(lb, top, bottom) for lb in labels]
 
 
 def fullscreen(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
@@ -277,7 +280,7 @@ def list_rows(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """Marketplace list: a thumbnail left and text right on each row (held out of training)."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom, restore = _chrome(ctx, pal)
+    img, d, top, bottom, restore = app_chrome(ctx, pal)
     row_h = int(u * rng.uniform(26, 40))
     thumb = row_h - int(u * 4)
     labels: list[Label] = []
@@ -293,14 +296,14 @@ def list_rows(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
         text(d, (tx, ty), words(rng, 3), int(u * 3.2), pal.muted)
         y += row_h + int(u * 1)
     restore()
-    return img, [_cut(lb, top, bottom) for lb in labels]
+    return img, [cut_to(lb, top, bottom) for lb in labels]
 
 
 def negative_ui(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """Screens with no product: settings lists, chats, articles, icon grids, gradients, blurred scenery."""
     rng, u = ctx.rng, ctx.unit
     pal = Palette.pick(rng)
-    img, d, top, bottom, restore = _chrome(ctx, pal)
+    img, d, top, bottom, restore = app_chrome(ctx, pal)
     kind = rng.randrange(5)
     y = top + int(u * 3)
     if kind == 0:  # chat bubbles
