@@ -30,6 +30,7 @@ from evaluation.datasets.common import (
     write_catalog,
     write_queries,
 )
+from evaluation.synth.grid import MAX_CARDS, MIN_CARDS, compose_grid
 from evaluation.synth.screenshot import compose_screenshot_full
 from lookalike.splits import read_clothing_labels, split_clothing_items
 
@@ -48,15 +49,18 @@ def split_items(
 
 
 def group_targets(
-    targets: list[str], rng: random.Random, shots_per_item: int, max_products: int
+    targets: list[str], rng: random.Random, shots_per_item: int, max_products: int, min_products: int = 1
 ) -> list[list[str]]:
-    """Shuffle the targets (``shots_per_item`` times over) into screenshots of 1..max_products."""
+    """Shuffle the targets (``shots_per_item`` times over) into screenshots of min..max_products."""
     groups: list[list[str]] = []
     for _ in range(shots_per_item):
         order = list(targets)
         rng.shuffle(order)
         while order:
-            n = min(len(order), rng.randint(1, max_products))
+            n = min(len(order), rng.randint(min_products, max_products))
+            rest = len(order) - n
+            if 0 < rest < min_products:  # never leave a remainder too small for a screen
+                n = len(order) if len(order) <= max_products else len(order) - min_products
             groups.append(order[:n])
             order = order[n:]
     return groups
@@ -72,10 +76,20 @@ def build_clothing_screenshots(
     max_products: int = 3,
     seed: int = 0,
     size: tuple[int, int] = (1170, 2532),
+    layout: str = "screen",
 ) -> Path:
-    """Write catalog.csv, queries.jsonl (with boxes and ignore regions) and images/ for the settings given."""
-    if not 1 <= max_products <= 3:
+    """Write catalog.csv, queries.jsonl (with boxes and ignore regions) and images/ for the settings given.
+
+    ``layout="grid"``: shop result grids of 6 to 12 targets each instead (``evaluation.synth.grid``).
+    """
+    if layout == "grid":
+        min_products, max_products = MIN_CARDS, MAX_CARDS
+    elif layout != "screen":
+        raise SystemExit(f"layout must be 'screen' or 'grid', not {layout!r}")
+    elif not 1 <= max_products <= 3:
         raise SystemExit("max_products must be 1, 2 or 3")
+    else:
+        min_products = 1
     out = prepare_out(out)
     items = read_clothing_labels(clothing_dir)
     targets, distractors = split_items(items, held_back, catalog_size, seed)
@@ -97,11 +111,14 @@ def build_clothing_screenshots(
     rng = random.Random(seed)
     queries = []
     (out / "images" / "queries").mkdir(parents=True, exist_ok=True)
-    for n, group in enumerate(group_targets(targets, rng, shots_per_item, max_products), 1):
+    for n, group in enumerate(group_targets(targets, rng, shots_per_item, max_products, min_products), 1):
         shot_rng = random.Random(seed * 1_000_003 + n)
         products = [_load(photos / f"{item}.jpg") for item in group]
-        others = [_load(p) for p in shot_rng.sample(outsiders, min(IN_SHOT_PHOTOS, len(outsiders)))]
-        shot = compose_screenshot_full(products, shot_rng, size=size, distractors=others)
+        if layout == "grid":
+            shot = compose_grid(products, shot_rng, size=size)
+        else:
+            others = [_load(p) for p in shot_rng.sample(outsiders, min(IN_SHOT_PHOTOS, len(outsiders)))]
+            shot = compose_screenshot_full(products, shot_rng, size=size, distractors=others)
         query_id = f"shot-{n:04d}"
         image = f"images/queries/{query_id}.jpg"
         (out / image).write_bytes(shot.jpeg)
@@ -134,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--catalog-size", type=int, default=2000, help="catalog items, targets included")
     parser.add_argument("--shots-per-item", type=int, default=1, help="screenshots each target appears in")
     parser.add_argument("--max-products", type=int, default=3, help="products per screenshot, 1 to 3")
+    parser.add_argument(
+        "--layout", choices=("screen", "grid"), default="screen", help="grid: shop grids of 6 to 12 cards"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--width", type=int, default=1170)
     parser.add_argument("--height", type=int, default=2532)
@@ -147,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         max_products=args.max_products,
         seed=args.seed,
         size=(args.width, args.height),
+        layout=args.layout,
     )
     print(f"wrote {out}; run: lookalike eval {out}   (and --detector none for whole-image search)")
 
