@@ -22,12 +22,17 @@ def load_detector(
     execution: ExecutionPolicy | None = None,
     export_dir: Path | None = None,
 ) -> Detector:
-    """Build the detector a spec names: garment-yolo, blocks, none, nudenet, or yolo:<weights>.
+    """Build the detector a spec names: garment-yolo, coco, blocks, none, nudenet, or yolo:<weights>.
 
     ``execution`` is the policy its ONNX sessions share with the other models of the process;
     ``export_dir`` is where its static rectangular exports are cached (``Settings.export_dir``).
     """
     spec = ModelSpec.parse(settings.spec)
+    if spec.kind == "coco":
+        from detector.coco import CocoSsdDetector
+
+        confidence = 0.4 if settings.confidence is None else settings.confidence
+        return CocoSsdDetector(confidence=confidence, category_map=settings.category_map)
     if spec.kind == "none":
         from detector.whole_image import WholeImageDetector
 

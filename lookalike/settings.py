@@ -33,6 +33,7 @@ class DetectorSettings(BaseModel):
         default="garment-yolo",
         description=(
             "'garment-yolo' (our YOLOv8n trained for products in screenshots, models/garment-yolo), "
+            "'coco' (packaged COCO SSD MobileNetV2: furniture, home, electronics, bags; no people), "
             "'blocks' (photo blocks in screenshots, OpenCV), 'none' (whole image), "
             "'yolo:<path or hub name>' (ultralytics .pt/.onnx), 'nudenet' (packaged YOLOv8n)."
         ),
@@ -41,7 +42,7 @@ class DetectorSettings(BaseModel):
         default=None,
         ge=0.0,
         le=1.0,
-        description="None: the model's tuned value (garment-yolo 0.15, else 0.25).",
+        description="None: the model's tuned value (garment-yolo 0.15, coco 0.4, else 0.25).",
     )
     agnostic_nms: bool = Field(
         default=True,
@@ -72,7 +73,15 @@ class DetectorSettings(BaseModel):
             "1 keeps box recall level with the square input (docs/EVALUATION.md)."
         ),
     )
-    max_regions: int = Field(default=5, ge=1, le=50)
+    max_regions: int = Field(
+        default=32,
+        ge=1,
+        le=100,
+        description=(
+            "Safety cap on regions searched per image: every confident region is searched, best "
+            "score (then largest) first, up to this many."
+        ),
+    )
     min_box_fraction: float = Field(
         default=0.01, ge=0.0, le=1.0, description="Drop boxes smaller than this share of the image."
     )

@@ -74,6 +74,12 @@ def put(canvas: Image.Image, pic: Picture, x: int, y: int) -> list[Label]:
     return moved(pic[1], 1.0, 1.0, x, y)
 
 
+def _uncovered(b: Label, cover: Label) -> float:
+    w = max(0.0, min(b.x2, cover.x2) - max(b.x1, cover.x1))
+    h = max(0.0, min(b.y2, cover.y2) - max(b.y1, cover.y1))
+    return b.area - w * h
+
+
 def person_photo(ctx: Ctx) -> Picture:
     """The photo as it was shared or saved: whole, or cropped by up to a fifth on each side."""
     rng = ctx.rng
@@ -137,10 +143,12 @@ def person_story(ctx: Ctx) -> Picture:
         d.rectangle((u * 2 + i * seg, u * 2, u * 2 + (i + 1) * seg - u, u * 2.6), fill=white)
     d.ellipse((u * 3, u * 5, u * 10, u * 12), fill=random_colour(rng))
     text(d, (u * 12, u * 6.5), words(rng, 2), int(u * 3.5), white, 1)
-    if rng.random() < 0.5:  # a caption or sticker over the picture
+    if rng.random() < 0.5:  # a caption or sticker over the picture hides what it covers
         sx, sy = rng.uniform(u * 5, ctx.width * 0.5), rng.uniform(ctx.height * 0.15, ctx.height * 0.8)
-        d.rounded_rectangle((sx, sy, sx + u * 40, sy + u * 9), radius=u * 2, fill=random_colour(rng))
+        sticker = Label(sx, sy, sx + u * 40, sy + u * 9, -1)
+        d.rounded_rectangle((sx, sy, sticker.x2, sticker.y2), radius=u * 2, fill=random_colour(rng))
         text(d, (sx + u * 2, sy + u * 2), words(rng, 3), int(u * 4), white, 1)
+        labels = [b for b in labels if _uncovered(b, sticker) >= MIN_VISIBLE * b.area]
     d.rounded_rectangle(
         (u * 3, ctx.height - u * 12, ctx.width - u * 14, ctx.height - u * 4), radius=u * 4, outline=white
     )
