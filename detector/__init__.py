@@ -31,8 +31,8 @@ def load_detector(
     if spec.kind == "coco":
         from detector.coco import CocoSsdDetector
 
-        confidence = 0.4 if settings.confidence is None else settings.confidence
-        return CocoSsdDetector(confidence=confidence, category_map=settings.category_map)
+        coco_confidence = 0.4 if settings.confidence is None else settings.confidence
+        return CocoSsdDetector(confidence=coco_confidence, category_map=settings.category_map)
     if spec.kind == "none":
         from detector.whole_image import WholeImageDetector
 
