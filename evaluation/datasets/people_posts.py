@@ -64,10 +64,14 @@ def build_people_posts(
     catalog_size: int = 2000,
     seed: int = 0,
     size: tuple[int, int] = (1170, 2532),
+    limit: int | None = None,
 ) -> Path:
-    """Write catalog.csv (worn crops + clothing distractors), queries.jsonl and images/."""
+    """Write catalog.csv (worn crops + clothing distractors), queries.jsonl and images/.
+
+    ``limit``: only the first N test photos (for quick checks; the benchmark is all 100).
+    """
     out = prepare_out(out)
-    photos = in_split(read_people(people_dir), "test")
+    photos = in_split(read_people(people_dir), "test")[:limit]
     rows: list[dict[str, str]] = []
     categories: dict[str, str] = {}
     for photo in photos:
