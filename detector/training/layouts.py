@@ -153,6 +153,26 @@ def cut_to(lb: Label, top: float, bottom: float) -> Label:
     return Label(lb.x1, max(lb.y1, top), lb.x2, min(lb.y2, bottom), lb.cls)
 
 
+def post_author(d: ImageDraw.ImageDraw, ctx: Ctx, pal: Palette, y: int) -> int:
+    """A feed post's avatar and name row; returns the y below it."""
+    rng, u = ctx.rng, ctx.unit
+    r = u * rng.uniform(3, 5)
+    d.ellipse((u * 3, y + u, u * 3 + 2 * r, y + u + 2 * r), fill=random_colour(rng))
+    text(d, (u * 5 + 2 * r, y + u + r * 0.4), words(rng, 2), int(u * 3.8), pal.text, 1)
+    return y + int(2 * r + u * 3)
+
+
+def post_actions(d: ImageDraw.ImageDraw, ctx: Ctx, pal: Palette, y: int) -> int:
+    """A feed post's action icons and caption lines below its photo; returns the y below them."""
+    rng, u = ctx.rng, ctx.unit
+    for i in range(rng.randint(3, 4)):
+        icon(d, rng, u * (5 + 9 * i), y + u * 3, u * 2.6, pal.text)
+    y += int(u * 7)
+    for _ in range(rng.randint(1, 3)):
+        y += text(d, (u * 3, y), words(rng, rng.randint(4, 8)), int(u * 3.4), pal.text)
+    return y + int(u * 5)
+
+
 def social_post(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     """A feed: avatar + name, a large photo (sometimes two in a carousel peek), actions, caption."""
     rng, u = ctx.rng, ctx.unit
@@ -162,10 +182,7 @@ def social_post(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
     labels: list[Label] = []
     y = top - (rng.randint(0, ctx.height // 3) if rng.random() < 0.4 else 0)
     while y < bottom:
-        r = u * rng.uniform(3, 5)
-        d.ellipse((u * 3, y + u, u * 3 + 2 * r, y + u + 2 * r), fill=random_colour(rng))
-        text(d, (u * 5 + 2 * r, y + u + r * 0.4), words(rng, 2), int(u * 3.8), pal.text, 1)
-        y += int(2 * r + u * 3)
+        y = post_author(d, ctx, pal, y)
         photo, cls = ctx.take()
         margin = 0 if rng.random() < 0.7 else int(u * 3)
         ph = int((ctx.width - 2 * margin) * rng.choice((1.0, 1.25, 0.75, 1.0)))
@@ -179,13 +196,7 @@ def social_post(ctx: Ctx) -> tuple[Image.Image, list[Label]]:
             labels.append(
                 paste(img, pic, margin + (pw - pic.width) // 2, y + rng.randint(0, ph - pic.height), cls)
             )
-        y += ph + int(u * 2)
-        for i in range(rng.randint(3, 4)):
-            icon(d, rng, u * (5 + 9 * i), y + u * 3, u * 2.6, pal.text)
-        y += int(u * 7)
-        for _ in range(rng.randint(1, 3)):
-            y += text(d, (u * 3, y), words(rng, rng.randint(4, 8)), int(u * 3.4), pal.text)
-        y += int(u * 5)
+        y = post_actions(d, ctx, pal, y + ph + int(u * 2))
     restore()
     return img, [cut_to(lb, top, bottom) for lb in labels]
 

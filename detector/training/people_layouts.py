@@ -23,7 +23,7 @@ from detector.training.draw import (
     text,
     words,
 )
-from detector.training.layouts import Ctx, Layout, app_chrome, cut_to
+from detector.training.layouts import Ctx, Layout, app_chrome, cut_to, post_actions, post_author
 
 Picture = tuple[Image.Image, list[Label]]
 
@@ -100,23 +100,14 @@ def person_post(ctx: Ctx) -> Picture:
     labels: list[Label] = []
     y = top - (rng.randint(0, ctx.height // 3) if rng.random() < 0.4 else 0)
     while y < bottom:
-        r = u * rng.uniform(3, 5)
-        d.ellipse((u * 3, y + u, u * 3 + 2 * r, y + u + 2 * r), fill=random_colour(rng))
-        text(d, (u * 5 + 2 * r, y + u + r * 0.4), words(rng, 2), int(u * 3.8), pal.text, 1)
-        y += int(2 * r + u * 3)
+        y = post_author(d, ctx, pal, y)
         pic = _person(ctx)
         margin = 0 if rng.random() < 0.8 else int(u * 3)
         pw = ctx.width - 2 * margin
         ratio = rng.choice((1.25, 1.0, pic[0].height / pic[0].width))
         ph = int(pw * ratio)
         labels += put(img, cover(pic, pw, ph, rng), margin, y)
-        y += ph + int(u * 2)
-        for i in range(rng.randint(3, 4)):
-            icon(d, rng, u * (5 + 9 * i), y + u * 3, u * 2.6, pal.text)
-        y += int(u * 7)
-        for _ in range(rng.randint(1, 3)):
-            y += text(d, (u * 3, y), words(rng, rng.randint(4, 8)), int(u * 3.4), pal.text)
-        y += int(u * 5)
+        y = post_actions(d, ctx, pal, y + ph + int(u * 2))
     restore()
     return img, [cut_to(lb, top, bottom) for lb in labels]
 
