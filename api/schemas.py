@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, get_type_hints
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from lookalike.items import CatalogItem
-from service.search import MAX_K
+from service.search import MAX_K, RegionMode
 
 CATALOG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 """The names `lookalike ingest` accepts: one safe path segment (it names a folder of index versions)."""
@@ -48,6 +48,13 @@ class SearchParams(BaseModel):
             'as "x1,y1,x2,y2" or a JSON list of 4 numbers. Detection is skipped.'
         ),
         examples=[[120, 300, 900, 1400]],
+    )
+    regions: RegionMode = Field(
+        default="auto",
+        description=(
+            "What to search: `auto` every product the detector finds (the whole image when it finds "
+            "none), `none` the whole image only, `all` both. A `box` (tap-to-search) goes alone."
+        ),
     )
     categories: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
         default=None,

@@ -10,14 +10,13 @@ from lookalike.types import Box, DecodedImage, Region
 
 
 def select_regions(regions: list[Region], image: DecodedImage, settings: DetectorSettings) -> list[Region]:
-    """Keep the best few boxes of a useful size; fall back to the whole image when none is left."""
+    """Every region of a useful size, best score (then largest) first, up to the safety cap
+    ``max_regions``; the whole image when none is left (or also, with ``include_whole_image``)."""
     full = Box.full(image.width, image.height)
     min_area = settings.min_box_fraction * full.area
-    kept = [
-        Region(r.box.clipped(image.width, image.height), r.category, r.score)
-        for r in sorted(regions, key=lambda r: -r.score)
-    ]
-    kept = [r for r in kept if r.box.area >= min_area and r.box.width >= 2 and r.box.height >= 2]
+    clipped = [Region(r.box.clipped(image.width, image.height), r.category, r.score) for r in regions]
+    kept = [r for r in clipped if r.box.area >= min_area and r.box.width >= 2 and r.box.height >= 2]
+    kept.sort(key=lambda r: (-r.score, -r.box.area))
     kept = kept[: settings.max_regions]
     if settings.include_whole_image or not kept:
         kept.append(Region(full, None, 0.0 if kept else 1.0))

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Literal, Protocol, get_args
 
 from detector import Detector, select_regions
 from embedder import Embedder
@@ -23,6 +23,10 @@ from lookalike.types import Box, CatalogItem, DecodedImage, Match, Region, Regio
 from service.result_cache import ResultCache, cache_key
 
 MAX_K = 100
+RegionMode = Literal["none", "auto", "all"]
+"""What a search embeds: the whole image, the detector's regions (the whole image when it finds
+none), or both."""
+REGION_MODES: tuple[str, ...] = get_args(RegionMode)
 # Several regions of one catalog photo can match one query region; fetch extra neighbours
 # so k distinct items survive merging.
 NEIGHBOUR_OVERSAMPLE = 4
@@ -53,6 +57,7 @@ class SearchRequest:
     in_stock: bool | None = None
     attributes: tuple[tuple[str, str | int | float | bool], ...] = ()
     """Attribute equality filters, (name, value) pairs."""
+    regions: RegionMode = "auto"
 
     def index_filter(self) -> SearchFilter:
         """The restrictions the index applies while searching (not after it, so k stays k)."""
@@ -73,11 +78,17 @@ class SearchRequest:
         cats = sorted(self.categories) if self.categories else None
         others = replace(self.index_filter(), categories=None)
         extra = () if others.empty else (others.describe(),)
-        return (self.catalog, self.k, box, cats, self.min_score, *extra)
+        return (self.catalog, self.k, box, cats, self.min_score, self.regions, *extra)
 
     def validate(self, image: DecodedImage) -> None:
         if not 1 <= self.k <= MAX_K:
             raise InvalidParameterError(f"k must be between 1 and {MAX_K}, got {self.k}")
+        if self.regions not in REGION_MODES:
+            raise InvalidParameterError(
+                f"regions must be one of {', '.join(REGION_MODES)}, got {self.regions!r}"
+            )
+        if self.box is not None and self.regions != "auto":
+            raise InvalidParameterError("a box searches the tapped box only; leave regions out")
         if self.price_min is not None and self.price_max is not None and self.price_min > self.price_max:
             raise InvalidParameterError(f"price_min {self.price_min} is above price_max {self.price_max}")
         self.index_filter()
@@ -175,11 +186,17 @@ class SearchService:
         return result
 
     def detect(self, image: DecodedImage, request: SearchRequest, timer: StageTimer) -> list[Region]:
+        full = Box.full(image.width, image.height)
         if request.box is not None:
             return [Region(request.box.scaled(image.scale), None, 1.0)]
+        if request.regions == "none":
+            return [Region(full, None, 1.0)]
         with timer.stage("detect"):
             found = self.detector.detect([image])[0]
-        return select_regions(found, image, self.detector_settings)
+        regions = select_regions(found, image, self.detector_settings)
+        if request.regions == "all" and all(r.box != full for r in regions):
+            regions.append(Region(full, None, 0.0))
+        return regions
 
     def search(
         self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None = None

@@ -199,3 +199,26 @@ def test_accepted_image_formats(
     assert size == ((photo.height, photo.width) if swapped else photo.size)
     if make in ("rgba", "cmyk", "gray", "animated", "rgb"):
         assert top_ids(body)[0] == shop_catalog.item_id(4)  # first GIF frame is the photo
+
+
+def test_regions_parameter_is_validated_and_documented(
+    api_client: TestClient, shop_catalog: ShopCatalog
+) -> None:
+    photo = shop_catalog.photos[2].read_bytes()
+    for mode in ("none", "auto", "all"):
+        response = upload(api_client, photo, k=2, regions=mode)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["regions"]) == 1  # detector "none": the whole photo either way
+    as_query = api_client.post(
+        "/v1/search?regions=none", content=photo, headers={"content-type": "image/jpeg"}
+    )
+    assert as_query.status_code == 200, as_query.text
+    bad = upload(api_client, photo, regions="everything")
+    assert bad.status_code == 422 and "regions" in bad.text
+    tapped = upload(api_client, photo, box="0,0,50,50", regions="all")
+    assert tapped.status_code == 422 and "box" in tapped.json()["detail"]
+    spec = api_client.get("/openapi.json").json()
+    params = {p["name"]: p for p in spec["paths"]["/v1/search"]["post"]["parameters"]}
+    assert params["regions"]["schema"]["enum"] == ["none", "auto", "all"]
+    form = spec["paths"]["/v1/search"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["properties"]["regions"]["default"] == "auto"

@@ -20,7 +20,7 @@ from api.schemas import SearchJson, SearchResponse
 from lookalike.settings import ApiSettings, Settings
 from lookalike.types import Box, SearchResult
 from service.runtime import Runtime
-from service.search import MAX_K, SearchRequest
+from service.search import MAX_K, REGION_MODES, SearchRequest
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ def run_search(
         price_max=p.price_max,
         in_stock=p.in_stock,
         attributes=tuple(sorted((p.attributes or {}).items())),
+        regions=p.regions,
     )
     warmup.wait_for_models()
     return runtime.search.search_bytes(
@@ -65,6 +66,11 @@ _PARAMS: list[tuple[str, dict[str, Any], str]] = [
     ("catalog", {"type": "string"}, "Catalog to search (default: the server's api.default_catalog)."),
     ("k", {"type": "integer", "minimum": 1, "maximum": MAX_K, "default": 10}, "Matches per region."),
     ("box", {"type": "string", "example": "120,300,900,1400"}, "Tap-to-search box x1,y1,x2,y2 (pixels)."),
+    (
+        "regions",
+        {"type": "string", "enum": list(REGION_MODES), "default": "auto"},
+        "auto: every detected product; none: the whole image; all: both.",
+    ),
     ("categories", {"type": "string", "example": "Shirt,Dress"}, "Only these catalog categories."),
     ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Drop matches scoring below this."),
 ]
