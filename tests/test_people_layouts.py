@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from detector.cli import detector_app
 from PIL import Image
 from typer.testing import CliRunner
 
+from cli.detector import detector_app
 from detector.training.catalog import CatalogPhoto
 from detector.training.classes import GARMENT_CLASS_MAP
 from detector.training.dataset import DatasetConfig, PeoplePool, make_dataset

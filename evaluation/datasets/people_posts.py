@@ -23,7 +23,6 @@ from PIL import Image
 from detector.training.classes import GARMENT_CLASS_MAP
 from detector.training.people import PeoplePhoto, in_split, read_people
 from detector.training.people_labels import PEOPLE_CLASS_MAP
-from evaluation.datasets.clothing_screenshots import read_items
 from evaluation.datasets.common import (
     copy_image,
     default_shared_data,
@@ -32,6 +31,7 @@ from evaluation.datasets.common import (
     write_queries,
 )
 from evaluation.synth.people_screen import Person, compose_people_screen
+from lookalike.splits import read_clothing_labels
 from lookalike.types import Box
 
 COLUMNS = ("item_id", "image", "title", "category")
@@ -86,7 +86,7 @@ def build_people_posts(
             rows.append({"item_id": item_id, "image": rel, "title": f"worn {cls}", "category": cls})
             categories[item_id] = cls
     rng = random.Random(seed)
-    clothing = read_items(clothing_dir)
+    clothing = read_clothing_labels(clothing_dir)
     ids = sorted(clothing)
     rng.shuffle(ids)
     n_distractors = max(0, catalog_size - len(rows))
