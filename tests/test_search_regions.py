@@ -31,7 +31,9 @@ def grid_shop(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 @pytest.fixture
 def garment_runtime(make_runtime: RuntimeFactory, grid_shop: list[Path], tmp_path: Path) -> Runtime:
     runtime = make_runtime(detector=DetectorSettings(spec="garment-yolo"))
-    ingest_manifest(runtime, write_manifest(tmp_path / "grid.csv", grid_shop), "grid", progress=False)
+    ingest_manifest(
+        runtime.ingest_parts(), write_manifest(tmp_path / "grid.csv", grid_shop), "grid", progress=False
+    )
     return runtime
 
 
