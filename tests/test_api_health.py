@@ -131,7 +131,7 @@ def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[st
         content["application/json"]["schema"]["properties"]
     )
     assert {p["name"] for p in search["parameters"]} == {
-        *("catalog", "k", "box", "categories", "min_score"),
+        *("catalog", "k", "box", "regions", "categories", "min_score"),
         *("brand", "price_min", "price_max", "in_stock", "attributes"),
     }
     assert {"400", "404", "413", "415", "422"} <= set(search["responses"])
