@@ -3,7 +3,6 @@ off, on real photos of the shared data; people are never returned as products.""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,6 @@ from lookalike.settings import DetectorSettings
 # A garment laid out on a bed, from the shared clothing photos (CC0).
 FURNITURE_PHOTO = "clothing/images/0486260d-9355-4958-a7c8-1e672ef27a16.jpg"
 PERSON_PHOTO = "people/images/0701.jpg"
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    attempts: list[Any] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        attempts.append(args)
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts
 
 
 @pytest.fixture(scope="module")

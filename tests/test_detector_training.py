@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
-import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -24,20 +22,6 @@ from lookalike.packaged import nudenet_320n
 
 COLOURS = [(200, 30, 40), (30, 160, 60), (40, 60, 200), (220, 180, 20), (120, 40, 160), (20, 160, 170)]
 CATEGORIES = ["T-Shirt", "Pants", "Dress", "Shoes", "Hat", "Outwear"]
-
-
-@pytest.fixture()
-def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Records (and refuses) any attempt to resolve or connect: training must not download anything."""
-    attempts: list[Any] = []
-
-    def refuse(*args: Any, **kwargs: Any) -> Any:
-        attempts.append(args)
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    return attempts
 
 
 def _tiny_dataset(tmp_path: Path) -> Path:
