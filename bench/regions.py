@@ -5,8 +5,8 @@ shop grids of 6 and 12 cards, old region cap against new, over real HTTP, in one
         --images-root var/benchmarks/clothing-screenshots --out bench/results/regions.json
 
 Needs a catalog named ``demo`` in --data-dir. Starts two servers side by side (result cache off):
-the baseline (``--baseline-env``, by default the old cap of 5 regions and the detector weights of
-the commit before issue 14, extracted from git) and the current defaults, and sends the same
+the baseline (``--baseline-env``, by default the old cap of 5 regions, the old 1% minimum box and
+the detector weights of the commit before issue 14, extracted from git) and the current defaults, and sends the same
 requests to each in turn, round after round, so machine drift hits both alike.
 """
 
@@ -30,7 +30,7 @@ from bench.queries import make_queries
 from bench.serving import Server
 from evaluation.synth.grid import compose_grid
 
-BASELINE_COMMIT = "d4b9215"  # main before issue 14: garment-yolo v1, max_regions 5
+BASELINE_COMMIT = "d4b9215"  # main before issue 14: garment-yolo v1, max_regions 5, min box 1%
 
 
 def grid_queries(manifest: Path, images_root: Path, cards: int, n: int, seed: int) -> list[bytes]:
@@ -54,6 +54,14 @@ def baseline_weights(out_dir: Path, commit: str = BASELINE_COMMIT) -> Path:
         ).stdout
         (out_dir / name).write_bytes(data)
     return out_dir / "best.onnx"
+
+
+def cpu_model() -> str:
+    """The CPU's model name, as lscpu shows it (speed figures name it)."""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
 
 
 def regions_per_request(url: str, payloads: list[bytes]) -> float:
@@ -91,6 +99,7 @@ def main() -> None:
             "LOOKALIKE_DETECTOR__SPEC": f"yolo:{weights.resolve()}",
             "LOOKALIKE_DETECTOR__CONFIDENCE": "0.15",
             "LOOKALIKE_DETECTOR__MAX_REGIONS": "5",
+            "LOOKALIKE_DETECTOR__MIN_BOX_FRACTION": "0.01",
         }
     else:
         baseline = dict(item.split("=", 1) for item in args.baseline_env)
@@ -132,7 +141,7 @@ def main() -> None:
         }
         for name, by in p50.items()
     }
-    report = {"cpu": platform.processor() or platform.machine(), "baseline_env": baseline, "sets": rows}
+    report = {"cpu": cpu_model(), "baseline_env": baseline, "sets": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
