@@ -6,8 +6,8 @@ shop grids of 6 and 12 cards, old region cap against new, over real HTTP, in one
 
 Needs a catalog named ``demo`` in --data-dir. Starts two servers side by side (result cache off):
 the baseline (``--baseline-env``, by default the old cap of 5 regions, the old 1% minimum box and
-the detector weights of the commit before issue 14, extracted from git) and the current defaults, and sends the same
-requests to each in turn, round after round, so machine drift hits both alike.
+the detector weights of the commit before issue 14, extracted from git) and the current defaults,
+and sends the same requests to each in turn, round after round, so machine drift hits both alike.
 """
 
 from __future__ import annotations
