@@ -254,6 +254,67 @@ class IngestSettings(BaseModel):
     max_pixels: int = Field(default=100_000_000, ge=1)
 
 
+class UnderstandingSettings(BaseModel):
+    """Reading the text in a screenshot (OCR) and using it, beside the pixels, to rank matches."""
+
+    ocr: Literal["off", "auto", "always"] = Field(
+        default="auto",
+        description=(
+            "'auto': read text only where a cheap low-resolution text check finds some (a feed post, "
+            "a shop card), 'always': read every query, 'off': never (no cost at all). A request's "
+            "ocr= overrides it."
+        ),
+    )
+    probe_long_side: int = Field(
+        default=320,
+        ge=0,
+        description="'auto' mode's text check: the text detector at this long side; 0 skips the check.",
+    )
+    probe_min_text_fraction: float = Field(
+        default=0.002,
+        ge=0.0,
+        le=1.0,
+        description="... reads the screenshot when text covers at least this share of the probe image.",
+    )
+    detect_long_side: int = Field(
+        default=960,
+        ge=64,
+        description=(
+            "Long side of the text detector's input. PP-OCR's default (short side 736: 736x1600 for a "
+            "phone screenshot) cost 3x more and read no more product text (docs/UNDERSTANDING.md)."
+        ),
+    )
+    min_line_height: int = Field(
+        default=10,
+        ge=0,
+        description="Text lines lower than this many pixels of the detector input are not recognised.",
+    )
+    max_lines: int = Field(
+        default=48, ge=1, description="At most this many lines are recognised, largest first."
+    )
+    min_line_score: float = Field(
+        default=0.6, ge=0.0, le=1.0, description="Recognised lines below this confidence are dropped."
+    )
+    threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")
+    text_fusion: bool = Field(
+        default=True,
+        description="Fuse a text match of the words read (or q=) with the visual ranking; off: pixels only.",
+    )
+    text_weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Weight of the text ranking in reciprocal-rank fusion (the visual ranking weighs 1).",
+    )
+    rrf_k: int = Field(
+        default=10,
+        ge=1,
+        description="Reciprocal-rank fusion constant: score = sum of weight / (rrf_k + rank) over rankings.",
+    )
+    cache_entries: int = Field(
+        default=256, ge=0, description="Text read per image hash kept in memory; 0 disables."
+    )
+
+
 class Settings(BaseSettings):
     """The one configuration object of lookalike."""
 
@@ -270,6 +331,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
     export_dir: Path | None = Field(
         default=None,
         description=(

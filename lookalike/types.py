@@ -106,6 +106,15 @@ class Region:
 
 
 @dataclass(frozen=True, slots=True)
+class TextLine:
+    """A line of text read in an image (OCR), with its box and the recogniser's confidence."""
+
+    text: str
+    box: Box
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
 class Neighbour:
     """One index hit: the vector id (a catalog region) and its cosine similarity."""
 
@@ -119,6 +128,8 @@ class Match:
 
     item: CatalogItem
     score: float
+    signals: tuple[str, ...] = ("visual",)
+    """Which rankings found the item: "visual" (the crop's vector), "text" (words read or asked)."""
 
 
 @dataclass(slots=True)
@@ -127,6 +138,8 @@ class RegionResult:
 
     region: Region
     matches: list[Match]
+    text: list[str] = field(default_factory=list)
+    """Lines read inside, under or beside this region (OCR), in reading order."""
 
 
 @dataclass(slots=True)
@@ -139,6 +152,10 @@ class SearchResult:
     image_height: int
     regions: list[RegionResult]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    text: list[str] = field(default_factory=list)
+    """Every line read in the screenshot (OCR), in reading order; empty when OCR did not run."""
+    query_text: str | None = None
+    """The words the text ranking searched for (q= and the lines read), after clean-up."""
 
 
 __all__ = [
@@ -150,5 +167,6 @@ __all__ = [
     "Region",
     "RegionResult",
     "SearchResult",
+    "TextLine",
     "Vectors",
 ]

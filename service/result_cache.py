@@ -39,7 +39,8 @@ def result_from_json(data: bytes) -> SearchResult:
     regions = [
         RegionResult(
             Region(Box(**r["region"]["box"]), r["region"]["category"], r["region"]["score"]),
-            [Match(CatalogItem(**m["item"]), m["score"]) for m in r["matches"]],
+            [Match(CatalogItem(**m["item"]), m["score"], tuple(m["signals"])) for m in r["matches"]],
+            list(r["text"]),
         )
         for r in raw["regions"]
     ]
@@ -50,6 +51,8 @@ def result_from_json(data: bytes) -> SearchResult:
         image_height=raw["image_height"],
         regions=regions,
         timings_ms=raw["timings_ms"],
+        text=list(raw["text"]),
+        query_text=raw["query_text"],
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 GROUND = {"lookalike"}
-STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest"}
+STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest", "understanding"}
 WIRING = {"service"}
 ABOVE = {"api", "evaluation", "bench", "web"}
 TOP = {"cli"}
@@ -27,6 +27,7 @@ RULES: list[tuple[set[str], set[str], str]] = [
     ({"index"}, {"catalog_ingest", "catalog"}, "index does not import catalog_ingest nor catalog"),
     ({"catalog"}, STAGES - {"catalog"}, "the catalog rows stand on the ground alone"),
     ({"detector", "embedder"}, STAGES - {"detector", "embedder"}, "the models stand on the ground alone"),
+    ({"understanding"}, STAGES - {"understanding"}, "understanding stands on the ground alone"),
     ({"detector"}, {"evaluation"}, "the detector does not import evaluation"),
     (WIRING, ABOVE | TOP, "the wiring imports nothing above it"),
     (ABOVE, TOP, "nothing imports the CLI"),

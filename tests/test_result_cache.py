@@ -33,6 +33,15 @@ def test_json_round_trip_is_lossless() -> None:
     assert result_from_json(result_to_json(r)) == r
 
 
+def test_json_round_trip_keeps_the_text_read_and_each_match_s_signals() -> None:
+    r = result()
+    r.regions[0].matches = [Match(r.regions[0].matches[0].item, 0.03, ("visual", "text"))]
+    r.regions[0].text = ["ZARA", "Linen blend shirt"]
+    r.text, r.query_text = ["9:41", "ZARA", "Linen blend shirt"], "zara linen blend shirt"
+    back = result_from_json(result_to_json(r))
+    assert back == r and back.regions[0].matches[0].signals == ("visual", "text")
+
+
 def test_key_changes_with_index_version_and_parameters() -> None:
     base = cache_key("sha", "v1", ("demo", 10, None, None, None))
     assert base == cache_key("sha", "v1", ("demo", 10, None, None, None))

@@ -1,0 +1,127 @@
+"""Reading a screenshot's text with the packaged PP-OCR models, and turning it into query words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from lookalike.imaging import sha256_hex
+from lookalike.settings import UnderstandingSettings
+from lookalike.types import Box, DecodedImage, TextLine
+from tests.images import clothing_photos, encode
+from understanding import ScreenReader, TextReader, find_prices, query_words, tie_lines
+
+PHOTO_BOX = (135, 300, 1035, 1400)
+
+
+def shop_screenshot() -> Image.Image:
+    """A phone-sized product page: a real clothing photo, the brand, title and price under it,
+    a hashtag-and-emoji caption and the status bar clock."""
+    shot = Image.new("RGB", (1170, 2532), (255, 255, 255))
+    with Image.open(clothing_photos(1)[0]) as photo:
+        x1, y1, x2, y2 = PHOTO_BOX
+        shot.paste(photo.convert("RGB").resize((x2 - x1, y2 - y1)), (x1, y1))
+    draw = ImageDraw.Draw(shot)
+
+    def write(xy: tuple[int, int], text: str, size: int, fill: tuple[int, int, int] = (20, 20, 20)) -> None:
+        draw.text(xy, text, fill=fill, font=ImageFont.load_default(size=size))
+
+    write((60, 80), "9:41", 44)
+    write((135, 1430), "ZARA", 64)
+    write((135, 1520), "Linen blend shirt", 56)
+    write((135, 1610), "$39.90", 56, (200, 0, 0))
+    write((135, 1700), "#ootd \U0001f525 love it", 44)
+    return shot
+
+
+def decoded(img: Image.Image) -> DecodedImage:
+    return DecodedImage(img, sha256_hex(encode(img, "PNG")))
+
+
+@pytest.fixture(scope="module")
+def reader() -> TextReader:
+    return TextReader()
+
+
+def test_ocr_reads_the_title_brand_and_price_of_a_rendered_screenshot(
+    reader: TextReader, no_network: list[Any]
+) -> None:
+    lines = reader.read(shop_screenshot())
+    texts = [line.text for line in lines]
+    assert "ZARA" in texts
+    assert "Linen blend shirt" in texts
+    assert "$39.90" in texts
+    title = next(line for line in lines if line.text == "Linen blend shirt")
+    assert 100 <= title.box.x1 <= 160 and 1500 <= title.box.y1 <= 1560 and title.score > 0.8
+    assert no_network == []
+
+
+def test_the_words_of_a_screenshot_leave_out_prices_hashtags_emoji_and_chrome(reader: TextReader) -> None:
+    words = query_words(*(line.text for line in reader.read(shop_screenshot())))
+    assert words.words[:4] == ("zara", "linen", "blend", "shirt")
+    assert not {"ootd", "39", "90", "9", "41"} & set(words.words)
+    assert [(p.amount, p.currency) for p in words.prices] == [(39.9, "USD")]
+
+
+@pytest.mark.parametrize(
+    ("text", "words", "prices"),
+    [
+        ("Linen blend shirt 🔥🔥 #ootd @zara_official", ("linen", "blend", "shirt"), []),
+        ("1.299,00 € Nike Air Max 90", ("nike", "air", "max"), [(1299.0, "EUR")]),
+        ("EUR 49 | Add to bag", (), [(49.0, "EUR")]),
+        ("Levi's 501 jeans x200 https://shop.example/levis", ("levi's", "jeans", "x200"), []),
+        ("Sponsored · 12:30 · 87% ▮", (), []),
+        ("", (), []),
+    ],
+)
+def test_query_words(text: str, words: tuple[str, ...], prices: list[tuple[float, str]]) -> None:
+    found = query_words(text)
+    assert found.words == words
+    assert [(p.amount, p.currency) for p in found.prices] == prices
+    assert [(p.amount, p.currency) for p in find_prices(text)] == prices
+
+
+def line(text: str, x1: float, y1: float, x2: float, y2: float) -> TextLine:
+    return TextLine(text, Box(x1, y1, x2, y2), 0.9)
+
+
+def test_lines_are_tied_to_the_card_they_sit_in_under_or_beside() -> None:
+    left, right = Box(0, 100, 500, 700), Box(600, 100, 1100, 700)
+    lines = [
+        line("header", 0, 10, 400, 60),
+        line("left title", 10, 710, 400, 750),
+        line("right title", 610, 720, 1000, 760),
+        line("print on the shirt", 700, 300, 900, 340),
+        line("far below", 10, 1500, 400, 1540),
+        line("beside the right one", 1120, 300, 1160, 330),
+    ]
+    (on_left, on_right), loose = tie_lines(lines, [left, right])
+    assert [t.text for t in on_left] == ["left title"]
+    assert [t.text for t in on_right] == ["right title", "print on the shirt", "beside the right one"]
+    assert [t.text for t in loose] == ["header", "far below"]
+
+
+def test_nested_regions_give_a_line_to_the_smallest() -> None:
+    whole, shoe = Box(0, 0, 1000, 1000), Box(100, 100, 300, 300)
+    (on_whole, on_shoe), loose = tie_lines([line("sneaker", 120, 150, 280, 180)], [whole, shoe])
+    assert (on_whole, [t.text for t in on_shoe], loose) == ([], ["sneaker"], [])
+
+
+def test_screen_reader_modes_probe_and_cache() -> None:
+    screen = ScreenReader(UnderstandingSettings())
+    shot, blank = decoded(shop_screenshot()), decoded(Image.new("RGB", (600, 1300), (240, 240, 240)))
+    assert screen.read(shot, "off").lines == [] and screen._reader is None  # off: nothing loads
+
+    nothing = screen.read(blank, "auto")
+    assert (nothing.read, nothing.lines, set(nothing.timings_ms)) == (False, [], {"ocr_probe"})
+
+    first = screen.read(shot, "auto")
+    assert first.read and "ocr" in first.timings_ms
+    assert "Linen blend shirt" in [t.text for t in first.lines]
+    again = screen.read(shot, "always")
+    assert again.lines == first.lines and again.timings_ms == {"ocr_cached": 1.0}
+
+    always_blank = screen.read(blank, "always")
+    assert always_blank.read and always_blank.lines == []
