@@ -14,9 +14,10 @@ from api.docs import install_docs
 from api.fetch import new_http_client
 from api.problems import install_problem_handlers
 from api.readiness import Warmup
-from api.routes import catalogs, health, metrics, search
+from api.routes import catalogs, health, jobs, metrics, search
 from api.schemas import Problem
 from lookalike.settings import Settings, load_settings
+from service.jobs import job_queue, job_runner
 from service.runtime import Runtime
 from web import router as web_router
 
@@ -47,11 +48,20 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.state.search_limiter = anyio.CapacityLimiter(app.state.runtime.search_threads)
         app.state.warmup = Warmup(app.state.runtime, settings.api.preload_catalogs)
         app.state.warmup.start()
-        async with new_http_client(
-            allow_private_networks=settings.api.fetch_allow_private_networks
-        ) as client:
-            app.state.http = client
-            yield
+        app.state.jobs = await anyio.to_thread.run_sync(job_queue, settings)
+        runner = (
+            job_runner(app.state.runtime, app.state.jobs).start() if settings.jobs.run_in_server else None
+        )
+        try:
+            async with new_http_client(
+                allow_private_networks=settings.api.fetch_allow_private_networks
+            ) as client:
+                app.state.http = client
+                yield
+        finally:
+            if runner is not None:
+                # The job in hand goes back to the queue at its next step; another worker resumes it.
+                await anyio.to_thread.run_sync(runner.stop, 30.0)
 
     app = FastAPI(
         title="lookalike",
@@ -68,6 +78,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(catalogs.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(jobs.router)
     app.include_router(web_router)  # the web page at /ui/, on the public API above
     _document_problems(app)
     return app

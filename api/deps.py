@@ -12,6 +12,7 @@ import httpx
 from fastapi import Depends, Request
 
 from api.readiness import Warmup
+from jobs import DEFAULT_OWNER, JobQueue
 from lookalike.settings import Settings
 from service.runtime import Runtime
 
@@ -36,9 +37,21 @@ async def get_http_client(request: Request) -> httpx.AsyncClient:
     return client
 
 
+async def get_job_queue(request: Request) -> JobQueue:
+    queue: JobQueue = request.app.state.jobs
+    return queue
+
+
+async def get_job_owner() -> str:
+    """Whose jobs a request sees and submits: one owner until tenancy names the caller."""
+    return DEFAULT_OWNER
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WarmupDep = Annotated[Warmup, Depends(get_warmup)]
 HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
+JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
+JobOwnerDep = Annotated[str, Depends(get_job_owner)]
 
-__all__ = ["HttpClientDep", "RuntimeDep", "SettingsDep", "WarmupDep"]
+__all__ = ["HttpClientDep", "JobOwnerDep", "JobQueueDep", "RuntimeDep", "SettingsDep", "WarmupDep"]

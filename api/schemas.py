@@ -389,6 +389,32 @@ class ReadyOut(BaseModel):
     missing: list[str] = Field(default_factory=list)
 
 
+class JobOut(BaseModel):
+    """A background job (docs/JOBS.md). ``rejects`` holds the first rows of the rejects report."""
+
+    id: str
+    kind: str = Field(examples=["ingest"])
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: float | None = Field(description="Share done in [0, 1]; null while the total is unknown.")
+    progress_done: int
+    progress_total: int | None
+    params: dict[str, Any]
+    summary: dict[str, Any] | None
+    rejects: list[dict[str, Any]]
+    rejects_total: int
+    error: str | None
+    attempts: int
+    cancel_requested: bool
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class JobList(BaseModel):
+    jobs: list[JobOut]
+    next_before: str | None = Field(description="Pass as ?before= for the next page; null on the last.")
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details, served as application/problem+json."""
 

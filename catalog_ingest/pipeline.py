@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -88,11 +88,14 @@ def ingest_manifest(
     rejects_path: Path | None = None,
     validate_only: bool = False,
     progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> IngestReport:
     """Load (or with ``validate_only`` just check) a manifest into a catalog.
 
     Bad rows are counted and written to the rejects CSV, never fatal; only an unreadable
-    manifest (``ManifestError``) or a bad catalog name stops the run.
+    manifest (``ManifestError``) or a bad catalog name stops the run. ``on_progress(rows done,
+    rows)`` is called after each batch; an exception it raises stops the run before the index is
+    published (a job being cancelled).
     """
     started = time.perf_counter()
     if not CATALOG_NAME.match(catalog):
@@ -115,9 +118,11 @@ def ingest_manifest(
         Fetcher(settings.ingest) as fetcher,
         tqdm(total=len(raw_rows), unit="row", desc=f"ingest {catalog}", disable=not progress) as bar,
     ):
-        for chunk in _chunks(raw_rows, batch_rows):
+        for done, chunk in enumerate(_chunks(raw_rows, batch_rows)):
             process_batch(chunk, stages, state, fetcher)
             bar.update(len(chunk))
+            if on_progress is not None:
+                on_progress(min((done + 1) * batch_rows, len(raw_rows)), len(raw_rows))
     report = state.report
     report.images_per_s = report.embedded_images / max(time.perf_counter() - loop_started, 1e-9)
     if stages.embedder is not None:

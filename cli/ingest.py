@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from catalog_ingest import IngestReport, ingest_manifest
 from cli.options import ConfigOpt
 from lookalike.errors import LookalikeError, ManifestError
-from lookalike.settings import load_settings
+from lookalike.settings import Settings, load_settings
 
 SHOW_REJECTS = 20
 
@@ -43,6 +43,13 @@ def ingest(
         bool, typer.Option("--validate-only", help="Read, fetch and decode every row; load nothing.")
     ] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    as_job: Annotated[
+        bool,
+        typer.Option(
+            "--as-job",
+            help="Queue it as a job and print its id (`lookalike serve` or `lookalike jobs work` runs it).",
+        ),
+    ] = False,
 ) -> None:
     """Load a catalog manifest into the data folder and publish its search index.
 
@@ -57,6 +64,9 @@ def ingest(
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if as_job:
+        _submit(settings, manifest, catalog, images_root, rejects, validate_only)
+        return
     try:
         report = ingest_manifest(
             Runtime(settings).ingest_parts(),
@@ -74,6 +84,28 @@ def ingest(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(render(report))
+
+
+def _submit(
+    settings: Settings,
+    manifest: Path,
+    catalog: str,
+    images_root: Path | None,
+    rejects: Path | None,
+    validate_only: bool,
+) -> None:
+    from service.jobs import INGEST, ingest_params, job_queue
+
+    if validate_only:
+        typer.echo("error: --validate-only runs here and now; it cannot be queued", err=True)
+        raise typer.Exit(2)
+    if not manifest.is_file():
+        typer.echo(f"error: manifest {manifest} is not a file", err=True)
+        raise typer.Exit(2)
+    params = ingest_params(manifest, catalog, images_root=images_root, rejects_path=rejects)
+    job = job_queue(settings).submit(INGEST, params)
+    typer.echo(job.id)
+    typer.echo(f"queued: see it with `lookalike jobs show {job.id}`", err=True)
 
 
 def render(report: IngestReport) -> str:

@@ -14,6 +14,7 @@ from cli.detector import detector_app
 from cli.eval import eval_command
 from cli.index import index_app
 from cli.ingest import ingest
+from cli.jobs import jobs_app
 from cli.serve import serve
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
@@ -23,6 +24,7 @@ app.command("eval")(eval_command)
 app.add_typer(index_app, name="index")
 app.add_typer(detector_app, name="detector")
 app.add_typer(demo_app, name="demo")
+app.add_typer(jobs_app, name="jobs")
 
 if __name__ == "__main__":
     app()

@@ -315,6 +315,23 @@ class UnderstandingSettings(BaseModel):
     )
 
 
+class JobsSettings(BaseModel):
+    """The durable job queue (``jobs/``, docs/JOBS.md): bulk work that outlives a request."""
+
+    lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A job whose worker went silent this long is claimed again (workers renew every third).",
+    )
+    poll_s: float = Field(default=1.0, gt=0, description="How often an idle worker looks for a job.")
+    max_attempts: int = Field(
+        default=3, ge=1, description="Claims of one job before it fails (its worker kept dying)."
+    )
+    run_in_server: bool = Field(
+        default=True, description="Each `lookalike serve` process also runs queued jobs, one at a time."
+    )
+
+
 class Settings(BaseSettings):
     """The one configuration object of lookalike."""
 
@@ -332,6 +349,7 @@ class Settings(BaseSettings):
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
+    jobs: JobsSettings = Field(default_factory=JobsSettings)
     export_dir: Path | None = Field(
         default=None,
         description=(

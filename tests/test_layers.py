@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 GROUND = {"lookalike"}
-STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest", "understanding"}
+STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest", "understanding", "jobs"}
 WIRING = {"service"}
 ABOVE = {"api", "evaluation", "bench", "web"}
 TOP = {"cli"}
@@ -29,6 +29,7 @@ RULES: list[tuple[set[str], set[str], str]] = [
     ({"detector", "embedder"}, STAGES - {"detector", "embedder"}, "the models stand on the ground alone"),
     ({"understanding"}, STAGES - {"understanding"}, "understanding stands on the ground alone"),
     ({"detector"}, {"evaluation"}, "the detector does not import evaluation"),
+    ({"jobs"}, STAGES - {"jobs", "catalog"}, "the job queue stands on the ground and the catalog's database"),
     (WIRING, ABOVE | TOP, "the wiring imports nothing above it"),
     (ABOVE, TOP, "nothing imports the CLI"),
 ]
