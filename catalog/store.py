@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog import text_search
 from catalog.migrate import upgrade_to_head
 from catalog.models import Catalog, Image, Item, ItemImage, RegionRow
 from catalog.records import (
@@ -195,6 +196,20 @@ class CatalogStore:
                 self._catalog_id(conn, catalog)
                 raise UnknownItemError(f"catalog {catalog!r} has no item {item_id!r}")
         return _to_item(catalog, row)
+
+    def text_search(
+        self, catalog: str, words: Sequence[str], limit: int, among: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """(item id, relevance) of the items whose title, brand, category or attributes hold any
+        of ``words``, most relevant first (``catalog.text_search``); ``among``: only those ids."""
+        with self.engine.connect() as conn:
+            return text_search.search(conn, self._catalog_id(conn, catalog), words, limit, among)
+
+    def word_counts(self, catalog: str, words: Sequence[str]) -> tuple[dict[str, int], int]:
+        """How many items each word matches, and how many items the catalog has."""
+        with self.engine.connect() as conn:
+            cid = self._catalog_id(conn, catalog)
+            return text_search.word_counts(conn, cid, words), text_search.item_count(conn, cid)
 
     def item_image_sources(self, catalog: str, item_id: str) -> list[str]:
         """Where the item's images were read from (paths or URLs), primary first."""

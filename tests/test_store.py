@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import event, inspect
 
 from catalog import CatalogStore, ImageRecord, IngestBatch, ItemRecord, RegionRecord
+from catalog.migrate import include_name
 from catalog.models import Base
 from lookalike.errors import UnknownCatalogError, UnknownItemError
 from lookalike.types import Box
@@ -197,7 +198,8 @@ def test_migrations_run_twice_and_match_the_models(store: CatalogStore) -> None:
     tables = set(inspect(store.engine).get_table_names())
     assert {"catalogs", "items", "images", "item_images", "regions", "alembic_version"} <= tables
     with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"include_name": include_name})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
 
