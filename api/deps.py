@@ -15,6 +15,7 @@ from api.readiness import Warmup
 from jobs import DEFAULT_OWNER, JobQueue
 from lookalike.settings import Settings
 from service.runtime import Runtime
+from service.telemetry import UNKNOWN_TENANT
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -47,6 +48,13 @@ async def get_job_owner() -> str:
     return DEFAULT_OWNER
 
 
+def tenant_label(request: Request) -> str:
+    """Who the caller is, for per-tenant metrics: ``request.state.tenant_id`` once authentication
+    has set it (tenancy), else "unknown"."""
+    tenant = getattr(request.state, "tenant_id", None)
+    return str(tenant) if tenant else UNKNOWN_TENANT
+
+
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WarmupDep = Annotated[Warmup, Depends(get_warmup)]
@@ -54,4 +62,12 @@ HttpClientDep = Annotated[httpx.AsyncClient, Depends(get_http_client)]
 JobQueueDep = Annotated[JobQueue, Depends(get_job_queue)]
 JobOwnerDep = Annotated[str, Depends(get_job_owner)]
 
-__all__ = ["HttpClientDep", "JobOwnerDep", "JobQueueDep", "RuntimeDep", "SettingsDep", "WarmupDep"]
+__all__ = [
+    "HttpClientDep",
+    "JobOwnerDep",
+    "JobQueueDep",
+    "RuntimeDep",
+    "SettingsDep",
+    "WarmupDep",
+    "tenant_label",
+]

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.versions import IndexVersionError
-from lookalike.errors import ClientError, NotReadyError
+from lookalike.errors import CatalogLoadingError, ClientError, NotReadyError
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +101,15 @@ async def client_error_handler(request: Request, exc: Exception) -> JSONResponse
 async def not_ready_handler(request: Request, exc: Exception) -> JSONResponse:
     """Models still loading, or an index version that failed to load: the server's state, not a bug."""
     log.warning("not_ready path=%s reason=%s", request.url.path, exc)
+    if isinstance(exc, CatalogLoadingError):  # a cold catalog still loading: come back soon
+        return problem_response(
+            request,
+            503,
+            str(exc),
+            title="Catalog index loading",
+            type_=problem_type("CatalogLoading"),
+            headers={"Retry-After": str(max(1, round(exc.retry_after_s)))},
+        )
     return problem_response(
         request,
         503,
@@ -143,6 +152,19 @@ async def unhandled_error_handler(request: Request, exc: Exception) -> JSONRespo
     return problem_response(request, 500, "an internal error occurred; it has been logged")
 
 
+def status_of(exc: Exception) -> int:
+    """The HTTP status the handlers below answer ``exc`` with (for metrics counted before they run)."""
+    if isinstance(exc, ClientError):
+        return exc.status
+    if isinstance(exc, NotReadyError | IndexVersionError):
+        return 503
+    if isinstance(exc, RequestValidationError):
+        return 422
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code
+    return 500
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientError, client_error_handler)
     app.add_exception_handler(NotReadyError, not_ready_handler)
@@ -161,4 +183,5 @@ __all__ = [
     "install_problem_handlers",
     "problem_response",
     "problem_type",
+    "status_of",
 ]

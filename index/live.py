@@ -128,6 +128,15 @@ class LiveIndex:
         return int(self.base.count - len(self._dead_rows) + len(self._delta_row_of))
 
     @property
+    def nbytes(self) -> int:
+        """Memory of this state: the base version and the delta rows on top of it."""
+        return (
+            self.base.nbytes
+            + int(self.base_dead.nbytes + self.delta_vectors.nbytes + self.delta_dead.nbytes)
+            + self.delta_payload.nbytes
+        )
+
+    @property
     def deleted(self) -> int:
         return len(self._dead_rows)
 

@@ -1,12 +1,13 @@
-"""Process-wide index counters and gauges, rendered in the Prometheus text format for /metrics.
-
-Kept dependency-free: a dict under a lock is all a handful of counters need.
+"""Index metrics for /metrics: the process-wide per-catalog load counters (a dict under a lock,
+in the Prometheus text format) and the residency series (``prometheus_client``, per runtime).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 HELP: Mapping[str, tuple[str, str]] = {
     "lookalike_index_loads_total": (
@@ -73,3 +74,60 @@ def _escape(value: str) -> str:
 
 
 METRICS = Metrics()
+
+
+class ResidencyMetrics:
+    """Index residency as Prometheus series (``index.residency.ResidencyObserver``), registered in
+    the runtime's own collector registry so two runtimes in one process do not share counts."""
+
+    def __init__(self, registry: CollectorRegistry, budget_bytes: int = 0) -> None:
+        self.resident_catalogs = Gauge(
+            "lookalike_index_resident_catalogs", "Catalog indexes in memory now.", registry=registry
+        )
+        self.resident_bytes = Gauge(
+            "lookalike_index_resident_bytes", "Bytes the resident indexes take.", registry=registry
+        )
+        self.budget = Gauge(
+            "lookalike_index_budget_bytes",
+            "The residency budget (residency.budget_bytes).",
+            registry=registry,
+        )
+        self.budget.set(budget_bytes)
+        self.load_seconds = Histogram(
+            "lookalike_index_load_duration_seconds",
+            "Time to load a catalog's index on a miss (read, verify, prepare).",
+            buckets=LOAD_BUCKETS,
+            registry=registry,
+        )
+        self.hits = Counter(
+            "lookalike_index_hits", "Searches whose catalog index was resident.", registry=registry
+        )
+        self.misses = Counter(
+            "lookalike_index_misses",
+            "Searches that found their catalog index not resident (loaded it, or waited for a load).",
+            registry=registry,
+        )
+        self.evictions = Counter(
+            "lookalike_index_evictions",
+            "Catalog indexes evicted to stay under the budget.",
+            registry=registry,
+        )
+
+    def hit(self, key: str) -> None:
+        self.hits.inc()
+
+    def miss(self, key: str) -> None:
+        self.misses.inc()
+
+    def loaded(self, key: str, seconds: float) -> None:
+        self.load_seconds.observe(seconds)
+
+    def evicted(self, key: str) -> None:
+        self.evictions.inc()
+
+    def resident(self, count: int, nbytes: int) -> None:
+        self.resident_catalogs.set(count)
+        self.resident_bytes.set(nbytes)
+
+
+LOAD_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

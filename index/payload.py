@@ -228,6 +228,11 @@ class Payload:
             same &= ca.decode() == cb.decode()
         return np.asarray(same, dtype=bool)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory of the columns (what residency counts; decoded caches not included)."""
+        return sum(int(a.nbytes) for a in self.to_arrays().values())
+
     # -- persistence ---------------------------------------------------------------------
 
     def to_arrays(self) -> dict[str, npt.NDArray[Any]]:

@@ -1,11 +1,14 @@
-"""The server's view of indexes: lazy-load each catalog's live state, swap when it changes.
+"""The server's view of indexes: each catalog's live state loads on first use, swaps when it changes.
 
-Checking is cheap (two ``stat`` calls, at most every ``check_interval_s``); loading happens in
-a background thread while searches go on against the state they hold, and the swap is one
-reference assignment, so no search waits for a load or fails because of one. Searches in
-flight keep the old state alive (Python references) until they finish. A version or segment
-that fails verification is refused with a log line and a metric; the previous state goes on
-serving. Changes made through the same ``IndexStore`` object load at once, in the writer's thread.
+Which catalogs stay loaded is ``index.residency``'s job: a byte budget, least recently used out
+first, pinned catalogs kept, one load per catalog however many searches ask at once. Checking
+for changes is cheap (two ``stat`` calls, at most every ``check_interval_s``); a new version
+loads in a background thread while searches go on against the state they hold, and the swap is
+one reference assignment, so no search waits for a swap or fails because of one. Searches in
+flight keep the old (or an evicted) state alive (Python references) until they finish. A
+version or segment that fails verification is refused with a log line and a metric; the
+previous state goes on serving. Changes made through the same ``IndexStore`` object load at
+once, in the writer's thread.
 """
 
 from __future__ import annotations
@@ -17,11 +20,12 @@ from dataclasses import dataclass, field
 
 from index.live import LiveIndex
 from index.metrics import METRICS, Metrics
+from index.residency import Residency, ResidencyObserver
 from index.vector_index import FilterPolicy
 from index.versions import IndexStore, IndexVersionError
 from lookalike.errors import UnknownCatalogError
 from lookalike.execution import ExecutionPolicy
-from lookalike.settings import IndexSettings
+from lookalike.settings import IndexSettings, ResidencySettings
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +38,24 @@ class SearchOverrides:
     ef_search: int = 0
     rerank: int | None = None
     policy: FilterPolicy | None = None
+
+
+UNBOUNDED = 1 << 62
+
+
+def resident_set(
+    settings: ResidencySettings,
+    pinned: list[str] | tuple[str, ...] = (),
+    observer: ResidencyObserver | None = None,
+) -> Residency[_Entry]:
+    """The residency policy ``settings`` describes; ``pinned`` adds catalogs (the preload list)."""
+    return Residency(
+        int(settings.budget_bytes),
+        pinned=[*settings.pinned, *pinned],
+        load_timeout_s=settings.load_timeout_s,
+        loaders=settings.loaders,
+        observer=observer,
+    )
 
 
 @dataclass
@@ -62,6 +84,7 @@ class IndexRegistry:
         metrics: Metrics = METRICS,
         execution: ExecutionPolicy | None = None,
         location: str | None = None,
+        residency: Residency[_Entry] | None = None,
     ) -> None:
         self.store = store
         self.location = location
@@ -75,8 +98,8 @@ class IndexRegistry:
         self.use_gpu = use_gpu
         self.metrics = metrics
         self.refused: dict[str, str] = {}
-        self._entries: dict[str, _Entry] = {}
-        self._first_load = threading.Lock()
+        self.residency: Residency[_Entry] = residency or Residency(UNBOUNDED)
+        """Which catalogs stay loaded (default: every catalog used, no budget)."""
         store.subscribe(self._on_change)
 
     @classmethod
@@ -87,8 +110,12 @@ class IndexRegistry:
         settings: IndexSettings,
         execution: ExecutionPolicy | None = None,
         location: str | None = None,
+        residency: ResidencySettings | None = None,
+        pinned: list[str] | tuple[str, ...] = (),
+        observer: ResidencyObserver | None = None,
     ) -> IndexRegistry:
-        """The registry ``settings.index`` describes: search-time overrides, filter policy, GPU, checks."""
+        """The registry ``settings.index`` describes: search-time overrides, filter policy, GPU,
+        checks; with ``residency``, the budget, pinned catalogs (plus ``pinned``) and load wait."""
         policy = FilterPolicy(
             exact_max_rows=settings.exact_filter_rows, exact_max_fraction=settings.exact_filter_fraction
         )
@@ -101,12 +128,11 @@ class IndexRegistry:
             use_gpu=settings.use_gpu == "auto",
             execution=execution,
             location=location,
+            residency=None if residency is None else resident_set(residency, pinned, observer),
         )
 
     def get(self, catalog: str) -> tuple[str, LiveIndex]:
-        entry = self._entries.get(catalog)
-        if entry is None:
-            entry = self._load_first(catalog)
+        entry = self.residency.load(catalog, lambda: self._load_first(catalog))
         now = time.monotonic()
         if now - entry.checked_at >= self.check_interval_s:
             entry.checked_at = now
@@ -124,40 +150,37 @@ class IndexRegistry:
 
     def refresh(self, catalog: str) -> str:
         """Load changes now, in this thread (tests, warm-up); returns the version served."""
-        entry = self._entries.get(catalog)
+        entry = self.residency.peek(catalog)
         if entry is None:
-            return self._load_first(catalog).live.version
+            return self.get(catalog)[0]
         self._reload(catalog, entry)
         return entry.live.version
 
     def loaded(self) -> dict[str, str]:
-        return {c: e.live.version for c, e in self._entries.items()}
+        """The resident catalogs and their versions, least recently used first."""
+        return {c: e.live.version for c, e, _ in self.residency.snapshot()}
 
     # -- loading -----------------------------------------------------------------------------------
 
-    def _load_first(self, catalog: str) -> _Entry:
-        with self._first_load:
-            entry = self._entries.get(catalog)
-            if entry is not None:
-                return entry
-            signature = self.store.signature(catalog)
-            if self.store.current_version(catalog) is None:
-                log.warning("no_index catalog=%s index_dir=%s", catalog, self.store.root.resolve())
-                where = f" in the {self.location}" if self.location else ""
-                raise UnknownCatalogError(
-                    f"catalog {catalog!r} has no published index{where}; run `lookalike ingest` "
-                    "with the same data folder first"
-                )
-            start = time.perf_counter()
-            try:
-                live = self._prepare(self.store.load_live(catalog, model_spec=self.model_spec))
-            except IndexVersionError as exc:
-                self._refuse(catalog, self.store.live_version(catalog) or "?", exc)
-                raise
-            entry = _Entry(live, signature, time.monotonic())
-            self._entries[catalog] = entry
-            self._loaded(catalog, live, "base", time.perf_counter() - start)
-            return entry
+    def _load_first(self, catalog: str) -> tuple[_Entry, int]:
+        """Run by ``residency`` once per cold catalog, in its loader thread: (entry, bytes)."""
+        signature = self.store.signature(catalog)
+        if self.store.current_version(catalog) is None:
+            log.warning("no_index catalog=%s index_dir=%s", catalog, self.store.root.resolve())
+            where = f" in the {self.location}" if self.location else ""
+            raise UnknownCatalogError(
+                f"catalog {catalog!r} has no published index{where}; run `lookalike ingest` "
+                "with the same data folder first"
+            )
+        start = time.perf_counter()
+        try:
+            live = self._prepare(self.store.load_live(catalog, model_spec=self.model_spec))
+        except IndexVersionError as exc:
+            self._refuse(catalog, self.store.live_version(catalog) or "?", exc)
+            raise
+        entry = _Entry(live, signature, time.monotonic())
+        self._loaded(catalog, live, "base", time.perf_counter() - start)
+        return entry, live.nbytes
 
     def _reload(self, catalog: str, entry: _Entry) -> None:
         with entry.lock:
@@ -176,6 +199,7 @@ class IndexRegistry:
                     self._refuse(catalog, self.store.live_version(catalog) or "?", exc)
                     return
                 entry.live, entry.signature, entry.refused = live, signature, None
+                self.residency.resize(catalog, live.nbytes)
                 kind = "delta" if live.base is held.base else "base"
                 self._loaded(catalog, live, kind, time.perf_counter() - start)
                 self.metrics.inc("lookalike_index_swaps_total", catalog=catalog)
@@ -222,6 +246,6 @@ class IndexRegistry:
         log.error("index_version_refused catalog=%s version=%s reason=%s", catalog, version, exc)
 
     def _on_change(self, catalog: str) -> None:
-        entry = self._entries.get(catalog)
+        entry = self.residency.peek(catalog)  # a catalog not resident loads its new state when used
         if entry is not None:
             self._reload(catalog, entry)

@@ -119,6 +119,8 @@ class VectorIndex:
     policy: FilterPolicy = field(default_factory=FilterPolicy)
     execution: ExecutionPolicy = field(default_factory=ExecutionPolicy)
     """Whose cores FAISS uses per call; the registry hands over the server's (see ``index.threads``)."""
+    index_bytes: int | None = None
+    """Size of the FAISS index in memory; the store passes its file's size (None: measured)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.exact, np.memmap):
@@ -180,6 +182,19 @@ class VectorIndex:
             self._ivf.nprobe = min(self.plan.nprobe, self._ivf.nlist)
         if self._hnsw is not None and self.plan.ef_search:
             self._hnsw.hnsw.efSearch = self.plan.ef_search
+
+    @property
+    def nbytes(self) -> int:
+        """Memory this version holds: FAISS index, payload, exact vectors (mapped pages counted
+        too: searches touch them), id order. What residency weighs against its budget."""
+        if self.index_bytes is None:
+            self.index_bytes = int(faiss.serialize_index(self.index).nbytes)  # the CPU copy
+        exact = 0
+        if self.exact is not None and not (isinstance(self._core, faiss.IndexFlat) and len(self._chain) == 1):
+            exact = int(self.exact.nbytes)
+        return (
+            self.index_bytes + self.payload.nbytes + exact + int(self._order.nbytes + self._sorted_ids.nbytes)
+        )
 
     # -- payload ---------------------------------------------------------------------------
 

@@ -356,7 +356,9 @@ class IndexStore:
         )
         if not shapes_ok:
             raise IndexVersionError(f"{vdir}: index shape does not match its manifest")
-        return manifest, VectorIndex(raw, payload, manifest.dim, manifest.index_plan, exact)
+        index = VectorIndex(raw, payload, manifest.dim, manifest.index_plan, exact)
+        index.index_bytes = (vdir / INDEX_FILE).stat().st_size  # FAISS holds what it read
+        return manifest, index
 
     def remove(self, catalog: str, version: str) -> None:
         with self.writer(catalog):

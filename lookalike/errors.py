@@ -65,3 +65,11 @@ class NotReadyError(LookalikeError):
 
 class ManifestError(LookalikeError):
     """A catalog manifest or benchmark file that cannot be read at all (names the file/line)."""
+
+
+class CatalogLoadingError(NotReadyError):
+    """The catalog's index is loading and did not finish within the wait allowed (503, Retry-After)."""
+
+    def __init__(self, detail: str, retry_after_s: float = 1.0) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

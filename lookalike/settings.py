@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ByteSize, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -176,6 +176,35 @@ class IndexSettings(BaseModel):
     )
 
 
+class ResidencySettings(BaseModel):
+    """Which catalogs' indexes stay in memory (docs/RESIDENCY.md): loaded on first search, least
+    recently used evicted first once the resident indexes pass the budget."""
+
+    budget_bytes: ByteSize = Field(
+        default=ByteSize(4 * 1024**3),
+        ge=0,
+        description=(
+            "Memory the resident indexes may take (FAISS index, payload, exact vectors, delta rows), "
+            "e.g. '4GiB' or 4294967296. Pinned and preloaded catalogs count but are never evicted."
+        ),
+    )
+    pinned: list[str] = Field(
+        default_factory=list,
+        description="Catalogs never evicted once loaded (api.preload_catalogs are pinned too).",
+    )
+    load_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "How long a search waits for its catalog's index to load; then 503 with Retry-After, "
+            "while the load goes on."
+        ),
+    )
+    loaders: int = Field(
+        default=2, ge=1, description="Index loads at once (each catalog loads once however many ask)."
+    )
+
+
 class ApiSettings(BaseModel):
     """Limits and defaults of the HTTP service."""
 
@@ -204,7 +233,10 @@ class ApiSettings(BaseModel):
         default=False, description="Let image URLs reach loopback/private addresses (tests, intranets)."
     )
     fetch_timeout_s: float = Field(default=10.0, gt=0)
-    preload_catalogs: list[str] = Field(default_factory=list)
+    preload_catalogs: list[str] = Field(
+        default_factory=list,
+        description="Catalogs loaded at start-up (readiness waits for them) and pinned: never evicted.",
+    )
     search_threads: int = Field(
         default=0,
         ge=0,
@@ -350,6 +382,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
+    residency: ResidencySettings = Field(default_factory=ResidencySettings)
     export_dir: Path | None = Field(
         default=None,
         description=(

@@ -8,20 +8,24 @@ under way. Nothing here is process-wide: two runtimes in one process do not stee
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+
+from prometheus_client import CollectorRegistry
 
 from catalog import CatalogStore
 from catalog_ingest import IngestParts, catalog_detector_settings
 from detector import Detector, load_detector
 from embedder import Embedder, load_embedder
 from index import IndexRegistry, IndexStore
+from index.metrics import ResidencyMetrics
 from lookalike.batching import InFlight
 from lookalike.devices import gpu_present
 from lookalike.execution import ExecutionPolicy
 from lookalike.settings import Settings
 from service.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from service.search import SearchService
+from service.telemetry import SearchMetrics
 
 
 @dataclass
@@ -36,6 +40,14 @@ class Runtime:
 
     cores: int | None = None
     """Cores the policy may use; None: the process's usable cores (``usable_cores``)."""
+
+    telemetry: CollectorRegistry = field(default_factory=CollectorRegistry, repr=False)
+    """This runtime's Prometheus series (residency, searches per tenant and stage): /metrics."""
+
+    def __post_init__(self) -> None:
+        # Made here, not lazily: registering a series twice (two threads racing) is an error.
+        self.search_metrics = SearchMetrics(self.telemetry)
+        self.residency_metrics = ResidencyMetrics(self.telemetry, int(self.settings.residency.budget_bytes))
 
     @cached_property
     def in_flight(self) -> InFlight:
@@ -121,12 +133,18 @@ class Runtime:
 
     @cached_property
     def indexes(self) -> IndexRegistry:
+        """Catalog indexes, loaded on first search and kept under ``residency.budget_bytes``;
+        ``api.preload_catalogs`` are pinned (the warm-up loads them)."""
+        r = self.settings.residency
         return IndexRegistry.from_settings(
             self.index_store,
             self.embedder.spec,
             self.settings.index,
             execution=self.execution,
             location=self.settings.public_data_dir(),
+            residency=r,
+            pinned=self.settings.api.preload_catalogs,
+            observer=self.residency_metrics,
         )
 
     @cached_property

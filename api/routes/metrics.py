@@ -1,10 +1,14 @@
-"""GET /metrics: the process's index counters (loads, swaps, refused versions) in Prometheus text format."""
+"""GET /metrics: Prometheus text format: per-catalog index loads, swaps and refused versions,
+index residency (resident catalogs and bytes, hits, misses, evictions, load times) and searches
+per tenant with the latency of each stage."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
+from prometheus_client import generate_latest
 
+from api.deps import RuntimeDep
 from index.metrics import METRICS
 
 router = APIRouter(tags=["health"])
@@ -13,7 +17,8 @@ router = APIRouter(tags=["health"])
 @router.get(
     "/metrics",
     response_class=PlainTextResponse,
-    summary="Prometheus metrics: index versions loaded, swapped and refused per catalog",
+    summary="Prometheus metrics: index residency and versions, searches per tenant and stage",
 )
-def metrics() -> PlainTextResponse:
-    return PlainTextResponse(METRICS.render(), media_type="text/plain; version=0.0.4")
+async def metrics(runtime: RuntimeDep) -> PlainTextResponse:
+    text = METRICS.render() + generate_latest(runtime.telemetry).decode()
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4")

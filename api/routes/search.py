@@ -10,11 +10,11 @@ import httpx
 from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 
-from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep
+from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep, tenant_label
 from api.fetch import fetch_image
 from api.inputs import SearchInput, parse_search_request
 from api.presenters import search_response
-from api.problems import UrlFetchDisabledError
+from api.problems import UrlFetchDisabledError, status_of
 from api.readiness import Warmup
 from api.schemas import SearchJson, SearchResponse
 from lookalike.settings import ApiSettings, Settings
@@ -166,18 +166,31 @@ SEARCH_OPENAPI: dict[str, Any] = {
         413: _problem("Upload over the byte or pixel limit"),
         415: _problem("Not an image, or a Content-Type the endpoint does not take"),
         422: _problem("Invalid parameter (k, box, filters, min_score, base64) or unfetchable URL"),
-        503: _problem("Models or the catalog's index are not loaded"),
+        503: _problem(
+            "Models not loaded, or the catalog's index still loading after residency.load_timeout_s "
+            "(Retry-After says when to come back)"
+        ),
     },
 )
 async def search(
     request: Request, runtime: RuntimeDep, settings: SettingsDep, warmup: WarmupDep, http: HttpClientDep
 ) -> Response:
-    with runtime.admission:  # over api.max_in_flight: 429 before reading the body
-        return await _search(request, runtime, settings, warmup, http)
+    tenant = tenant_label(request)
+    try:
+        with runtime.admission:  # over api.max_in_flight: 429 before reading the body
+            return await _search(request, runtime, settings, warmup, http, tenant)
+    except Exception as exc:
+        runtime.search_metrics.failed(tenant, status_of(exc))
+        raise
 
 
 async def _search(
-    request: Request, runtime: Runtime, settings: Settings, warmup: Warmup, http: httpx.AsyncClient
+    request: Request,
+    runtime: Runtime,
+    settings: Settings,
+    warmup: Warmup,
+    http: httpx.AsyncClient,
+    tenant: str,
 ) -> Response:
     start = time.perf_counter()
     api = settings.api
@@ -199,6 +212,7 @@ async def _search(
     result = await to_thread.run_sync(run_search, runtime, warmup, data, parsed, api, limiter=limiter)
     timings.update(result.timings_ms)
     timings["total"] = _ms(start)
+    runtime.search_metrics.observe(tenant, timings)
     log.info(
         "search catalog=%s version=%s regions=%d size=%dx%d ms=%.1f",
         result.catalog,
