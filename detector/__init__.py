@@ -9,7 +9,8 @@ from detector.base import Detector
 from detector.categories import default_category_map
 from detector.regions import select_regions
 from lookalike.execution import ExecutionPolicy
-from lookalike.settings import DetectorSettings
+from lookalike.model_runtime import RuntimeRequest
+from lookalike.settings import DetectorSettings, default_export_dir
 from lookalike.specs import ModelSpec
 
 __all__ = ["Detector", "load_detector", "select_regions"]
@@ -84,6 +85,9 @@ def load_detector(
                 rect_margin_strides=settings.rect_margin_strides,
                 export_dir=export_dir,
                 execution=execution,
+                runtime=RuntimeRequest(
+                    settings.engine, settings.precision, export_dir or default_export_dir()
+                ),
                 **common,
             )
         return YoloDetector(weights, device=device, **common)

@@ -19,6 +19,7 @@ import numpy as np
 
 from detector.rect_exports import RectSessions
 from lookalike.execution import ExecutionPolicy
+from lookalike.model_runtime import RuntimeRequest
 from lookalike.onnx_sessions import open_session
 from lookalike.settings import default_export_dir
 from lookalike.types import Box, DecodedImage, Region
@@ -97,7 +98,8 @@ def _rgb_array(image: DecodedImage) -> np.ndarray:
 
 
 class OnnxYoloDetector:
-    """YOLOv8/11 detect-head ONNX (output ``(1, 4 + classes, anchors)``) in ONNX Runtime."""
+    """YOLOv8/11 detect-head ONNX (output ``(1, 4 + classes, anchors)``) in ONNX Runtime or, as
+    ``runtime`` decides, OpenVINO (``lookalike.model_runtime``)."""
 
     def __init__(
         self,
@@ -115,10 +117,12 @@ class OnnxYoloDetector:
         rect_margin_strides: int = 1,
         export_dir: Path | None = None,
         execution: ExecutionPolicy | None = None,
+        runtime: RuntimeRequest | None = None,
     ) -> None:
         self.spec = spec or f"yolo:{weights}"
         self.execution = execution or ExecutionPolicy()
-        self._session: Any = open_session(weights, threads, self.execution)
+        self._session: Any = open_session(weights, threads, self.execution, runtime)
+        self.runtime_choice = self._session.choice
         meta = self._session.get_modelmeta().custom_metadata_map
         model_input = self._session.get_inputs()[0]
         self._input = model_input.name
@@ -139,6 +143,7 @@ class OnnxYoloDetector:
                 export_dir or default_export_dir(),
                 threads,
                 self.execution,
+                runtime,
             )
             if rect_inputs and fixed is not None and checkpoint.is_file()
             else None

@@ -27,6 +27,7 @@ from typing import Any
 
 from lookalike.execution import ExecutionPolicy
 from lookalike.imaging import file_sha256
+from lookalike.model_runtime import RuntimeRequest
 from lookalike.onnx_sessions import open_session
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,9 @@ def _quiet_ultralytics() -> Iterator[None]:
 
 
 class RectSessions:
-    """ONNX Runtime sessions per input shape for one checkpoint; the square one is given."""
+    """Sessions per input shape for one checkpoint, in the square one's engine; the square one is
+    given. With int8, a shape that ``lookalike quantize`` did not quantise runs in the precision
+    ``auto`` finds for it (or, with int8 pinned, the square input)."""
 
     def __init__(
         self,
@@ -87,8 +90,10 @@ class RectSessions:
         cache_dir: Path,
         threads: int,
         execution: ExecutionPolicy,
+        runtime: RuntimeRequest | None = None,
     ) -> None:
         self._checkpoint = checkpoint
+        self._runtime = runtime
         self._execution = execution
         self._cache_dir = cache_dir
         self._threads = threads
@@ -131,4 +136,4 @@ class RectSessions:
 
     def _open(self, shape: Shape) -> Any:
         path = export_static(self._checkpoint, shape, self._cache_dir, key=self._key)
-        return open_session(path, self._threads, self._execution)
+        return open_session(path, self._threads, self._execution, self._runtime)

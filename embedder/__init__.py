@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from embedder.base import Embedder, TextEmbedder
 from lookalike.execution import ExecutionPolicy
+from lookalike.model_runtime import RuntimeRequest
 from lookalike.settings import EmbedderSettings, default_export_dir
 from lookalike.specs import ModelSpec
 
@@ -64,7 +65,12 @@ def load_embedder(
         if not spec.name:
             raise ValueError("onnx spec needs a file: onnx:/path/model.onnx")
         return OnnxImageEmbedder(
-            spec.name, image_size=settings.image_size, threads=settings.threads, execution=execution, **common
+            spec.name,
+            image_size=settings.image_size,
+            threads=settings.threads,
+            execution=execution,
+            runtime=_runtime_request(settings, export_dir),
+            **common,
         )
     raise ValueError(f"unknown embedder spec {settings.spec!r}")
 
@@ -90,4 +96,13 @@ def _maybe_onnx(
         threads=settings.threads,
         spec=embedder.spec,
         execution=execution,
+        runtime=_runtime_request(settings, export_dir),
+    )
+
+
+def _runtime_request(settings: EmbedderSettings, export_dir: Path | None) -> RuntimeRequest:
+    """The engine and precision settings ask for; ``auto`` never picks int8 for the embedder, whose
+    int8 vectors are another vector space (an index built in fp32 would not be served)."""
+    return RuntimeRequest(
+        settings.engine, settings.precision, export_dir or default_export_dir(), auto_int8=False
     )

@@ -1,4 +1,4 @@
-"""An ONNX image model run by ONNX Runtime (CUDA/TensorRT providers when present)."""
+"""An ONNX image model run by ONNX Runtime (CUDA/TensorRT providers when present) or OpenVINO."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, to_array, vector_space
+from embedder.preprocess import IMAGENET_MEAN, IMAGENET_STD, precision_space, to_array, vector_space
 from embedder.torch_embedder import l2_normalise
 from lookalike.execution import ExecutionPolicy
+from lookalike.model_runtime import RuntimeRequest
 from lookalike.onnx_sessions import open_session
 from lookalike.types import Vectors
 
@@ -31,14 +32,17 @@ class OnnxImageEmbedder:
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         execution: ExecutionPolicy | None = None,
+        runtime: RuntimeRequest | None = None,
     ) -> None:
         self._mean, self._std = mean, std
         self.execution = execution or ExecutionPolicy()
-        self._session: Any = open_session(path, threads, self.execution)
+        self._session: Any = open_session(path, threads, self.execution, runtime)
+        self.runtime_choice = self._session.choice
         self._input = self._session.get_inputs()[0].name
         self.image_size = image_size
         self.batch_size = batch_size
-        self.spec = spec or vector_space(f"onnx:{Path(path).name}", image_size)
+        base = spec or vector_space(f"onnx:{Path(path).name}", image_size)
+        self.spec = precision_space(base, self.runtime_choice.precision)
         cores = self.execution.cores
         self._pool = ThreadPoolExecutor(cores, thread_name_prefix="crop-resize") if cores > 1 else None
         self.dim = int(self._run(np.zeros((1, 3, image_size, image_size), np.float32)).shape[1])

@@ -20,6 +20,16 @@ def vector_space(spec: str, image_size: int) -> str:
     return spec if image_size == STANDARD_SIZE else f"{spec}|{image_size}px"
 
 
+OWN_VECTOR_SPACE_PRECISIONS = frozenset({"int8"})
+"""Precisions whose vectors are not searched against fp32 ones: int8 moved MobileNetV2's vectors
+too far (docs/PRECISION.md); bf16 stayed within the recall tolerance, so it shares fp32's space."""
+
+
+def precision_space(space: str, precision: str) -> str:
+    """The vector space a model run in ``precision`` makes: fp32's, or its own (``|int8``)."""
+    return f"{space}|{precision}" if precision in OWN_VECTOR_SPACE_PRECISIONS else space
+
+
 def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     """Resize the short side to ``size`` (one resize, from the decoded image) and crop the centre."""
     w, h = img.size

@@ -6,14 +6,35 @@ Each model keeps two sessions, a wide one (every core) and a narrow one (one thr
 other model run is under way and at most one request is in flight). The wide session's threads
 spin while it runs (and stop when it returns), which cut a lone request from 40.8 to 37.9 ms;
 spinning beside other requests cost 5% of the throughput at 16 clients.
+
+``open_session`` with a ``RuntimeRequest`` (the model's settings) may hand back an OpenVINO
+session instead (``lookalike.openvino_sessions``: bf16, int8, or fp32 when pinned); the choice and
+its reason are on the session (``choice``) and in the log, once per model file.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from lookalike.cpu_features import this_cpu
 from lookalike.execution import ExecutionPolicy
+from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, choose_runtime
+
+log = logging.getLogger(__name__)
+
+
+class Session(Protocol):
+    """What the stages call on a model session, whichever engine runs it."""
+
+    choice: RuntimeChoice
+
+    def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> Any: ...
+
+    def get_inputs(self) -> Any: ...
+
+    def get_modelmeta(self) -> Any: ...
 
 
 def available_providers() -> list[str]:
@@ -48,6 +69,7 @@ class AdaptiveSession:
     def __init__(self, path: str | Path, threads: int = 0, execution: ExecutionPolicy | None = None) -> None:
         self.execution = execution or ExecutionPolicy()
         providers = available_providers()
+        self.choice = RuntimeChoice("onnxruntime", "fp32", Path(path), "default")
         wide = self.execution.threads_per_run(threads)
         on_cpu = providers[0] == "CPUExecutionProvider"
         self.wide = _session(path, wide, providers, spin=on_cpu and wide > 1)
@@ -65,10 +87,47 @@ class AdaptiveSession:
 
 
 def open_session(
-    path: str | Path, threads: int = 0, execution: ExecutionPolicy | None = None
-) -> AdaptiveSession:
+    path: str | Path,
+    threads: int = 0,
+    execution: ExecutionPolicy | None = None,
+    runtime: RuntimeRequest | None = None,
+) -> Session:
     """A session with ``threads`` intra-op threads when alone (0 = all cores), one under load.
 
     Models that run side by side (a detector and an embedder) share one ``execution`` policy, so
-    each sees the other's runs; without one, the session gets a policy of its own."""
-    return AdaptiveSession(path, threads, execution)
+    each sees the other's runs; without one, the session gets a policy of its own. ``runtime``
+    (engine and precision from settings) picks the engine; None: ONNX Runtime in fp32."""
+    if runtime is None:
+        return AdaptiveSession(path, threads, execution)
+    choice = resolve_runtime(runtime, Path(path))
+    if choice.engine == "onnxruntime":
+        session: Session = AdaptiveSession(path, threads, execution)
+    else:
+        from lookalike.openvino_sessions import OpenVinoSession
+
+        cache = runtime.export_dir / "openvino-cache" if runtime.export_dir is not None else None
+        session = OpenVinoSession(
+            choice.model,
+            precision=choice.precision,
+            threads=threads,
+            execution=execution,
+            cache_dir=cache,
+            metadata_from=path,
+        )
+    session.choice = choice
+    return session
+
+
+_logged: set[tuple[str, RuntimeChoice]] = set()
+
+
+def resolve_runtime(runtime: RuntimeRequest, path: Path) -> RuntimeChoice:
+    """``choose_runtime`` for this machine (its CPU, what is installed, any GPU), logged once."""
+    from lookalike.openvino_sessions import openvino_installed
+
+    gpu = available_providers()[0] != "CPUExecutionProvider"
+    choice = choose_runtime(runtime, path, this_cpu(), openvino_installed=openvino_installed(), gpu=gpu)
+    if (path.name, choice) not in _logged:
+        _logged.add((path.name, choice))
+        log.info("%s runs in %s on %s", path.name, choice.describe(), this_cpu().summary())
+    return choice

@@ -58,6 +58,21 @@ class DetectorSettings(BaseModel):
         ),
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")
+    engine: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description=(
+            "Engine of the ONNX model on the CPU: 'auto' (OpenVINO where it runs bf16 or an adopted "
+            "int8 copy, else ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
+        ),
+    )
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        default="auto",
+        description=(
+            "'auto': int8 when `lookalike quantize` adopted an int8 copy of this detector, "
+            "bf16 where the CPU has it in hardware (AVX512_BF16, AMX), else fp32. "
+            "'bf16' and 'int8' run in OpenVINO; int8 needs `lookalike quantize` first."
+        ),
+    )
     rect_inputs: bool = Field(
         default=True,
         description=(
@@ -129,6 +144,21 @@ class EmbedderSettings(BaseModel):
         ),
     )
     threads: int = Field(default=0, ge=0, description="CPU threads; 0 = all cores.")
+    engine: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description=(
+            "Engine of the ONNX model on the CPU: 'auto' (OpenVINO where it runs bf16 or an adopted "
+            "int8 copy, else ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
+        ),
+    )
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        default="auto",
+        description=(
+            "'auto': never int8 (another vector space: pin it, then ingest again), "
+            "bf16 where the CPU has it in hardware (AVX512_BF16, AMX), else fp32. "
+            "'bf16' and 'int8' run in OpenVINO; int8 needs `lookalike quantize` first."
+        ),
+    )
 
 
 class IndexSettings(BaseModel):

@@ -14,8 +14,24 @@ from typing import Any
 import pytest
 
 from embedder import Embedder, load_embedder
+from lookalike import onnx_sessions
+from lookalike.cpu_features import BF16_FLAGS, CpuFeatures, this_cpu
 from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
 from service.runtime import Runtime
+
+# -- the CPU ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fp32_on_every_host() -> Iterator[None]:
+    """``auto`` picks bf16 on a CPU that has it, and tests compare models with fp32 references
+    (torch, ultralytics): the suite sees every CI host as one without bf16. bf16 selection is
+    tested with explicit CPU flags (test_model_runtime), bf16 runs where the host has it."""
+    real = this_cpu()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(onnx_sessions, "this_cpu", lambda: CpuFeatures(real.model, real.flags - BF16_FLAGS))
+        yield
+
 
 # -- data -------------------------------------------------------------------------------
 

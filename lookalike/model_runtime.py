@@ -1,0 +1,152 @@
+"""Which engine and numeric precision run an ONNX model on this machine, and why.
+
+Two engines run the same ONNX files: ONNX Runtime (every build, CUDA and TensorRT when present)
+and OpenVINO (CPU). Three precisions: fp32; bf16 (OpenVINO, only where the CPU has bf16 in
+hardware: ``lookalike.cpu_features``); int8 (OpenVINO, a quantised copy of the model made
+offline by ``lookalike quantize`` and adopted only when it kept recall, ``int8_manifest``).
+
+``choose_runtime`` is a pure function of the request, the CPU and what is installed and
+quantised, so the choice is the same for every process of a machine and is tested per CPU kind.
+``auto`` picks, in order: int8 when an adopted int8 model exists and the request allows it (the
+embedder does not by default: int8 vectors are another vector space), bf16 where the CPU has it
+natively, else fp32 on ONNX Runtime, as before OpenVINO came (docs/PRECISION.md: OpenVINO fp32 was
+no faster end to end on the CPUs measured).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from lookalike.cpu_features import CpuFeatures
+from lookalike.imaging import file_sha256
+
+log = logging.getLogger(__name__)
+
+Engine = Literal["auto", "onnxruntime", "openvino"]
+Precision = Literal["auto", "fp32", "bf16", "int8"]
+
+INT8_FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class RuntimeRequest:
+    """What settings ask for one model: engine, precision, and where quantised models live."""
+
+    engine: Engine = "auto"
+    precision: Precision = "auto"
+    export_dir: Path | None = None
+    auto_int8: bool = True
+    """May ``auto`` pick int8? False for the embedder: its int8 vectors are another vector space."""
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    """The engine and precision a model runs in, the file that runs, and the reason."""
+
+    engine: Literal["onnxruntime", "openvino"]
+    precision: Literal["fp32", "bf16", "int8"]
+    model: Path
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.engine} {self.precision} ({self.reason})"
+
+
+class RuntimeUnavailable(ValueError):
+    """A pinned engine or precision this machine cannot run (a configuration error)."""
+
+
+def int8_paths(onnx_path: Path, export_dir: Path) -> tuple[Path, Path]:
+    """(OpenVINO IR .xml, manifest .json) of the int8 copy of ``onnx_path``, named by its hash."""
+    key = file_sha256(onnx_path)[:16]
+    stem = export_dir / "int8" / f"{onnx_path.stem.split('-')[0]}-{key}-int8-v{INT8_FORMAT_VERSION}"
+    return stem.with_suffix(".xml"), stem.with_suffix(".json")
+
+
+def int8_manifest(onnx_path: Path, export_dir: Path | None) -> dict[str, object] | None:
+    """What ``lookalike quantize`` recorded for this model's int8 copy, or None when there is none."""
+    if export_dir is None:
+        return None
+    xml, manifest = int8_paths(onnx_path, export_dir)
+    if not (xml.is_file() and manifest.is_file()):
+        return None
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("unreadable int8 manifest %s: ignored", manifest)
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def choose_runtime(
+    request: RuntimeRequest,
+    onnx_path: Path,
+    cpu: CpuFeatures,
+    *,
+    openvino_installed: bool,
+    gpu: bool = False,
+) -> RuntimeChoice:
+    """The engine and precision for ``onnx_path`` (see the module doc); raises
+    ``RuntimeUnavailable`` for a pinned choice this machine cannot run."""
+    engine, precision = request.engine, request.precision
+    if engine == "onnxruntime" and precision in ("bf16", "int8"):
+        raise RuntimeUnavailable(f"precision {precision!r} runs in OpenVINO: set engine 'openvino' or 'auto'")
+    if engine == "openvino" and not openvino_installed:
+        raise RuntimeUnavailable("engine 'openvino' needs the openvino package (pip install openvino)")
+    if precision in ("bf16", "int8") and not openvino_installed:
+        raise RuntimeUnavailable(f"precision {precision!r} needs the openvino package (pip install openvino)")
+    if precision == "bf16" and not cpu.native_bf16:
+        raise RuntimeUnavailable(
+            f"precision 'bf16' pinned, but {cpu.model} has no AVX512_BF16 or AMX: "
+            "it would run emulated, slower than fp32; set precision 'auto' or 'fp32'"
+        )
+    manifest = int8_manifest(onnx_path, request.export_dir)
+    if precision == "int8":
+        if manifest is None:
+            raise RuntimeUnavailable(
+                f"precision 'int8' pinned, but {onnx_path.name} has no int8 copy in "
+                f"{request.export_dir}: run `lookalike quantize` first"
+            )
+        return RuntimeChoice("openvino", "int8", int8_paths(onnx_path, request.export_dir)[0], "pinned")  # type: ignore[arg-type]
+    if precision == "bf16":
+        return RuntimeChoice("openvino", "bf16", onnx_path, "pinned; the CPU has bf16")
+    if precision == "fp32":
+        use_ov = engine == "openvino"
+        return RuntimeChoice("openvino" if use_ov else "onnxruntime", "fp32", onnx_path, "pinned")
+    # precision auto
+    if engine == "onnxruntime" or gpu or not openvino_installed:
+        return RuntimeChoice("onnxruntime", "fp32", onnx_path, _fp32_reason(openvino_installed, gpu, engine))
+    if request.auto_int8 and manifest is not None and manifest.get("adopted") is True:
+        xml = int8_paths(onnx_path, request.export_dir)[0]  # type: ignore[arg-type]
+        return RuntimeChoice("openvino", "int8", xml, "an int8 copy kept recall (lookalike quantize)")
+    if cpu.native_bf16:
+        return RuntimeChoice("openvino", "bf16", onnx_path, "the CPU has bf16 in hardware")
+    if engine == "openvino":
+        return RuntimeChoice("openvino", "fp32", onnx_path, "engine pinned; no bf16 in this CPU")
+    return RuntimeChoice("onnxruntime", "fp32", onnx_path, "no bf16 in this CPU and no adopted int8 copy")
+
+
+def _fp32_reason(openvino_installed: bool, gpu: bool, engine: Engine = "auto") -> str:
+    if engine == "onnxruntime":
+        return "engine pinned"
+    if gpu:
+        return "a GPU runs the models (ONNX Runtime's CUDA providers)"
+    if not openvino_installed:
+        return "openvino not installed"
+    return "auto"
+
+
+__all__ = [
+    "Engine",
+    "Precision",
+    "RuntimeChoice",
+    "RuntimeRequest",
+    "RuntimeUnavailable",
+    "choose_runtime",
+    "int8_manifest",
+    "int8_paths",
+]
