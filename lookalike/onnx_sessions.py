@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 from lookalike.cpu_features import this_cpu
 from lookalike.execution import ExecutionPolicy
@@ -84,6 +84,18 @@ class AdaptiveSession:
 
     def get_modelmeta(self) -> Any:
         return self.wide.get_modelmeta()
+
+
+@overload
+def open_session(
+    path: str | Path, threads: int = 0, execution: ExecutionPolicy | None = None, runtime: None = None
+) -> AdaptiveSession: ...
+
+
+@overload
+def open_session(
+    path: str | Path, threads: int, execution: ExecutionPolicy | None, runtime: RuntimeRequest
+) -> Session: ...
 
 
 def open_session(
