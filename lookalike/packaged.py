@@ -49,3 +49,16 @@ def garment_yolo_onnx() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("models/garment-yolo/best.onnx is missing: run `make train-detector`")
+
+
+def product_embedder_head() -> Path:
+    """lookalike's own product embedder head (``models/product-embedder``, see its MODEL_CARD.md);
+    in a wheel it is inside the ``lookalike`` package, like the garment detector."""
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        here / "models" / "product-embedder" / "head.pt",
+        here.parent / "models" / "product-embedder" / "head.pt",
+    ):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("models/product-embedder/head.pt is missing: run `make train-embedder`")

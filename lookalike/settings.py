@@ -126,7 +126,8 @@ class EmbedderSettings(BaseModel):
         default="torchvision:mobilenet_v2",
         description=(
             "'torchvision:<arch>[@<weights file>]', 'open_clip:<model>[@<pretrained tag or file>]', "
-            "'efficientnet_lite0', or 'onnx:<file>'."
+            "'efficientnet_lite0', 'product[@<head.pt>]' (the project's trained product embedder, "
+            "models/product-embedder), or 'onnx:<file>'."
         ),
     )
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")

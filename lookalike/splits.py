@@ -1,5 +1,8 @@
 """Seeded dataset splits that more than one stage must agree on.
 
+The grocery classes are split into the classes the product embedder trains on and the classes it
+never sees (``embedder.training``), which the held-out grocery benchmark measures.
+
 The clothing-screenshots benchmark (``evaluation``) holds back a seeded set of garments as its
 query targets, and the detector's training data (``detector.training``) must never contain
 them. Both read the split from here, so they cannot drift apart and the detector never
@@ -53,4 +56,42 @@ def clothing_benchmark_targets(
     return set(targets)
 
 
-__all__ = ["NOT_A_GARMENT", "clothing_benchmark_targets", "read_clothing_labels", "split_clothing_items"]
+def read_grocery_classes(grocery_dir: Path) -> dict[str, str]:
+    """Fine class name -> coarse class name, in ``classes.csv`` order."""
+    with (grocery_dir / "classes.csv").open(newline="", encoding="utf-8") as f:
+        return {
+            row["Class Name (str)"].strip(): row["Coarse Class Name (str)"].strip()
+            for row in csv.DictReader(f)
+        }
+
+
+def split_grocery_classes(
+    classes: dict[str, str], *, held_out_fraction: float = 1 / 3, seed: int = 0
+) -> tuple[list[str], list[str]]:
+    """Seeded (training classes, held-out classes) of the grocery data, split by COARSE class: every
+    variety of a held-out product (all apples, all oat milks...) is held out together, so the held-out
+    benchmark measures products the embedder never saw, not a sibling variety of one it did."""
+    if not 0 < held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must be in (0, 1), not {held_out_fraction}")
+    coarse = sorted(set(classes.values()))
+    rng = random.Random(f"grocery-classes:{seed}")
+    held = set(rng.sample(coarse, max(1, round(len(coarse) * held_out_fraction))))
+    train = [name for name, c in classes.items() if c not in held]
+    held_out = [name for name, c in classes.items() if c in held]
+    return train, held_out
+
+
+def grocery_held_out_classes(grocery_dir: Path) -> list[str]:
+    """The fine classes the product embedder never trains on (``models/product-embedder``)."""
+    return split_grocery_classes(read_grocery_classes(grocery_dir))[1]
+
+
+__all__ = [
+    "NOT_A_GARMENT",
+    "clothing_benchmark_targets",
+    "grocery_held_out_classes",
+    "read_clothing_labels",
+    "read_grocery_classes",
+    "split_clothing_items",
+    "split_grocery_classes",
+]

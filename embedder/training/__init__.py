@@ -1,0 +1,1 @@
+"""Training the product embedder on the CPU: cached backbone features, a small head, a metric loss."""
