@@ -8,29 +8,39 @@ from __future__ import annotations
 
 from dataclasses import fields
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 
 from api.schemas import ItemOut, MatchOut, RegionOut, SearchResponse
 from lookalike.items import REMOTE_SCHEMES, CatalogItem, item_image_url
 from lookalike.types import SearchResult
+from tenancy import CatalogRef
 
 
-def public_image_url(request: Request, item: CatalogItem) -> str | None:
-    """Remote URLs as they are; our own image route made absolute (it honours a proxy's root path)."""
+def public_image_url(request: Request, item: CatalogItem, ref: CatalogRef | None = None) -> str | None:
+    """Remote URLs as they are; our own image route made absolute (it honours a proxy's root path),
+    naming the catalog as the caller does (``ref``), not by its storage name."""
     if not item.image_url or item.image_url.startswith(REMOTE_SCHEMES):
         return item.image_url
-    return str(request.base_url).rstrip("/") + item.image_url
+    url = item.image_url
+    if ref is not None and ref.storage != ref.name:
+        stored = f"/v1/catalogs/{quote(ref.storage, safe='')}/"
+        if url.startswith(stored):
+            url = f"/v1/catalogs/{quote(ref.name, safe='')}/" + url[len(stored) :]
+    return str(request.base_url).rstrip("/") + url
 
 
 ITEM_FIELDS = tuple(f.name for f in fields(CatalogItem))
 MATCH_FIELDS = tuple(name for name in MatchOut.model_fields if name != "score")
 
 
-def _values(request: Request, item: CatalogItem, names: tuple[str, ...]) -> dict[str, Any]:
+def _values(
+    request: Request, item: CatalogItem, names: tuple[str, ...], ref: CatalogRef | None
+) -> dict[str, Any]:
     """The item's values under ``names``, with the image link made public."""
     values = {name: getattr(item, name) for name in names}
-    values["image_url"] = public_image_url(request, item)
+    values["image_url"] = public_image_url(request, item, ref)
     return values
 
 
@@ -41,22 +51,26 @@ def reference_image_url(request: Request, catalog: str, item_id: str, position: 
     return url if url.startswith(REMOTE_SCHEMES) else str(request.base_url).rstrip("/") + url
 
 
-def item_out(request: Request, catalog: str, item: CatalogItem) -> ItemOut:
-    return ItemOut(catalog=catalog, **_values(request, item, ITEM_FIELDS))
+def item_out(request: Request, ref: CatalogRef, item: CatalogItem) -> ItemOut:
+    return ItemOut(catalog=ref.name, **_values(request, item, ITEM_FIELDS, ref))
 
 
-def search_response(request: Request, result: SearchResult, timings_ms: dict[str, float]) -> SearchResponse:
+def search_response(
+    request: Request, result: SearchResult, timings_ms: dict[str, float], ref: CatalogRef | None = None
+) -> SearchResponse:
     regions = [
         RegionOut(
             box=[round(v, 2) for v in r.region.box.as_list()],
             category=r.region.category,
             score=r.region.score,
-            matches=[MatchOut(score=m.score, **_values(request, m.item, MATCH_FIELDS)) for m in r.matches],
+            matches=[
+                MatchOut(score=m.score, **_values(request, m.item, MATCH_FIELDS, ref)) for m in r.matches
+            ],
         )
         for r in result.regions
     ]
     return SearchResponse(
-        catalog=result.catalog,
+        catalog=ref.name if ref is not None else result.catalog,
         index_version=result.index_version,
         image_width=result.image_width,
         image_height=result.image_height,

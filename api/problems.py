@@ -7,6 +7,7 @@ offending fields; anything else is a bug: logged with its traceback, answered as
 from __future__ import annotations
 
 import logging
+import math
 import re
 from http import HTTPStatus
 from typing import Any
@@ -82,19 +83,27 @@ def problem_response(
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def public_detail(request: Request, detail: str) -> str:
+    """A tenant's catalog is stored under an opaque name; errors say the tenant's own name for it."""
+    for storage, name in getattr(request.state, "public_names", {}).items():
+        detail = detail.replace(repr(storage), repr(name)).replace(storage, name)
+    return detail
+
+
 async def client_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ClientError)
     retry_after = getattr(exc, "retry_after_s", None)  # OverloadedError (429) says when to come back
-    headers = (
-        {"Retry-After": str(max(1, round(retry_after)))} if isinstance(retry_after, int | float) else None
-    )
+    headers = dict(getattr(exc, "headers", None) or {})  # e.g. 401's WWW-Authenticate
+    if isinstance(retry_after, int | float):
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return problem_response(
         request,
         exc.status,
-        exc.detail,
+        public_detail(request, exc.detail),
         title=exc.title,
         type_=problem_type(type(exc).__name__),
-        headers=headers,
+        headers=headers or None,
+        **getattr(exc, "problem_extra", {}),  # e.g. the plan limit a 403/429 names
     )
 
 

@@ -356,6 +356,19 @@ class CatalogStore:
         except IntegrityError:
             pass  # created concurrently: fine
 
+    def delete_catalog(self, name: str) -> None:
+        """Delete the catalog and every row of it (items, images, regions: the foreign keys cascade)."""
+        with self._session() as session:
+            cid = self._catalog_id(session, name)
+            image_ids = select(Image.id).where(Image.catalog_id == cid)
+            item_ids = select(Item.id).where(Item.catalog_id == cid)
+            # Explicit, child first: SQLite enforces ON DELETE CASCADE only with its pragma on.
+            session.execute(delete(RegionRow).where(RegionRow.image_id.in_(image_ids)))
+            session.execute(delete(ItemImage).where(ItemImage.item_id.in_(item_ids)))
+            session.execute(delete(Image).where(Image.catalog_id == cid))
+            session.execute(delete(Item).where(Item.catalog_id == cid))
+            session.execute(delete(Catalog).where(Catalog.id == cid))
+
     def find_items(self, catalog: str, item_ids: Sequence[str]) -> dict[str, ItemRecord]:
         """Stored metadata of these items (to detect conflicting manifest rows)."""
         if not item_ids:

@@ -7,10 +7,12 @@ not in the index stage, which never touches the catalog.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
 from catalog import CatalogStore, ItemRecord
+from catalog_ingest.parts import IngestParts
 from catalog_ingest.publish import PublishResult, publish_catalog_index, sync_items
 from index import IndexStore
 from lookalike.errors import UnknownCatalogError
@@ -44,6 +46,14 @@ def update_item(
     return record, sync_items(store, index_store, catalog, [item_id], model_spec=model_spec)
 
 
+def remove_catalog(parts: IngestParts, catalog: str) -> None:
+    """Delete a catalog: its rows, then its index versions and uploaded images (a server that
+    still holds the index finds the catalog gone and answers 404)."""
+    parts.store.delete_catalog(catalog)
+    shutil.rmtree(parts.index_store.catalog_dir(catalog), ignore_errors=True)
+    shutil.rmtree(parts.settings.data_dir / "uploads" / catalog, ignore_errors=True)
+
+
 def sync_catalog(
     store: CatalogStore,
     index_store: IndexStore,
@@ -67,4 +77,4 @@ def sync_catalog(
     )
 
 
-__all__ = ["delete_items", "live_model_spec", "sync_catalog", "update_item"]
+__all__ = ["delete_items", "live_model_spec", "remove_catalog", "sync_catalog", "update_item"]

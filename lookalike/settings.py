@@ -395,6 +395,26 @@ class JobsSettings(BaseModel):
     )
 
 
+class TenancySettings(BaseModel):
+    """Who may call the API, and the limits of their plans (docs/TENANTS.md)."""
+
+    auth: Literal["none", "keys"] = Field(
+        default="none",
+        description=(
+            "'none': no keys, every caller may search, browse, write and administer every catalog "
+            "(the laptop demo; never on a reachable port). 'keys': every request needs an API key."
+        ),
+    )
+    redis_url: str | None = Field(
+        default=None,
+        description="Rate and monthly limits shared by every server process, e.g. redis://127.0.0.1:6379/0; "
+        "None: the database keeps them (slower, still shared).",
+    )
+    key_overlap_s: float = Field(
+        default=24 * 3600.0, ge=0, description="How long a rotated key keeps working beside its successor."
+    )
+
+
 class Settings(BaseSettings):
     """The one configuration object of lookalike."""
 
@@ -414,6 +434,7 @@ class Settings(BaseSettings):
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     residency: ResidencySettings = Field(default_factory=ResidencySettings)
+    tenancy: TenancySettings = Field(default_factory=TenancySettings)
     export_dir: Path | None = Field(
         default=None,
         description=(

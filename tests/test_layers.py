@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 GROUND = {"lookalike"}
-STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest", "understanding", "jobs"}
+STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest", "understanding", "jobs", "tenancy"}
 WIRING = {"service"}
 ABOVE = {"api", "evaluation", "bench", "web"}
 TOP = {"cli"}
@@ -28,6 +28,7 @@ RULES: list[tuple[set[str], set[str], str]] = [
     ({"catalog"}, STAGES - {"catalog"}, "the catalog rows stand on the ground alone"),
     ({"detector", "embedder"}, STAGES - {"detector", "embedder"}, "the models stand on the ground alone"),
     ({"understanding"}, STAGES - {"understanding"}, "understanding stands on the ground alone"),
+    ({"tenancy"}, STAGES - {"tenancy", "catalog"}, "tenancy stands on the catalog rows alone"),
     ({"detector"}, {"evaluation"}, "the detector does not import evaluation"),
     ({"jobs"}, STAGES - {"jobs", "catalog"}, "the job queue stands on the ground and the catalog's database"),
     (WIRING, ABOVE | TOP, "the wiring imports nothing above it"),

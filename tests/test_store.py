@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import event, inspect
 
+import tenancy.models  # noqa: F401  (its tables share the catalog's schema and migrations)
 from catalog import CatalogStore, ImageRecord, IngestBatch, ItemRecord, RegionRecord
 from catalog.migrate import include_name
 from catalog.models import Base

@@ -16,11 +16,11 @@ from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from PIL import Image, UnidentifiedImageError
 
+from api.auth import ReadCatalog, ReaderCaller, TenancyDep
 from api.deps import RuntimeDep
 from api.presenters import item_out, reference_image_url
 from api.problems import ItemImageNotFoundError
 from api.schemas import (
-    CATALOG_PATTERN,
     CatalogFacets,
     CatalogList,
     CatalogOut,
@@ -36,7 +36,6 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/catalogs", tags=["catalogs"])
 
-CatalogPath = Annotated[str, PathParam(min_length=1, max_length=100, pattern=CATALOG_PATTERN)]
 ItemPath = Annotated[str, PathParam(min_length=1, max_length=500)]
 MAX_PAGE = 100
 REMOTE_SCHEMES = ("http://", "https://")
@@ -49,18 +48,30 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
+AUTH: dict[int | str, dict[str, Any]] = {
+    401: _problem("No API key, or an unknown, expired or revoked one"),
+    403: _problem("The key lacks the scope this endpoint needs"),
+    429: _problem("Over the plan's request rate (Retry-After says when to come back)"),
+}
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: _problem("Unknown catalog or item"),
     422: _problem("Malformed catalog name"),
+    **AUTH,
 }
 
 
-@router.get("", response_model=CatalogList, summary="Catalogs with their counts and live index version")
-def list_catalogs(runtime: RuntimeDep) -> CatalogList:
+@router.get(
+    "",
+    response_model=CatalogList,
+    summary="The caller's catalogs with their counts and live index version",
+    responses=AUTH,
+)
+def list_catalogs(runtime: RuntimeDep, caller: ReaderCaller, tenancy: TenancyDep) -> CatalogList:
+    visible = tenancy.visible(caller)
     return CatalogList(
         catalogs=[
             CatalogOut(
-                name=info.name,
+                name=info.name if visible is None else visible[info.name],
                 item_count=info.item_count,
                 image_count=info.image_count,
                 region_count=info.region_count,
@@ -68,6 +79,7 @@ def list_catalogs(runtime: RuntimeDep) -> CatalogList:
                 index_version=runtime.index_store.live_version(info.name),
             )
             for info in runtime.store.list_catalogs()
+            if visible is None or info.name in visible
         ]
     )
 
@@ -78,10 +90,10 @@ def list_catalogs(runtime: RuntimeDep) -> CatalogList:
     summary="Categories and brands with item counts, and the price range: what a filter form offers",
     responses=NOT_FOUND,
 )
-def catalog_facets(catalog: CatalogPath, runtime: RuntimeDep) -> CatalogFacets:
-    found = browse.facets(runtime.store, catalog)
+def catalog_facets(ref: ReadCatalog, runtime: RuntimeDep) -> CatalogFacets:
+    found = browse.facets(runtime.store, ref.storage)
     return CatalogFacets(
-        catalog=catalog,
+        catalog=ref.name,
         categories=[ValueCountOut(value=c.value, count=c.count) for c in found.categories],
         brands=[ValueCountOut(value=b.value, count=b.count) for b in found.brands],
         price_min=found.price_min,
@@ -96,7 +108,7 @@ def catalog_facets(catalog: CatalogPath, runtime: RuntimeDep) -> CatalogFacets:
     responses=NOT_FOUND,
 )
 def list_items(
-    catalog: CatalogPath,
+    ref: ReadCatalog,
     runtime: RuntimeDep,
     request: Request,
     offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
@@ -105,13 +117,13 @@ def list_items(
         str | None, Query(min_length=1, max_length=200, description="Only items of this category.")
     ] = None,
 ) -> ItemPage:
-    page = browse.list_items(runtime.store, catalog, offset=offset, limit=limit, category=category)
+    page = browse.list_items(runtime.store, ref.storage, offset=offset, limit=limit, category=category)
     return ItemPage(
-        catalog=catalog,
+        catalog=ref.name,
         total=page.total,
         offset=offset,
         limit=limit,
-        items=[item_out(request, catalog, item) for item in page.items],
+        items=[item_out(request, ref, item) for item in page.items],
     )
 
 
@@ -171,17 +183,19 @@ def serve_image(sources: list[str], catalog: str, item_id: str) -> Response:
     responses=IMAGE_RESPONSES,
 )
 def item_reference_image(
-    catalog: CatalogPath,
+    ref: ReadCatalog,
     item_id: ItemPath,
     position: Annotated[int, PathParam(ge=0)],
     runtime: RuntimeDep,
 ) -> Response:
     sources = [
-        i.source for i in browse.reference_images(runtime.store, catalog, item_id) if i.position == position
+        i.source
+        for i in browse.reference_images(runtime.store, ref.storage, item_id)
+        if i.position == position
     ]
     if not sources:
-        raise ItemImageNotFoundError(f"item {item_id!r} in catalog {catalog!r} has no image {position}")
-    return serve_image(sources, catalog, item_id)
+        raise ItemImageNotFoundError(f"item {item_id!r} in catalog {ref.name!r} has no image {position}")
+    return serve_image(sources, ref.name, item_id)
 
 
 @router.get(
@@ -190,18 +204,18 @@ def item_reference_image(
     summary="The item's reference images, primary first",
     responses=NOT_FOUND,
 )
-def item_images(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep, request: Request) -> ItemImages:
+def item_images(ref: ReadCatalog, item_id: ItemPath, runtime: RuntimeDep, request: Request) -> ItemImages:
     return ItemImages(
-        catalog=catalog,
+        catalog=ref.name,
         item_id=item_id,
         images=[
             ReferenceImageOut(
                 position=image.position,
-                url=reference_image_url(request, catalog, item_id, image.position, image.source),
+                url=reference_image_url(request, ref.name, item_id, image.position, image.source),
                 width=image.width,
                 height=image.height,
             )
-            for image in browse.reference_images(runtime.store, catalog, item_id)
+            for image in browse.reference_images(runtime.store, ref.storage, item_id)
         ],
     )
 
@@ -213,12 +227,12 @@ def item_images(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep, re
     response_class=Response,
     responses=IMAGE_RESPONSES,
 )
-def item_image(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep) -> Response:
-    return serve_image(runtime.store.item_image_sources(catalog, item_id), catalog, item_id)
+def item_image(ref: ReadCatalog, item_id: ItemPath, runtime: RuntimeDep) -> Response:
+    return serve_image(runtime.store.item_image_sources(ref.storage, item_id), ref.name, item_id)
 
 
 @router.get(
     "/{catalog}/items/{item_id:path}", response_model=ItemOut, summary="One catalog item", responses=NOT_FOUND
 )
-def get_item(catalog: CatalogPath, item_id: ItemPath, runtime: RuntimeDep, request: Request) -> ItemOut:
-    return item_out(request, catalog, runtime.store.get_item(catalog, item_id))
+def get_item(ref: ReadCatalog, item_id: ItemPath, runtime: RuntimeDep, request: Request) -> ItemOut:
+    return item_out(request, ref, runtime.store.get_item(ref.storage, item_id))

@@ -10,6 +10,7 @@ import httpx
 from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 
+from api.auth import SearchCaller, TenancyDep, remember
 from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep, tenant_label
 from api.fetch import fetch_image
 from api.inputs import SearchInput, parse_search_request
@@ -21,6 +22,7 @@ from lookalike.settings import ApiSettings, Settings
 from lookalike.types import Box, SearchResult
 from service.runtime import Runtime
 from service.search import MAX_K, REGION_MODES, SearchRequest
+from tenancy import Caller, CatalogRef, Tenancy
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +34,12 @@ def _ms(start: float) -> float:
 
 
 def run_search(
-    runtime: Runtime, warmup: Warmup, data: bytes, parsed: SearchInput, api: ApiSettings
+    runtime: Runtime, warmup: Warmup, data: bytes, parsed: SearchInput, api: ApiSettings, ref: CatalogRef
 ) -> SearchResult:
     """Decode and search in a worker thread: both are CPU-bound and must stay off the event loop."""
     p = parsed.params
     request = SearchRequest(
-        catalog=p.catalog or api.default_catalog,
+        catalog=ref.storage,
         k=p.k,
         box=Box(*p.box) if p.box is not None else None,
         categories=frozenset(p.categories) if p.categories else None,
@@ -161,11 +163,13 @@ SEARCH_OPENAPI: dict[str, Any] = {
     openapi_extra=SEARCH_OPENAPI,
     responses={
         400: _problem("Malformed body (broken JSON or multipart)"),
-        403: _problem("Image URL fetching is disabled on this server"),
+        401: _problem("No API key, or an unknown, expired or revoked one"),
+        403: _problem("Image URL fetching is disabled on this server, or the key lacks the search scope"),
         404: _problem("Unknown catalog"),
         413: _problem("Upload over the byte or pixel limit"),
         415: _problem("Not an image, or a Content-Type the endpoint does not take"),
         422: _problem("Invalid parameter (k, box, filters, min_score, base64) or unfetchable URL"),
+        429: _problem("Over the plan's rate or monthly search allowance (Retry-After says when)"),
         503: _problem(
             "Models not loaded, or the catalog's index still loading after residency.load_timeout_s "
             "(Retry-After says when to come back)"
@@ -173,15 +177,28 @@ SEARCH_OPENAPI: dict[str, Any] = {
     },
 )
 async def search(
-    request: Request, runtime: RuntimeDep, settings: SettingsDep, warmup: WarmupDep, http: HttpClientDep
+    request: Request,
+    runtime: RuntimeDep,
+    settings: SettingsDep,
+    warmup: WarmupDep,
+    http: HttpClientDep,
+    caller: SearchCaller,
+    tenancy: TenancyDep,
 ) -> Response:
     tenant = tenant_label(request)
     try:
         with runtime.admission:  # over api.max_in_flight: 429 before reading the body
-            return await _search(request, runtime, settings, warmup, http, tenant)
+            return await _search(request, runtime, settings, warmup, http, tenant, caller, tenancy)
     except Exception as exc:
         runtime.search_metrics.failed(tenant, status_of(exc))
         raise
+
+
+def admit_search(request: Request, tenancy: Tenancy, caller: Caller, name: str) -> CatalogRef:
+    """The caller's catalog (else 404, as if it did not exist), then one search of its allowance."""
+    ref = remember(request, tenancy.catalog(caller, name))
+    tenancy.reserve_search(caller)
+    return ref
 
 
 async def _search(
@@ -191,10 +208,17 @@ async def _search(
     warmup: Warmup,
     http: httpx.AsyncClient,
     tenant: str,
+    caller: Caller,
+    tenancy: Tenancy,
 ) -> Response:
     start = time.perf_counter()
     api = settings.api
     parsed = await parse_search_request(request, api.max_upload_bytes)
+    name = parsed.params.catalog or api.default_catalog
+    if tenancy.enabled:
+        ref = await to_thread.run_sync(admit_search, request, tenancy, caller, name)
+    else:
+        ref = CatalogRef(name, name)
     timings = {"read": _ms(start)}
     data = parsed.image
     if parsed.image_url is not None:
@@ -209,7 +233,7 @@ async def _search(
         timings["fetch"] = _ms(fetch_start)
     assert data is not None
     limiter = request.app.state.search_limiter  # searches computing at once (ApiSettings.search_threads)
-    result = await to_thread.run_sync(run_search, runtime, warmup, data, parsed, api, limiter=limiter)
+    result = await to_thread.run_sync(run_search, runtime, warmup, data, parsed, api, ref, limiter=limiter)
     timings.update(result.timings_ms)
     timings["total"] = _ms(start)
     runtime.search_metrics.observe(tenant, timings)
@@ -224,5 +248,5 @@ async def _search(
     )
     # Already a validated SearchResponse: hand FastAPI the JSON bytes so it does not validate
     # and serialise the whole model a second time (response_model still documents it).
-    body = search_response(request, result, timings).model_dump_json()
+    body = search_response(request, result, timings, ref).model_dump_json()
     return Response(content=body, media_type="application/json")
