@@ -14,7 +14,7 @@ from api.docs import install_docs
 from api.fetch import new_http_client
 from api.problems import install_problem_handlers
 from api.readiness import Warmup
-from api.routes import admin, catalog_writes, catalogs, health, jobs, metrics, search
+from api.routes import admin, catalog_loads, catalog_writes, catalogs, health, jobs, metrics, search
 from api.schemas import Problem
 from lookalike.settings import Settings, load_settings
 from service.jobs import job_queue, job_runner
@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(search.router)
     app.include_router(catalogs.router)
     app.include_router(catalog_writes.router)
+    app.include_router(catalog_loads.router)
     app.include_router(admin.router)
     app.include_router(admin.self_router)
     app.include_router(health.router)

@@ -11,6 +11,7 @@ from typing import Annotated
 import httpx
 from fastapi import Depends, Request
 
+from api.auth import CallerDep
 from api.readiness import Warmup
 from jobs import DEFAULT_OWNER, JobQueue
 from lookalike.settings import Settings
@@ -43,9 +44,9 @@ async def get_job_queue(request: Request) -> JobQueue:
     return queue
 
 
-async def get_job_owner() -> str:
-    """Whose jobs a request sees and submits: one owner until tenancy names the caller."""
-    return DEFAULT_OWNER
+async def get_job_owner(caller: CallerDep) -> str:
+    """Whose jobs a request sees and submits: the calling tenant (one owner when auth is off)."""
+    return caller.tenant or DEFAULT_OWNER
 
 
 def tenant_label(request: Request) -> str:

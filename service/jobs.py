@@ -78,7 +78,9 @@ def ingest_outcome(report: IngestReport) -> Outcome:
 
 def job_handlers(runtime: Runtime) -> dict[str, Handler]:
     """Every kind of job this service knows, by name."""
-    return {INGEST: ingest_handler(runtime)}
+    from service.catalog_loads import CATALOG_LOAD, catalog_load_handler  # it builds on this module
+
+    return {INGEST: ingest_handler(runtime), CATALOG_LOAD: catalog_load_handler(runtime)}
 
 
 def job_runner(runtime: Runtime, queue: JobQueue | None = None) -> JobRunner:
