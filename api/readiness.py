@@ -117,6 +117,8 @@ class Warmup:
         """Checks now; an index published since start-up gets loaded here, so readiness heals itself."""
         self._retry_if_failed()
         checks = dict(self.components)
+        if self.models_ok:
+            checks.update(self.runtime.model_servers())
         for catalog in self.preload_catalogs:
             key = f"catalog:{catalog}"
             checks[key] = self._load_catalog(catalog) if self.models_ok else "waiting for models"

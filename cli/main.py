@@ -12,6 +12,7 @@ import typer
 from cli.demo import demo_app
 from cli.detector import detector_app
 from cli.eval import eval_command
+from cli.export import export_app
 from cli.index import index_app
 from cli.ingest import ingest
 from cli.jobs import jobs_app
@@ -25,6 +26,7 @@ app.add_typer(index_app, name="index")
 app.add_typer(detector_app, name="detector")
 app.add_typer(demo_app, name="demo")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(export_app, name="export")
 
 if __name__ == "__main__":
     app()

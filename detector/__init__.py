@@ -12,6 +12,7 @@ from lookalike.execution import ExecutionPolicy
 from lookalike.model_runtime import RuntimeRequest
 from lookalike.settings import DetectorSettings, default_export_dir
 from lookalike.specs import ModelSpec
+from lookalike.triton_client import is_triton_spec
 
 __all__ = ["Detector", "load_detector", "select_regions"]
 
@@ -23,11 +24,24 @@ def load_detector(
     execution: ExecutionPolicy | None = None,
     export_dir: Path | None = None,
 ) -> Detector:
-    """Build the detector a spec names: garment-yolo, coco, blocks, none, nudenet, or yolo:<weights>.
+    """Build the detector a spec names: garment-yolo, coco, blocks, none, nudenet, yolo:<weights>, or
+    triton+grpc://host:8001/<model> (a YOLO detector served by Triton, ``lookalike export triton``).
 
     ``execution`` is the policy its ONNX sessions share with the other models of the process;
     ``export_dir`` is where its static rectangular exports are cached (``Settings.export_dir``).
     """
+    if is_triton_spec(settings.spec):
+        from detector.triton import TritonYoloDetector
+
+        return TritonYoloDetector(
+            settings.spec,
+            confidence=settings.confidence,
+            iou=settings.iou,
+            agnostic_nms=settings.agnostic_nms,
+            rect_inputs=settings.rect_inputs,
+            rect_margin_strides=settings.rect_margin_strides,
+            category_map=settings.category_map,
+        )
     spec = ModelSpec.parse(settings.spec)
     if spec.kind == "coco":
         from detector.coco import CocoSsdDetector

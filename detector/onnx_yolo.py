@@ -193,21 +193,47 @@ class OnnxYoloDetector:
     def _regions(
         self, raw: np.ndarray, image: DecodedImage, geometry: tuple[float, float, int, int]
     ) -> list[Region]:
-        boxes, scores, classes = decode_predictions(
-            raw, confidence=self._confidence, iou=self._iou, agnostic=self._agnostic
+        return regions_from_output(
+            raw,
+            image,
+            geometry,
+            confidence=self._confidence,
+            iou=self._iou,
+            agnostic=self._agnostic,
+            class_names=self.class_names,
+            category_map=self._category_map,
+            keep=self._keep,
         )
-        gain_x, gain_y, pad_x, pad_y = geometry
-        width, height = image.pixels.size
-        regions: list[Region] = []
-        for (x1, y1, x2, y2), score, c in zip(boxes, scores, classes, strict=True):
-            name = self.class_names.get(int(c), str(int(c)))
-            if self._keep is not None and name not in self._keep:
-                continue
-            box = Box(
-                float(np.clip((x1 - pad_x) / gain_x, 0, width)),
-                float(np.clip((y1 - pad_y) / gain_y, 0, height)),
-                float(np.clip((x2 - pad_x) / gain_x, 0, width)),
-                float(np.clip((y2 - pad_y) / gain_y, 0, height)),
-            )
-            regions.append(Region(box, self._category_map.get(name, name), float(score)))
-        return regions
+
+
+def regions_from_output(
+    raw: np.ndarray,
+    image: DecodedImage,
+    geometry: tuple[float, float, int, int],
+    *,
+    confidence: float,
+    iou: float,
+    agnostic: bool,
+    class_names: Mapping[int, str],
+    category_map: Mapping[str, str],
+    keep: set[str] | None = None,
+) -> list[Region]:
+    """One image's raw model output -> regions in its pixels (the letterbox ``geometry`` undone).
+
+    Shared by the in-process detector and the Triton client (``detector/triton.py``)."""
+    boxes, scores, classes = decode_predictions(raw, confidence=confidence, iou=iou, agnostic=agnostic)
+    gain_x, gain_y, pad_x, pad_y = geometry
+    width, height = image.pixels.size
+    regions: list[Region] = []
+    for (x1, y1, x2, y2), score, c in zip(boxes, scores, classes, strict=True):
+        name = class_names.get(int(c), str(int(c)))
+        if keep is not None and name not in keep:
+            continue
+        box = Box(
+            float(np.clip((x1 - pad_x) / gain_x, 0, width)),
+            float(np.clip((y1 - pad_y) / gain_y, 0, height)),
+            float(np.clip((x2 - pad_x) / gain_x, 0, width)),
+            float(np.clip((y2 - pad_y) / gain_y, 0, height)),
+        )
+        regions.append(Region(box, category_map.get(name, name), float(score)))
+    return regions

@@ -10,6 +10,7 @@ from lookalike.execution import ExecutionPolicy
 from lookalike.model_runtime import RuntimeRequest
 from lookalike.settings import EmbedderSettings, default_export_dir
 from lookalike.specs import ModelSpec
+from lookalike.triton_client import is_triton_spec
 
 if TYPE_CHECKING:
     from embedder.torch_embedder import TorchImageEmbedder
@@ -25,6 +26,10 @@ def load_embedder(
     ``export_dir`` caches its ONNX export (``Settings.onnx_dir``); ``execution`` is the policy its
     ONNX session shares with the other models of the process. torch's own threads are set from it
     too, explicitly, so an ``OMP_NUM_THREADS`` some import left in the environment never decides."""
+    if is_triton_spec(settings.spec):
+        from embedder.triton import TritonEmbedder
+
+        return TritonEmbedder(settings.spec, batch_size=settings.batch_size)
     from embedder.device import configure_cpu_threads
 
     execution = execution or ExecutionPolicy()

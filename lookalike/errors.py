@@ -73,3 +73,7 @@ class CatalogLoadingError(NotReadyError):
     def __init__(self, detail: str, retry_after_s: float = 1.0) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class ModelServerError(NotReadyError):
+    """The remote model server (Triton) is unreachable or failed after the bounded retries: 503."""

@@ -35,7 +35,8 @@ class DetectorSettings(BaseModel):
             "'garment-yolo' (our YOLOv8n trained for products in screenshots, models/garment-yolo), "
             "'coco' (packaged COCO SSD MobileNetV2: furniture, home, electronics, bags; no people), "
             "'blocks' (photo blocks in screenshots, OpenCV), 'none' (whole image), "
-            "'yolo:<path or hub name>' (ultralytics .pt/.onnx), 'nudenet' (packaged YOLOv8n)."
+            "'yolo:<path or hub name>' (ultralytics .pt/.onnx), 'nudenet' (packaged YOLOv8n), or "
+            "'triton+grpc://host:8001/detector' (`lookalike export triton`, docs/DEPLOY.md)."
         ),
     )
     confidence: float | None = Field(
@@ -127,7 +128,8 @@ class EmbedderSettings(BaseModel):
         description=(
             "'torchvision:<arch>[@<weights file>]', 'open_clip:<model>[@<pretrained tag or file>]', "
             "'efficientnet_lite0', 'product[@<head.pt>]' (the project's trained product embedder, "
-            "models/product-embedder), or 'onnx:<file>'."
+            "models/product-embedder), 'onnx:<file>', or 'triton+grpc://host:8001/embedder' (served by "
+            "Triton; its vector space names the served model and version, docs/DEPLOY.md)."
         ),
     )
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")

@@ -160,6 +160,17 @@ class Runtime:
             in_flight=self.in_flight,
         )
 
+    def model_servers(self) -> dict[str, str]:
+        """Readiness of the remote model servers the loaded models call (Triton), by model spec:
+        "ok" or why not. Empty when every model runs in this process."""
+        checks: dict[str, str] = {}
+        for stage in (self.detector, self.embedder):
+            model = getattr(stage, "inner", stage)
+            ready = getattr(model, "ready", None)
+            if callable(ready):
+                checks[f"model server {model.spec}"] = str(ready())
+        return checks
+
     def catalog_detector(self) -> Detector:
         """The detector for catalog photos (``ingest.catalog_detector``): the search detector when
         both name the same spec (loaded once), else one of its own."""

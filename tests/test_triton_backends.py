@@ -1,0 +1,171 @@
+"""The Triton backends against a real tritonserver on the CPU agree with the in-process models:
+boxes within a pixel, vectors at cosine >= 0.999, the same top-10 after an ingest and a search."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catalog_ingest import ingest_manifest
+from detector import load_detector, select_regions
+from detector.triton import TritonYoloDetector
+from embedder import load_embedder
+from embedder.triton import TritonEmbedder
+from lookalike.errors import ModelServerError
+from lookalike.imaging import decode_image
+from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
+from lookalike.triton_client import TritonEndpoint, TritonModel
+from lookalike.types import DecodedImage
+from service.runtime import Runtime
+from service.search import SearchRequest
+from tests.images import clothing_photos
+from triton_repo import LocalTritonServer
+
+pytest_plugins = ["tests.triton_fixtures"]
+pytestmark = pytest.mark.triton
+
+
+def screenshot_jpegs(n: int, seed: int = 11) -> list[bytes]:
+    from evaluation.synth.screenshot import compose_screenshot_jpeg
+
+    photos = clothing_photos(60)
+    rng = random.Random(seed)
+    shots = []
+    for _ in range(n):
+        products = [Image.open(p).convert("RGB") for p in rng.sample(photos, rng.randint(1, 3))]
+        shots.append(compose_screenshot_jpeg(products, rng)[0])
+    return shots
+
+
+def spec(server: LocalTritonServer, model: str) -> str:
+    return f"triton+grpc://{server.grpc_url}/{model}"
+
+
+def test_detector_boxes_agree_with_the_in_process_detector_within_a_pixel(
+    triton_server: LocalTritonServer,
+) -> None:
+    local = load_detector(DetectorSettings(spec="garment-yolo"))
+    remote = load_detector(DetectorSettings(spec=spec(triton_server, "detector")))
+    assert isinstance(remote, TritonYoloDetector)
+    images = [decode_image(b, draft_long_side=1024) for b in screenshot_jpegs(6)]
+    found = 0
+    for image, want, got in zip(images, local.detect(images), remote.detect(images), strict=True):
+        assert len(got) == len(want), (want, got)
+        for w, g in zip(
+            sorted(want, key=lambda r: -r.score), sorted(got, key=lambda r: -r.score), strict=True
+        ):
+            assert g.category == w.category
+            assert abs(g.score - w.score) < 1e-3
+            assert np.abs(np.subtract(g.box.as_list(), w.box.as_list())).max() <= 1.0, (image.source, w, g)
+            found += 1
+    assert found >= 6, "the screenshots hold products the detector finds"
+
+
+def test_embedder_vectors_agree_with_the_in_process_embedder(
+    triton_server: LocalTritonServer, embedder: object
+) -> None:
+    remote = load_embedder(EmbedderSettings(spec=spec(triton_server, "embedder")))
+    assert isinstance(remote, TritonEmbedder)
+    crops = [Image.open(p).convert("RGB") for p in clothing_photos(40, start=100)]
+    got = remote.embed_images(crops)
+    want = embedder.embed_images(crops)  # type: ignore[attr-defined]
+    assert got.shape == want.shape == (40, remote.dim)
+    assert float((got * want).sum(axis=1).min()) >= 0.999
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_vector_space_names_the_served_model_and_its_version(triton_server: LocalTritonServer) -> None:
+    remote = load_embedder(EmbedderSettings(spec=spec(triton_server, "embedder")))
+    assert remote.spec == "torchvision:mobilenet_v2@mobilenet_v2-b0353104.pth|triton:embedder/v1"
+
+
+def write_manifest(path: Path, photos: list[Path]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["item_id", "image", "title", "category"])
+        for p in photos:
+            w.writerow([p.stem, str(p), f"Item {p.stem[:6]}", "Shirt"])
+    return path
+
+
+def test_ingest_and_search_through_triton_return_the_in_process_top_10(
+    triton_server: LocalTritonServer, tmp_path: Path
+) -> None:
+    photos = clothing_photos(60)
+    manifest = write_manifest(tmp_path / "catalog.csv", photos[:48])
+    results = []
+    for name, detector, embedder in [
+        ("local", "garment-yolo", "torchvision:mobilenet_v2"),
+        ("triton", spec(triton_server, "detector"), spec(triton_server, "embedder")),
+    ]:
+        settings = Settings(
+            data_dir=tmp_path / name,
+            detector=DetectorSettings(spec=detector),
+            embedder=EmbedderSettings(spec=embedder, device="cpu"),
+        )
+        runtime = Runtime(settings)
+        report = ingest_manifest(runtime.ingest_parts(), manifest, "shop", progress=False)
+        assert report.loaded_items == 48 and report.embedded_images == 48
+        found = []
+        for shot in screenshot_jpegs(4, seed=5):
+            result = runtime.search.search_bytes(
+                shot, SearchRequest("shop", k=10), max_bytes=10_000_000, max_pixels=10_000_000
+            )
+            found.append([[m.item.item_id for m in r.matches] for r in result.regions])
+        results.append(found)
+    assert results[0] == results[1]
+
+
+def test_the_pipeline_model_returns_the_regions_and_vectors_of_the_in_process_search(
+    triton_server: LocalTritonServer, embedder: object
+) -> None:
+    model = TritonModel(TritonEndpoint.parse(spec(triton_server, "pipeline")))
+    local = load_detector(DetectorSettings(spec="garment-yolo"))
+    for jpeg in screenshot_jpegs(3, seed=3):
+        out = model.infer({"IMAGE": np.frombuffer(jpeg, np.uint8)}, ["BOXES", "SCORES", "CLASSES", "VECTORS"])
+        image: DecodedImage = decode_image(jpeg, draft_long_side=1024)
+        regions = select_regions(local.detect([image])[0], image, DetectorSettings())
+        want_boxes = np.asarray([r.box.as_list() for r in regions]) / image.scale
+        assert out["BOXES"].shape == want_boxes.shape
+        assert np.abs(out["BOXES"] - want_boxes).max() <= 1.0 / image.scale
+        want = embedder.embed_images([image.crop(r.box) for r in regions])  # type: ignore[attr-defined]
+        assert float((out["VECTORS"] * want).sum(axis=1).min()) >= 0.999
+
+
+def test_readiness_lists_the_triton_models(triton_server: LocalTritonServer, tmp_path: Path) -> None:
+    settings = Settings(
+        data_dir=tmp_path,
+        detector=DetectorSettings(spec=spec(triton_server, "detector")),
+        embedder=EmbedderSettings(spec=spec(triton_server, "embedder")),
+    )
+    runtime = Runtime(settings)
+    assert runtime.model_servers() == {
+        f"model server {runtime.detector.spec}": "ok",
+        f"model server {runtime.embedder.spec}": "ok",
+    }
+
+
+def test_a_missing_model_or_server_is_a_clear_model_server_error(triton_server: LocalTritonServer) -> None:
+    with pytest.raises(ModelServerError, match="model 'nosuch' not ready"):
+        TritonModel(TritonEndpoint.parse(spec(triton_server, "nosuch")), wait_ready_s=0)
+    from triton_repo.server import free_port
+
+    closed = f"triton+http://127.0.0.1:{free_port()}/detector?timeout_s=1"
+    with pytest.raises(ModelServerError, match="unreachable"):
+        TritonModel(TritonEndpoint.parse(closed), wait_ready_s=0)
+
+
+def test_a_bad_image_fails_its_own_pipeline_request(triton_server: LocalTritonServer) -> None:
+    model = TritonModel(TritonEndpoint.parse(spec(triton_server, "pipeline") + "?retries=0"))
+    with pytest.raises(ModelServerError, match="cannot identify image"):
+        model.infer({"IMAGE": np.frombuffer(b"not an image", np.uint8)}, ["BOXES"])
+    good = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(good, "PNG")
+    out = model.infer({"IMAGE": np.frombuffer(good.getvalue(), np.uint8)}, ["BOXES"])
+    assert out["BOXES"].tolist() == [[0.0, 0.0, 64.0, 64.0]], "no product: the whole image"
