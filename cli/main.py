@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.bench import bench_app
 from cli.demo import demo_app
 from cli.detector import detector_app
 from cli.eval import eval_command
@@ -27,6 +28,7 @@ app.add_typer(detector_app, name="detector")
 app.add_typer(demo_app, name="demo")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(export_app, name="export")
+app.add_typer(bench_app, name="bench")
 
 if __name__ == "__main__":
     app()

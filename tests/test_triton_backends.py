@@ -15,7 +15,7 @@ from PIL import Image
 from catalog_ingest import ingest_manifest
 from detector import load_detector, select_regions
 from detector.triton import TritonYoloDetector
-from embedder import load_embedder
+from embedder import Embedder, load_embedder
 from embedder.triton import TritonEmbedder
 from lookalike.errors import ModelServerError
 from lookalike.imaging import decode_image
@@ -43,6 +43,17 @@ def screenshot_jpegs(n: int, seed: int = 11) -> list[bytes]:
     return shots
 
 
+# The served models run ONNX Runtime fp32: so does the in-process side they are held to (the CPU
+# default may be OpenVINO bf16 or int8 where the CPU has it, docs/PRECISION.md).
+FP32_DETECTOR = DetectorSettings(spec="garment-yolo", engine="onnxruntime", precision="fp32")
+FP32_EMBEDDER = EmbedderSettings(device="cpu", engine="onnxruntime", precision="fp32")
+
+
+@pytest.fixture(scope="module")
+def fp32_embedder() -> Embedder:
+    return load_embedder(FP32_EMBEDDER)
+
+
 def spec(server: LocalTritonServer, model: str) -> str:
     return f"triton+grpc://{server.grpc_url}/{model}"
 
@@ -50,7 +61,7 @@ def spec(server: LocalTritonServer, model: str) -> str:
 def test_detector_boxes_agree_with_the_in_process_detector_within_a_pixel(
     triton_server: LocalTritonServer,
 ) -> None:
-    local = load_detector(DetectorSettings(spec="garment-yolo"))
+    local = load_detector(FP32_DETECTOR)
     remote = load_detector(DetectorSettings(spec=spec(triton_server, "detector")))
     assert isinstance(remote, TritonYoloDetector)
     images = [decode_image(b, draft_long_side=1024) for b in screenshot_jpegs(6)]
@@ -68,13 +79,13 @@ def test_detector_boxes_agree_with_the_in_process_detector_within_a_pixel(
 
 
 def test_embedder_vectors_agree_with_the_in_process_embedder(
-    triton_server: LocalTritonServer, embedder: object
+    triton_server: LocalTritonServer, fp32_embedder: Embedder
 ) -> None:
     remote = load_embedder(EmbedderSettings(spec=spec(triton_server, "embedder")))
     assert isinstance(remote, TritonEmbedder)
     crops = [Image.open(p).convert("RGB") for p in clothing_photos(40, start=100)]
     got = remote.embed_images(crops)
-    want = embedder.embed_images(crops)  # type: ignore[attr-defined]
+    want = fp32_embedder.embed_images(crops)
     assert got.shape == want.shape == (40, remote.dim)
     assert float((got * want).sum(axis=1).min()) >= 0.999
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
@@ -101,14 +112,14 @@ def test_ingest_and_search_through_triton_return_the_in_process_top_10(
     manifest = write_manifest(tmp_path / "catalog.csv", photos[:48])
     results = []
     for name, detector, embedder in [
-        ("local", "garment-yolo", "torchvision:mobilenet_v2"),
-        ("triton", spec(triton_server, "detector"), spec(triton_server, "embedder")),
+        ("local", FP32_DETECTOR, FP32_EMBEDDER),
+        (
+            "triton",
+            DetectorSettings(spec=spec(triton_server, "detector")),
+            EmbedderSettings(spec=spec(triton_server, "embedder")),
+        ),
     ]:
-        settings = Settings(
-            data_dir=tmp_path / name,
-            detector=DetectorSettings(spec=detector),
-            embedder=EmbedderSettings(spec=embedder, device="cpu"),
-        )
+        settings = Settings(data_dir=tmp_path / name, detector=detector, embedder=embedder)
         runtime = Runtime(settings)
         report = ingest_manifest(runtime.ingest_parts(), manifest, "shop", progress=False)
         assert report.loaded_items == 48 and report.embedded_images == 48
@@ -123,10 +134,10 @@ def test_ingest_and_search_through_triton_return_the_in_process_top_10(
 
 
 def test_the_pipeline_model_returns_the_regions_and_vectors_of_the_in_process_search(
-    triton_server: LocalTritonServer, embedder: object
+    triton_server: LocalTritonServer, fp32_embedder: Embedder
 ) -> None:
     model = TritonModel(TritonEndpoint.parse(spec(triton_server, "pipeline")))
-    local = load_detector(DetectorSettings(spec="garment-yolo"))
+    local = load_detector(FP32_DETECTOR)
     for jpeg in screenshot_jpegs(3, seed=3):
         out = model.infer({"IMAGE": np.frombuffer(jpeg, np.uint8)}, ["BOXES", "SCORES", "CLASSES", "VECTORS"])
         image: DecodedImage = decode_image(jpeg, draft_long_side=1024)
@@ -134,7 +145,7 @@ def test_the_pipeline_model_returns_the_regions_and_vectors_of_the_in_process_se
         want_boxes = np.asarray([r.box.as_list() for r in regions]) / image.scale
         assert out["BOXES"].shape == want_boxes.shape
         assert np.abs(out["BOXES"] - want_boxes).max() <= 1.0 / image.scale
-        want = embedder.embed_images([image.crop(r.box) for r in regions])  # type: ignore[attr-defined]
+        want = fp32_embedder.embed_images([image.crop(r.box) for r in regions])
         assert float((out["VECTORS"] * want).sum(axis=1).min()) >= 0.999
 
 

@@ -46,7 +46,10 @@ def triton_server(
 ) -> Iterator[LocalTritonServer]:
     venv = triton_venv()
     log = tmp_path_factory.mktemp("triton-log") / "tritonserver.log"
-    server = LocalTritonServer(triton_repository.root, venv, log).start()
+    # explicit model control, every model loaded at start: `bench sweep` may reload one with a new config
+    server = LocalTritonServer(
+        triton_repository.root, venv, log, extra_args=("--model-control-mode=explicit", "--load-model=*")
+    ).start()
     try:
         yield server
     finally:

@@ -80,6 +80,8 @@ class LocalTritonServer:
     http_port: int = 0
     grpc_port: int = 0
     metrics_port: int = 0
+    extra_args: tuple[str, ...] = ()
+    """More tritonserver flags, e.g. ``--model-control-mode=explicit`` for ``bench sweep``."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -108,6 +110,7 @@ class LocalTritonServer:
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
             "--allow-gpu-metrics=false", "--exit-timeout-secs=5", "--log-verbose=0",
+            *self.extra_args,
         ]  # fmt: skip
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
