@@ -10,6 +10,7 @@ COPY embedder embedder
 COPY index index
 COPY catalog catalog
 COPY catalog_ingest catalog_ingest
+COPY tenancy tenancy
 COPY understanding understanding
 COPY jobs jobs
 COPY service service
