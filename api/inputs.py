@@ -167,7 +167,11 @@ async def parse_multipart(request: Request, max_image_bytes: int, query: dict[st
             return SearchInput(params, None, image_url, image_url)
         if isinstance(image_b64, str):
             return SearchInput(params, decode_base64(image_b64), None, "image_base64")
-        raise InvalidParameterError("the multipart body has no 'image' file field")
+        if params.q:
+            return SearchInput(params, None, None, "q")
+        raise InvalidParameterError(
+            "the multipart body has no 'image' file field (nor q, to search by words)"
+        )
     finally:
         await form.close()
 
@@ -186,7 +190,8 @@ async def parse_json(request: Request, max_image_bytes: int, query: dict[str, An
     parsed: SearchJson = _validate(SearchJson, query, payload, "body")
     if parsed.image_url is not None:
         return SearchInput(parsed, None, parsed.image_url, parsed.image_url)
-    assert parsed.image_base64 is not None
+    if parsed.image_base64 is None:
+        return SearchInput(parsed, None, None, "q")  # words alone (the validator saw q)
     return SearchInput(
         parsed, await run_in_threadpool(decode_base64, parsed.image_base64), None, "image_base64"
     )

@@ -32,7 +32,7 @@ def public_image_url(request: Request, item: CatalogItem, ref: CatalogRef | None
 
 
 ITEM_FIELDS = tuple(f.name for f in fields(CatalogItem))
-MATCH_FIELDS = tuple(name for name in MatchOut.model_fields if name != "score")
+MATCH_FIELDS = tuple(name for name in MatchOut.model_fields if name not in ("score", "signals"))
 
 
 def _values(
@@ -64,8 +64,12 @@ def search_response(
             category=r.region.category,
             score=r.region.score,
             matches=[
-                MatchOut(score=m.score, **_values(request, m.item, MATCH_FIELDS, ref)) for m in r.matches
+                MatchOut(
+                    score=m.score, signals=list(m.signals), **_values(request, m.item, MATCH_FIELDS, ref)
+                )
+                for m in r.matches
             ],
+            text=r.text,
         )
         for r in result.regions
     ]
@@ -76,6 +80,8 @@ def search_response(
         image_height=result.image_height,
         regions=regions,
         timings_ms={name: round(ms, 2) for name, ms in timings_ms.items()},
+        text=result.text,
+        query_text=result.query_text,
     )
 
 

@@ -90,6 +90,11 @@ class Warmup:
                 log.info("warmup_loaded component=%s ms=%.0f", name, (time.perf_counter() - start) * 1000)
         finally:
             self._models_done.set()
+        if self.models_ok and self.runtime.settings.understanding.ocr != "off":
+            try:  # the first query that reads text must not pay for loading the OCR models
+                _ = self.runtime.screen_reader.reader
+            except Exception:
+                log.exception("warmup_failed component=ocr (searches read no text until it loads)")
         for catalog in self.preload_catalogs:
             self._load_catalog(catalog)
 

@@ -84,6 +84,23 @@ class SearchParams(BaseModel):
         examples=[{"kids": False}],
     )
 
+    q: str | None = Field(
+        default=None,
+        max_length=500,
+        description=(
+            "Words (a brand, a product name): alone, a text search of titles, brands, categories and "
+            "attributes; with an image, they re-rank its visual matches (hybrid ranking)."
+        ),
+        examples=["zara linen shirt"],
+    )
+    ocr: Literal["off", "auto", "always"] | None = Field(
+        default=None,
+        description=(
+            "Read the screenshot's text and let it re-rank the matches: `always`, `auto` (when a "
+            "quick check finds text), `off`. Default: the server's `understanding.ocr`."
+        ),
+    )
+
     @field_validator("box", mode="before")
     @classmethod
     def _parse_box(cls, value: Any) -> Any:
@@ -134,8 +151,10 @@ class SearchJson(SearchParams):
 
     @model_validator(mode="after")
     def _one_image(self) -> SearchJson:
-        if (self.image_base64 is None) == (self.image_url is None):
+        if self.image_base64 is not None and self.image_url is not None:
             raise ValueError("give exactly one of image_base64 or image_url")
+        if self.image_base64 is None and self.image_url is None and not self.q:
+            raise ValueError("give exactly one of image_base64 or image_url (or q, to search by words alone)")
         return self
 
 
@@ -161,7 +180,22 @@ _ITEM_ID, *_ITEM_REST = item_fields(exclude=frozenset({"attributes"})).items()
 _MatchFields = create_model(
     "MatchFields",
     **dict([_ITEM_ID]),
-    score=(float, Field(description="Cosine similarity to the query region, -1..1.")),
+    score=(
+        float,
+        Field(
+            description=(
+                "Cosine similarity to the query region, -1..1 (matches are ordered by the fused "
+                "rank when text re-ranked them); a text-only search: the text relevance."
+            )
+        ),
+    ),
+    signals=(
+        list[str],
+        Field(
+            default_factory=lambda: ["visual"],
+            description='Which rankings found the item: "visual" (the crop), "text" (words read or asked).',
+        ),
+    ),
     **dict(_ITEM_REST),
 )
 _ItemFields = create_model("ItemFields", catalog=(str, ...), **item_fields())
@@ -176,6 +210,9 @@ class RegionOut(BaseModel):
     category: str | None = Field(default=None, description="The detector's category, if it names one.")
     score: float = Field(description="Detector confidence (1.0 for a box the caller gave).")
     matches: list[MatchOut]
+    text: list[str] = Field(
+        default_factory=list, description="Text lines read inside, under or beside this region (OCR)."
+    )
 
 
 SEARCH_EXAMPLE: dict[str, Any] = {
@@ -223,6 +260,12 @@ class SearchResponse(BaseModel):
     image_height: int
     regions: list[RegionOut]
     timings_ms: dict[str, float] = Field(description="Milliseconds per stage: read, fetch, decode, detect...")
+    text: list[str] = Field(
+        default_factory=list, description="Every text line read in the image (OCR), in reading order."
+    )
+    query_text: str | None = Field(
+        default=None, description="The words searched for: q= and the words read, cleaned up."
+    )
 
 
 class CatalogOut(BaseModel):

@@ -104,6 +104,25 @@ class SearchFilter:
             or self.attributes
         )
 
+    def accepts(
+        self, category: str | None, brand: str | None, price: float | None, attributes: Mapping[str, object]
+    ) -> bool:
+        """Whether one item's values pass (what ``Payload.mask`` decides for index rows)."""
+        if self.categories and category not in self.categories:
+            return False
+        if self.brands and canonical(brand) not in self.brands:
+            return False
+        if self.price_min is not None and (price is None or price < self.price_min):
+            return False
+        if self.price_max is not None and (price is None or price > self.price_max):
+            return False
+        stock = stock_state(attributes.get(IN_STOCK))
+        if self.in_stock is True and stock != 1:
+            return False
+        if self.in_stock is False and stock == 1:
+            return False
+        return all(canonical(attributes.get(name)) == value for name, value in self.attributes)
+
     def describe(self) -> str:
         parts = []
         if self.categories:

@@ -366,14 +366,31 @@ class UnderstandingSettings(BaseModel):
         description="Fuse a text match of the words read (or q=) with the visual ranking; off: pixels only.",
     )
     text_weight: float = Field(
-        default=1.0,
+        default=0.1,
         ge=0.0,
-        description="Weight of the text ranking in reciprocal-rank fusion (the visual ranking weighs 1).",
+        description=(
+            "Fused score = cosine similarity + text_weight x the item's text relevance relative to the "
+            "best text match among the region's candidates (0..1); 0 ranks by pixels alone."
+        ),
     )
-    rrf_k: int = Field(
-        default=10,
+    rerank_depth: int = Field(
+        default=50,
         ge=1,
-        description="Reciprocal-rank fusion constant: score = sum of weight / (rrf_k + rank) over rankings.",
+        le=1000,
+        description="Visual candidates per region that the text match re-ranks (at least k).",
+    )
+    max_word_share: float = Field(
+        default=0.2,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Words read that match more than this share of the catalog's items (and more than 10 "
+            "items) are not searched: they cannot tell items apart."
+        ),
+    )
+    concurrent: bool = Field(
+        default=True,
+        description="Read the text in a thread of its own while the detector and the embedder run.",
     )
     cache_entries: int = Field(
         default=256, ge=0, description="Text read per image hash kept in memory; 0 disables."

@@ -155,7 +155,8 @@ class SearchResult:
     text: list[str] = field(default_factory=list)
     """Every line read in the screenshot (OCR), in reading order; empty when OCR did not run."""
     query_text: str | None = None
-    """The words the text ranking searched for (q= and the lines read), after clean-up."""
+    """The words asked (q=) and read, after clean-up; of those read, words that match a large
+    share of the catalog are not searched (``understanding.max_word_share``)."""
 
 
 __all__ = [

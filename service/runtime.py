@@ -26,6 +26,7 @@ from lookalike.settings import Settings
 from service.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from service.search import SearchService
 from service.telemetry import SearchMetrics
+from understanding import ScreenReader
 
 
 @dataclass
@@ -112,6 +113,11 @@ class Runtime:
         return embedder
 
     @cached_property
+    def screen_reader(self) -> ScreenReader:
+        """Reads query screenshots' text (``understanding``); its models load on the first read."""
+        return ScreenReader(self.settings.understanding, self.execution)
+
+    @cached_property
     def result_cache(self) -> ResultCache | None:
         c = self.settings.cache
         if not self.serving or c.max_bytes <= 0:
@@ -158,6 +164,9 @@ class Runtime:
             cache=self.result_cache,
             draft_long_side=self.settings.api.decode_long_side or None,
             in_flight=self.in_flight,
+            reader=self.screen_reader,
+            texts=self.store,
+            understanding=self.settings.understanding,
         )
 
     def model_servers(self) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol, get_args
@@ -18,9 +19,20 @@ from index import SearchableIndex, SearchFilter
 from lookalike.batching import InFlight
 from lookalike.errors import InvalidParameterError
 from lookalike.imaging import decode_image, sha256_hex
-from lookalike.settings import DetectorSettings
-from lookalike.types import Box, CatalogItem, DecodedImage, Match, Region, RegionResult, SearchResult
+from lookalike.settings import DetectorSettings, UnderstandingSettings
+from lookalike.types import (
+    Box,
+    CatalogItem,
+    DecodedImage,
+    Match,
+    Region,
+    RegionResult,
+    SearchResult,
+    TextLine,
+)
 from service.result_cache import ResultCache, cache_key
+from service.text_fusion import TEXT, fuse, telling_words
+from understanding import OCR_MODES, OcrMode, QueryWords, ScreenReader, ScreenText, query_words, tie_lines
 
 MAX_K = 100
 RegionMode = Literal["none", "auto", "all"]
@@ -30,12 +42,25 @@ REGION_MODES: tuple[str, ...] = get_args(RegionMode)
 # Several regions of one catalog photo can match one query region; fetch extra neighbours
 # so k distinct items survive merging.
 NEIGHBOUR_OVERSAMPLE = 4
+MAX_QUERY_CHARS = 500
+TEXT_ONLY_OVERSAMPLE = 20
+"""A text-only search fetches this many rows per wanted match, so filters still leave k."""
 
 
 class ItemLookup(Protocol):
     """What search needs from the catalog store: item rows by id, in one round trip."""
 
     def get_items(self, catalog: str, item_ids: Sequence[str]) -> dict[str, CatalogItem]: ...
+
+
+class TextLookup(Protocol):
+    """What hybrid ranking needs from the catalog store: its text search (``catalog.text_search``)."""
+
+    def text_search(
+        self, catalog: str, words: Sequence[str], limit: int, among: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]: ...
+
+    def word_counts(self, catalog: str, words: Sequence[str]) -> tuple[dict[str, int], int]: ...
 
 
 class IndexProvider(Protocol):
@@ -58,6 +83,14 @@ class SearchRequest:
     attributes: tuple[tuple[str, str | int | float | bool], ...] = ()
     """Attribute equality filters, (name, value) pairs."""
     regions: RegionMode = "auto"
+    q: str | None = None
+    """Words to search titles, brands, categories and attributes for: alone, or re-ranking an
+    image's matches."""
+    ocr: OcrMode | None = None
+    """Read the image's text: 'off', 'auto', 'always'; None: the server's setting."""
+
+    def words(self) -> QueryWords:
+        return query_words(self.q) if self.q else QueryWords(())
 
     def index_filter(self) -> SearchFilter:
         """The restrictions the index applies while searching (not after it, so k stays k)."""
@@ -78,9 +111,17 @@ class SearchRequest:
         cats = sorted(self.categories) if self.categories else None
         others = replace(self.index_filter(), categories=None)
         extra = () if others.empty else (others.describe(),)
-        return (self.catalog, self.k, box, cats, self.min_score, self.regions, *extra)
+        text = () if self.q is None and self.ocr is None else (self.q, self.ocr)
+        return (self.catalog, self.k, box, cats, self.min_score, self.regions, *extra, *text)
+
+    def validate_text(self) -> None:
+        if self.q is not None and len(self.q) > MAX_QUERY_CHARS:
+            raise InvalidParameterError(f"q is {len(self.q)} characters long; at most {MAX_QUERY_CHARS}")
+        if self.ocr is not None and self.ocr not in OCR_MODES:
+            raise InvalidParameterError(f"ocr must be one of {', '.join(OCR_MODES)}, got {self.ocr!r}")
 
     def validate(self, image: DecodedImage) -> None:
+        self.validate_text()
         if not 1 <= self.k <= MAX_K:
             raise InvalidParameterError(f"k must be between 1 and {MAX_K}, got {self.k}")
         if self.regions not in REGION_MODES:
@@ -146,6 +187,9 @@ class SearchService:
         cache: ResultCache | None = None,
         draft_long_side: int | None = None,
         in_flight: InFlight | None = None,
+        reader: ScreenReader | None = None,
+        texts: TextLookup | None = None,
+        understanding: UnderstandingSettings | None = None,
     ) -> None:
         self.draft_long_side = draft_long_side
         self.in_flight = in_flight or InFlight()
@@ -155,6 +199,21 @@ class SearchService:
         self.items = items
         self.detector_settings = detector_settings
         self.cache = cache
+        self.reader = reader
+        self.texts = texts
+        self.understanding = understanding or UnderstandingSettings()
+        self._ocr_pool: ThreadPoolExecutor | None = None
+
+    def understanding_key(self) -> object:
+        """What of the understanding settings shapes a result: part of the result cache's key, so a
+        server with OCR or fusion off never hands out an answer computed with them on (or back)."""
+        if self.reader is None and self.texts is None:
+            return None
+        return {
+            "reader": self.reader is not None,
+            "texts": self.texts is not None,
+            **self.understanding.model_dump(),
+        }
 
     def search_bytes(
         self, data: bytes, request: SearchRequest, *, max_bytes: int, max_pixels: int, source: str = "upload"
@@ -167,7 +226,14 @@ class SearchService:
         key = None
         if self.cache is not None:
             version, _ = self.indexes.get(request.catalog)
-            key = cache_key(digest, version, request.cache_parts(), self.detector.spec, self.embedder.spec)
+            key = cache_key(
+                digest,
+                version,
+                request.cache_parts(),
+                self.detector.spec,
+                self.embedder.spec,
+                self.understanding_key(),
+            )
             hit = self.cache.get(key)
             if hit is not None:
                 return replace(hit, timings_ms={**timer.ms, "cache_hit": 1.0})
@@ -208,31 +274,38 @@ class SearchService:
         request.validate(image)
         timer = timer or StageTimer()
         version, index = self.indexes.get(request.catalog)
+        reading = self._start_reading(image, request, timer)
         regions = self.detect(image, request, timer)
         with timer.stage("embed"):
             vectors = self.embedder.embed_images([image.crop(r.box) for r in regions])
+        screen = self._finish_reading(reading, timer)
+        region_words = self._region_words(request, screen.lines, regions, image)
+        depth = max(request.k, self.understanding.rerank_depth) if any(region_words) else request.k
         with timer.stage("search"):
-            hits = index.search(vectors, request.k * NEIGHBOUR_OVERSAMPLE, filter=request.index_filter())
-            ranked = [
+            hits = index.search(vectors, depth * NEIGHBOUR_OVERSAMPLE, filter=request.index_filter())
+            visual = [
                 merge_neighbours(
                     list(
                         zip(index.items_of([n.vector_id for n in row]), (n.score for n in row), strict=True)
                     ),
-                    request.k,
+                    depth,
                     request.min_score,
                 )
                 for row in hits
             ]
+        ranked = self._fuse(request, visual, region_words, timer)
         with timer.stage("metadata"):
-            wanted = sorted({item_id for row in ranked for item_id, _ in row})
+            wanted = sorted({item_id for row in ranked for item_id, _, _ in row})
             rows = self.items.get_items(request.catalog, wanted)
         to_original = 1.0 / image.scale
+        tied, _ = tie_lines(screen.lines, [r.box for r in regions])
         results = [
             RegionResult(
                 Region(region.box.scaled(to_original), region.category, region.score),
-                [Match(rows[item_id], score) for item_id, score in row if item_id in rows],
+                [Match(rows[item_id], score, signals) for item_id, score, signals in row if item_id in rows],
+                [line.text for line in lines],
             )
-            for region, row in zip(regions, ranked, strict=True)
+            for region, row, lines in zip(regions, ranked, tied, strict=True)
         ]
         return SearchResult(
             catalog=request.catalog,
@@ -241,7 +314,125 @@ class SearchService:
             image_height=image.original_height,
             regions=results,
             timings_ms=timer.ms,
+            text=[line.text for line in screen.lines],
+            query_text=" ".join(dict.fromkeys(w for ws in region_words for w in ws)) or None,
         )
+
+    # -- text: reading the screenshot, and the words each region searches for ------------------
+
+    def _ocr_mode(self, request: SearchRequest) -> OcrMode:
+        if self.reader is None:
+            return "off"
+        return request.ocr or self.understanding.ocr
+
+    def _start_reading(
+        self, image: DecodedImage, request: SearchRequest, timer: StageTimer
+    ) -> Future[ScreenText] | ScreenText:
+        """Start reading the text (in its own thread, beside detection and embedding, when
+        ``understanding.concurrent``), or read it now."""
+        mode = self._ocr_mode(request)
+        if mode == "off" or self.reader is None:
+            return ScreenText()
+        if self.understanding.concurrent:
+            if self._ocr_pool is None:
+                self._ocr_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocr")
+            return self._ocr_pool.submit(self.reader.read, image, mode)
+        return self.reader.read(image, mode)
+
+    @staticmethod
+    def _finish_reading(reading: Future[ScreenText] | ScreenText, timer: StageTimer) -> ScreenText:
+        if isinstance(reading, Future):
+            with timer.stage("ocr_wait"):
+                reading = reading.result()
+        for name, ms in reading.timings_ms.items():
+            timer.ms[name] = timer.ms.get(name, 0.0) + ms
+        return reading
+
+    def _region_words(
+        self, request: SearchRequest, lines: list[TextLine], regions: list[Region], image: DecodedImage
+    ) -> list[tuple[str, ...]]:
+        """The words each region's matches are re-ranked by: ``q``, then the lines tied to the region
+        (the whole image's region: every line; a lone region with none tied: the screen's lines)."""
+        asked = request.words().words
+        if not self.understanding.text_fusion or self.texts is None:
+            return [() for _ in regions]
+        tied, loose = tie_lines(lines, [r.box for r in regions])
+        full = Box.full(image.width, image.height)
+        out = []
+        for region, own in zip(regions, tied, strict=True):
+            if region.box == full:
+                own = lines
+            elif not own and len(regions) == 1:
+                own = loose
+            out.append(tuple(dict.fromkeys(asked + query_words(*(t.text for t in own)).words)))
+        return out
+
+    def _fuse(
+        self,
+        request: SearchRequest,
+        visual: list[list[tuple[str, float]]],
+        region_words: list[tuple[str, ...]],
+        timer: StageTimer,
+    ) -> list[list[tuple[str, float, tuple[str, ...]]]]:
+        u = self.understanding
+        if self.texts is None or not any(region_words):
+            return [[(item, score, ("visual",)) for item, score in row[: request.k]] for row in visual]
+        with timer.stage("text"):
+            every = sorted({w for ws in region_words for w in ws})
+            counts, total = self.texts.word_counts(request.catalog, every)
+            asked = set(request.words().words)
+            out = []
+            for row, words in zip(visual, region_words, strict=True):
+                # words the shopper typed always count; words read must tell items apart
+                keep = [w for w in words if w in asked] + telling_words(
+                    [w for w in words if w not in asked], counts, total, u.max_word_share
+                )
+                text = (
+                    self.texts.text_search(request.catalog, keep, len(row), among=[i for i, _ in row])
+                    if keep and row
+                    else []
+                )
+                out.append(fuse(row, text, k=request.k, text_weight=u.text_weight))
+            return out
+
+    def search_text(self, request: SearchRequest) -> SearchResult:
+        """``q`` alone: the catalog's text search, with the request's filters; one region, no box."""
+        request.validate_text()
+        if not 1 <= request.k <= MAX_K:
+            raise InvalidParameterError(f"k must be between 1 and {MAX_K}, got {request.k}")
+        words = request.words().words
+        if not words:
+            raise InvalidParameterError(
+                f"q {request.q!r} holds no word to search for (give an image, or words)"
+            )
+        if self.texts is None:
+            raise InvalidParameterError("this server has no text search")
+        timer = StageTimer()
+        version, _ = self.indexes.get(request.catalog)
+        flt = request.index_filter()
+        with timer.stage("text"):
+            found = self.texts.text_search(request.catalog, words, request.k * TEXT_ONLY_OVERSAMPLE)
+        with timer.stage("metadata"):
+            rows = self.items.get_items(request.catalog, [item for item, _ in found])
+        matches = [
+            Match(rows[item], score, (TEXT,))
+            for item, score in found
+            if item in rows and (flt.empty or item_passes(rows[item], flt))
+        ][: request.k]
+        return SearchResult(
+            catalog=request.catalog,
+            index_version=version,
+            image_width=0,
+            image_height=0,
+            regions=[RegionResult(Region(Box(0.0, 0.0, 0.0, 0.0), None, 0.0), matches)],
+            timings_ms=timer.ms,
+            query_text=" ".join(words),
+        )
+
+
+def item_passes(item: CatalogItem, flt: SearchFilter) -> bool:
+    """The index's filter, applied to a catalog row (text-only search has no index payload)."""
+    return flt.accepts(item.category, item.brand, item.price, item.attributes)
 
 
 def merged_ranking(result: SearchResult, k: int) -> list[str]:
@@ -261,5 +452,6 @@ __all__ = [
     "SearchRequest",
     "SearchService",
     "StageTimer",
+    "TextLookup",
     "merged_ranking",
 ]

@@ -124,7 +124,8 @@ def openapi(api_client: TestClient) -> dict[str, Any]:
 def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[str, Any]) -> None:
     search = openapi["paths"]["/v1/search"]["post"]
     content = search["requestBody"]["content"]
-    assert content["multipart/form-data"]["schema"]["required"] == ["image"]
+    assert "required" not in content["multipart/form-data"]["schema"]  # q= alone searches by words
+    assert {"image", "q", "ocr"} <= set(content["multipart/form-data"]["schema"]["properties"])
     assert set(content["multipart/form-data"]["examples"]) == {"upload", "tap_to_search"}
     assert set(content["application/json"]["examples"]) == {"base64", "url"}
     assert {"image_base64", "image_url", "k", "box", "categories"} <= set(
@@ -132,7 +133,7 @@ def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[st
     )
     assert {p["name"] for p in search["parameters"]} == {
         *("catalog", "k", "box", "regions", "categories", "min_score"),
-        *("brand", "price_min", "price_max", "in_stock", "attributes"),
+        *("brand", "price_min", "price_max", "in_stock", "attributes", "q", "ocr"),
     }
     assert {"400", "404", "413", "415", "422"} <= set(search["responses"])
     assert search["responses"]["413"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(

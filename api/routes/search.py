@@ -34,7 +34,12 @@ def _ms(start: float) -> float:
 
 
 def run_search(
-    runtime: Runtime, warmup: Warmup, data: bytes, parsed: SearchInput, api: ApiSettings, ref: CatalogRef
+    runtime: Runtime,
+    warmup: Warmup,
+    data: bytes | None,
+    parsed: SearchInput,
+    api: ApiSettings,
+    ref: CatalogRef,
 ) -> SearchResult:
     """Decode and search in a worker thread: both are CPU-bound and must stay off the event loop."""
     p = parsed.params
@@ -50,7 +55,11 @@ def run_search(
         in_stock=p.in_stock,
         attributes=tuple(sorted((p.attributes or {}).items())),
         regions=p.regions,
+        q=p.q,
+        ocr=p.ocr,
     )
+    if data is None:
+        return runtime.search.search_text(request)
     warmup.wait_for_models()
     return runtime.search.search_bytes(
         data, request, max_bytes=api.max_upload_bytes, max_pixels=api.max_pixels, source=parsed.source
@@ -75,6 +84,16 @@ _PARAMS: list[tuple[str, dict[str, Any], str]] = [
     ),
     ("categories", {"type": "string", "example": "Shirt,Dress"}, "Only these catalog categories."),
     ("min_score", {"type": "number", "minimum": -1, "maximum": 1}, "Drop matches scoring below this."),
+    (
+        "q",
+        {"type": "string", "maxLength": 500, "example": "zara linen shirt"},
+        "Words: alone, a text search of the catalog; with an image, they re-rank its matches.",
+    ),
+    (
+        "ocr",
+        {"type": "string", "enum": ["off", "auto", "always"]},
+        "Read the image's text to re-rank its matches (default: the server's understanding.ocr).",
+    ),
 ]
 _FILTER_PARAMS: list[tuple[str, dict[str, Any], str]] = [
     ("brand", {"type": "string", "example": "Acme,Globex"}, "Only these brands (case-insensitive)."),
@@ -89,7 +108,6 @@ _FILTER_PARAMS: list[tuple[str, dict[str, Any], str]] = [
 ]
 _FORM_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["image"],
     "properties": {
         "image": {"type": "string", "format": "binary", "description": "The screenshot or photo."},
         **{name: {**schema, "description": text} for name, schema, text in _PARAMS + _FILTER_PARAMS},
@@ -231,7 +249,6 @@ async def _search(
             http, parsed.image_url, max_bytes=api.max_upload_bytes, timeout_s=api.fetch_timeout_s
         )
         timings["fetch"] = _ms(fetch_start)
-    assert data is not None
     limiter = request.app.state.search_limiter  # searches computing at once (ApiSettings.search_threads)
     result = await to_thread.run_sync(run_search, runtime, warmup, data, parsed, api, ref, limiter=limiter)
     timings.update(result.timings_ms)
