@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -99,8 +100,11 @@ def main() -> None:
         try:
             url = server.grpc_url
             paths: dict[str, Callable[[bytes], int]] = {
+                # ONNX Runtime fp32 in both: the served models' engine and precision (the CPU default
+                # may be OpenVINO bf16/int8 where the CPU has it, docs/PRECISION.md)
                 "in_process": local_search(
-                    load_detector(DetectorSettings()), load_embedder(EmbedderSettings(device="cpu"))
+                    load_detector(DetectorSettings(engine="onnxruntime", precision="fp32")),
+                    load_embedder(EmbedderSettings(device="cpu", engine="onnxruntime", precision="fp32")),
                 ),
                 "triton_pipeline": pipeline_search(
                     TritonModel(TritonEndpoint.parse(f"triton+grpc://{url}/pipeline"))
@@ -130,6 +134,7 @@ def main() -> None:
             if k in ("queries", "rounds", "seed")
         ),
         "cpu": cpu_model(),
+        "load_average_1m_at_end": round(os.getloadavg()[0], 1),
         "clients": 1,
         "requests_per_path": len(times["in_process"]),
         "regions_per_query": {name: float(np.mean(r)) for name, r in regions.items()},
