@@ -69,7 +69,7 @@ def ingest(
         return
     try:
         report = ingest_manifest(
-            Runtime(settings).ingest_parts(),
+            Runtime(settings).ingest_parts(catalog),
             manifest,
             catalog,
             images_root=images_root,

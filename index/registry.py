@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from index.live import LiveIndex
@@ -75,7 +76,7 @@ class IndexRegistry:
     def __init__(
         self,
         store: IndexStore,
-        model_spec: str | None = None,
+        model_spec: str | Callable[[str], str] | None = None,
         *,
         check_interval_s: float = 0.5,
         background: bool = True,
@@ -92,6 +93,8 @@ class IndexRegistry:
         named in the "no published index" error, which must not show a server path."""
         self.execution = execution or ExecutionPolicy()
         self.model_spec = model_spec
+        """The embedder spec every version must be built with; a function of the catalog when
+        catalogs name their own embedders (``catalog_models``); None: not checked."""
         self.check_interval_s = check_interval_s
         self.background = background
         self.overrides = overrides or SearchOverrides()
@@ -106,7 +109,7 @@ class IndexRegistry:
     def from_settings(
         cls,
         store: IndexStore,
-        model_spec: str | None,
+        model_spec: str | Callable[[str], str] | None,
         settings: IndexSettings,
         execution: ExecutionPolicy | None = None,
         location: str | None = None,
@@ -174,7 +177,7 @@ class IndexRegistry:
             )
         start = time.perf_counter()
         try:
-            live = self._prepare(self.store.load_live(catalog, model_spec=self.model_spec))
+            live = self._prepare(self.store.load_live(catalog, model_spec=self._spec_of(catalog)))
         except IndexVersionError as exc:
             self._refuse(catalog, self.store.live_version(catalog) or "?", exc)
             raise
@@ -191,7 +194,7 @@ class IndexRegistry:
                 held = entry.live
                 start = time.perf_counter()
                 try:
-                    live = self.store.load_live(catalog, model_spec=self.model_spec, held=held)
+                    live = self.store.load_live(catalog, model_spec=self._spec_of(catalog), held=held)
                     if live.base is not held.base:
                         live = self._prepare(live)
                 except (IndexVersionError, ValueError, OSError) as exc:
@@ -208,6 +211,9 @@ class IndexRegistry:
                 log.exception("index_reload_failed catalog=%s", catalog)
             finally:
                 entry.loading = False
+
+    def _spec_of(self, catalog: str) -> str | None:
+        return self.model_spec(catalog) if callable(self.model_spec) else self.model_spec
 
     def _prepare(self, live: LiveIndex) -> LiveIndex:
         base = live.base

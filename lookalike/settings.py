@@ -236,6 +236,24 @@ class ResidencySettings(BaseModel):
     loaders: int = Field(
         default=2, ge=1, description="Index loads at once (each catalog loads once however many ask)."
     )
+    max_models: int = Field(
+        default=4,
+        ge=1,
+        description=(
+            "Detectors and embedders named by catalog_models kept loaded at once (the server's own "
+            "are always loaded); the least recently used leaves first."
+        ),
+    )
+
+
+class CatalogModelChoice(BaseModel):
+    """The models one catalog searches (and is ingested) with; None: the server's."""
+
+    detector: str | None = Field(default=None, description="A detector spec (see detector.spec).")
+    embedder: str | None = Field(
+        default=None,
+        description="An embedder spec (see embedder.spec); the catalog must be ingested with it.",
+    )
 
 
 class ApiSettings(BaseModel):
@@ -454,6 +472,13 @@ class Settings(BaseSettings):
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     residency: ResidencySettings = Field(default_factory=ResidencySettings)
     tenancy: TenancySettings = Field(default_factory=TenancySettings)
+    catalog_models: dict[str, CatalogModelChoice] = Field(
+        default_factory=dict,
+        description=(
+            "Per-catalog models, e.g. {'furniture': {'detector': 'coco'}}; catalogs naming the same "
+            "spec share one loaded model (docs/RESIDENCY.md)."
+        ),
+    )
     export_dir: Path | None = Field(
         default=None,
         description=(

@@ -23,6 +23,7 @@ from lookalike.batching import InFlight
 from lookalike.devices import gpu_present
 from lookalike.execution import ExecutionPolicy
 from lookalike.settings import Settings
+from service.models import ModelRouter
 from service.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from service.search import SearchService
 from service.telemetry import SearchMetrics
@@ -144,7 +145,7 @@ class Runtime:
         r = self.settings.residency
         return IndexRegistry.from_settings(
             self.index_store,
-            self.embedder.spec,
+            self.embedder_spec_of if self.settings.catalog_models else self.embedder.spec,
             self.settings.index,
             execution=self.execution,
             location=self.settings.public_data_dir(),
@@ -167,6 +168,7 @@ class Runtime:
             reader=self.screen_reader,
             texts=self.store,
             understanding=self.settings.understanding,
+            models=self.models if self.settings.catalog_models else None,
         )
 
     def model_servers(self) -> dict[str, str]:
@@ -180,6 +182,22 @@ class Runtime:
                 checks[f"model server {model.spec}"] = str(ready())
         return checks
 
+    @cached_property
+    def models(self) -> ModelRouter:
+        """Per-catalog detectors and embedders (``catalog_models``), shared by spec."""
+        return ModelRouter(
+            self.settings,
+            default_detector=lambda: self.detector,
+            default_embedder=lambda: self.embedder,
+            execution=self.execution,
+        )
+
+    def embedder_spec_of(self, catalog: str) -> str:
+        """The vector space a catalog's index must be in: its own embedder's, else the server's."""
+        if catalog in self.settings.catalog_models:
+            return self.models.embedder_for(catalog).spec
+        return self.embedder.spec
+
     def catalog_detector(self) -> Detector:
         """The detector for catalog photos (``ingest.catalog_detector``): the search detector when
         both name the same spec (loaded once), else one of its own."""
@@ -188,12 +206,22 @@ class Runtime:
             return self.detector
         return load_detector(settings, execution=self.execution, export_dir=self.settings.onnx_dir)
 
-    def ingest_parts(self) -> IngestParts:
-        """What ``catalog_ingest.ingest_manifest`` uses; the models load only if it embeds."""
+    def ingest_parts(self, catalog: str | None = None) -> IngestParts:
+        """What ``catalog_ingest.ingest_manifest`` uses; the models load only if it embeds. With
+        ``catalog``, its own embedder when ``catalog_models`` names one."""
+        if catalog is None or catalog not in self.settings.catalog_models:
+            return IngestParts(
+                settings=self.settings,
+                store=self.store,
+                index_store=self.index_store,
+                detector=self.catalog_detector,
+                embedder=lambda: self.embedder,
+            )
+        embedder_settings = self.models.embedder_settings(catalog)
         return IngestParts(
-            settings=self.settings,
+            settings=self.settings.model_copy(update={"embedder": embedder_settings}),
             store=self.store,
             index_store=self.index_store,
             detector=self.catalog_detector,
-            embedder=lambda: self.embedder,
+            embedder=lambda: self.models.embedder(embedder_settings),
         )

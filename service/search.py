@@ -63,6 +63,23 @@ class TextLookup(Protocol):
     def word_counts(self, catalog: str, words: Sequence[str]) -> tuple[dict[str, int], int]: ...
 
 
+class CatalogModelSet(Protocol):
+    """The models one catalog searches with (``service.models.CatalogModels``)."""
+
+    @property
+    def detector(self) -> Detector: ...
+    @property
+    def embedder(self) -> Embedder: ...
+    @property
+    def detector_settings(self) -> DetectorSettings: ...
+
+
+class ModelProvider(Protocol):
+    """Per-catalog models (``service.models.ModelRouter``); None: the catalog uses the service's."""
+
+    def for_catalog(self, catalog: str) -> CatalogModelSet | None: ...
+
+
 class IndexProvider(Protocol):
     """Hands out the live index version of a catalog (lazy-loaded, hot-swappable)."""
 
@@ -190,7 +207,9 @@ class SearchService:
         reader: ScreenReader | None = None,
         texts: TextLookup | None = None,
         understanding: UnderstandingSettings | None = None,
+        models: ModelProvider | None = None,
     ) -> None:
+        self.models = models
         self.draft_long_side = draft_long_side
         self.in_flight = in_flight or InFlight()
         self.detector = detector
@@ -215,6 +234,11 @@ class SearchService:
             **self.understanding.model_dump(),
         }
 
+    def models_for(self, catalog: str) -> CatalogModelSet:
+        """The catalog's own models when it names any (``catalog_models``), else the service's."""
+        chosen = self.models.for_catalog(catalog) if self.models is not None else None
+        return chosen if chosen is not None else self
+
     def search_bytes(
         self, data: bytes, request: SearchRequest, *, max_bytes: int, max_pixels: int, source: str = "upload"
     ) -> SearchResult:
@@ -226,12 +250,13 @@ class SearchService:
         key = None
         if self.cache is not None:
             version, _ = self.indexes.get(request.catalog)
+            models = self.models_for(request.catalog)
             key = cache_key(
                 digest,
                 version,
                 request.cache_parts(),
-                self.detector.spec,
-                self.embedder.spec,
+                models.detector.spec,
+                models.embedder.spec,
                 self.understanding_key(),
             )
             hit = self.cache.get(key)
@@ -251,15 +276,22 @@ class SearchService:
             self.cache.put(key, result)
         return result
 
-    def detect(self, image: DecodedImage, request: SearchRequest, timer: StageTimer) -> list[Region]:
+    def detect(
+        self,
+        image: DecodedImage,
+        request: SearchRequest,
+        timer: StageTimer,
+        models: CatalogModelSet | None = None,
+    ) -> list[Region]:
+        models = models or self
         full = Box.full(image.width, image.height)
         if request.box is not None:
             return [Region(request.box.scaled(image.scale), None, 1.0)]
         if request.regions == "none":
             return [Region(full, None, 1.0)]
         with timer.stage("detect"):
-            found = self.detector.detect([image])[0]
-        regions = select_regions(found, image, self.detector_settings)
+            found = models.detector.detect([image])[0]
+        regions = select_regions(found, image, models.detector_settings)
         if request.regions == "all" and all(r.box != full for r in regions):
             regions.append(Region(full, None, 0.0))
         return regions
@@ -275,9 +307,10 @@ class SearchService:
         timer = timer or StageTimer()
         version, index = self.indexes.get(request.catalog)
         reading = self._start_reading(image, request, timer)
-        regions = self.detect(image, request, timer)
+        models = self.models_for(request.catalog)
+        regions = self.detect(image, request, timer, models)
         with timer.stage("embed"):
-            vectors = self.embedder.embed_images([image.crop(r.box) for r in regions])
+            vectors = models.embedder.embed_images([image.crop(r.box) for r in regions])
         screen = self._finish_reading(reading, timer)
         region_words = self._region_words(request, screen.lines, regions, image)
         depth = max(request.k, self.understanding.rerank_depth) if any(region_words) else request.k
@@ -449,6 +482,7 @@ __all__ = [
     "MAX_K",
     "IndexProvider",
     "ItemLookup",
+    "ModelProvider",
     "SearchRequest",
     "SearchService",
     "StageTimer",
