@@ -40,7 +40,7 @@ def catalog_load_handler(runtime: Runtime) -> Handler:
             raise InvalidParameterError("a catalog-load job needs 'manifest' and 'catalog'")
         runtime.store.get_catalog(params["catalog"])  # deleted meanwhile: the job fails, 404's words
         report = ingest_manifest(
-            runtime.ingest_parts(),
+            runtime.ingest_parts(params["catalog"]),
             Path(params["manifest"]),
             params["catalog"],
             rejects_path=Path(params["rejects_path"]) if params.get("rejects_path") else None,

@@ -43,7 +43,7 @@ def ingest_handler(runtime: Runtime) -> Handler:
         if not isinstance(params.get("manifest"), str) or not isinstance(params.get("catalog"), str):
             raise InvalidParameterError("an ingest job needs 'manifest' and 'catalog'")
         report = ingest_manifest(
-            runtime.ingest_parts(),
+            runtime.ingest_parts(params["catalog"]),
             Path(params["manifest"]),
             params["catalog"],
             images_root=_path(params.get("images_root")),

@@ -149,12 +149,12 @@ def upsert_item(
     runtime: RuntimeDep,
 ) -> UpsertOut:
     images = _images(body, runtime.settings.ingest.max_image_bytes)
-    t.check_model(caller, runtime.settings.embedder.spec)
+    t.check_model(caller, runtime.models.embedder_settings(ref.storage).spec)
     if not runtime.store.find_items(ref.storage, [item_id]):
         t.check_items(caller, ref, 1)
     fields = body.model_dump(exclude={"images", "attributes"})
     record = ItemRecord(item_id=item_id, **fields, attributes=dict(body.attributes))
-    report = upsert_items(runtime.ingest_parts(), ref.storage, [ItemUpsert(record, images)])
+    report = upsert_items(runtime.ingest_parts(ref.storage), ref.storage, [ItemUpsert(record, images)])
     t.meter_ingest(caller, report.loaded_images)
     return UpsertOut(
         catalog=ref.name,
