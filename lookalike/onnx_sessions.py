@@ -60,7 +60,22 @@ def _session(path: str | Path, threads: int, providers: list[str], spin: bool = 
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     if spin:
         options.add_session_config_entry("session.force_spinning_stop", "1")
-    return ort.InferenceSession(str(path), options, providers=providers)
+    return ort.InferenceSession(str(path), options, providers=provider_options(providers, Path(path)))
+
+
+def provider_options(providers: list[str], model: Path) -> list[str | tuple[str, dict[str, Any]]]:
+    """On a GPU, TensorRT builds FP16 engines (the issue-18 GPU path; the FP16/fp32 speed and
+    recall are measured by ``bench/triton/gpu.py``), cached beside the ONNX file so only the
+    first process on a machine pays the build; CUDA keeps fp32 for the layers TensorRT leaves."""
+    out: list[str | tuple[str, dict[str, Any]]] = []
+    for provider in providers:
+        if provider == "TensorrtExecutionProvider":
+            cache = model.parent / "tensorrt-engines"
+            options = {"trt_fp16_enable": True, "trt_engine_cache_enable": True}
+            out.append((provider, {**options, "trt_engine_cache_path": str(cache)}))
+        else:
+            out.append(provider)
+    return out
 
 
 class AdaptiveSession:

@@ -134,3 +134,22 @@ def test_the_export_verb_writes_a_repository_and_refuses_tensorrt_on_the_cpu(tmp
         app, ["export", "triton", "--out", str(tmp_path / "x"), "--device", "cpu", "--tensorrt"], env=env
     )
     assert refused.exit_code != 0 and "TensorRT" in refused.output
+
+
+def test_in_process_tensorrt_builds_fp16_engines_cached_beside_the_model(tmp_path: Path) -> None:
+    from lookalike.onnx_sessions import provider_options
+
+    model = tmp_path / "embedder.onnx"
+    trt, cuda, cpu = provider_options(
+        ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"], model
+    )
+    assert trt == (
+        "TensorrtExecutionProvider",
+        {
+            "trt_fp16_enable": True,
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(tmp_path / "tensorrt-engines"),
+        },
+    )
+    assert (cuda, cpu) == ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert provider_options(["CPUExecutionProvider"], model) == ["CPUExecutionProvider"]
