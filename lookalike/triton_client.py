@@ -2,8 +2,9 @@
 
 Specs name it as ``triton+grpc://host:8001/<model>`` or ``triton+http://host:8000/<model>``,
 with optional query parameters ``version`` (default: the newest ready one), ``timeout_s``
-(per call, default 10) and ``retries`` (on UNAVAILABLE and refused connections, default 3,
-with a short exponential back-off). A small pool of clients, one borrowed per call, lets
+(per call, default 10), ``retries`` (on UNAVAILABLE and refused connections, default 3,
+with a short exponential back-off) and ``wait_s`` (how long loading waits for the model to turn
+ready, default 30). A small pool of clients, one borrowed per call, lets
 concurrent searches share connections without sharing a client object between threads.
 The detector and the embedder stages wrap this (``detector/triton.py``, ``embedder/triton.py``).
 """
@@ -39,6 +40,8 @@ class TritonEndpoint:
     version: str = ""
     timeout_s: float = 10.0
     retries: int = 3
+    wait_s: float = 30.0
+    """How long loading waits for the server and model to turn ready (a Triton pod starting)."""
 
     @staticmethod
     def parse(spec: str) -> TritonEndpoint:
@@ -51,7 +54,7 @@ class TritonEndpoint:
                 f"Triton spec {spec!r} needs a host:port and one model name: triton+grpc://host:8001/<model>"
             )
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"version", "timeout_s", "retries"}
+        unknown = set(query) - {"version", "timeout_s", "retries", "wait_s"}
         if unknown:
             raise ValueError(f"Triton spec {spec!r}: unknown parameter(s) {sorted(unknown)}")
         protocol: Literal["grpc", "http"] = "grpc" if parts.scheme.lower() == "triton+grpc" else "http"
@@ -63,6 +66,7 @@ class TritonEndpoint:
             query.get("version", ""),
             float(query.get("timeout_s", 10.0)),
             int(query.get("retries", 3)),
+            float(query.get("wait_s", 30.0)),
         )
 
     def __str__(self) -> str:
@@ -79,12 +83,14 @@ def _unavailable(exc: BaseException) -> bool:
 class TritonModel:
     """One model on one Triton server: its config parameters, version, readiness and ``infer``."""
 
-    def __init__(self, endpoint: TritonEndpoint, pool_size: int = 4, wait_ready_s: float = 30.0) -> None:
+    def __init__(
+        self, endpoint: TritonEndpoint, pool_size: int = 4, wait_ready_s: float | None = None
+    ) -> None:
         self.endpoint = endpoint
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
         for _ in range(pool_size):
             self._pool.put(self._new_client())
-        self._wait_ready(wait_ready_s)
+        self._wait_ready(endpoint.wait_s if wait_ready_s is None else wait_ready_s)
         with self._client() as client:
             config = self._config(client)
         self.parameters: dict[str, str] = {

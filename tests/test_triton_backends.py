@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,56 @@ def test_a_bad_image_fails_its_own_pipeline_request(triton_server: LocalTritonSe
     Image.new("RGB", (64, 64), "white").save(good, "PNG")
     out = model.infer({"IMAGE": np.frombuffer(good.getvalue(), np.uint8)}, ["BOXES"])
     assert out["BOXES"].tolist() == [[0.0, 0.0, 64.0, 64.0]], "no product: the whole image"
+
+
+def test_the_api_serves_through_triton_and_readyz_shows_the_triton_models(
+    triton_server: LocalTritonServer, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    settings = Settings(
+        data_dir=tmp_path,
+        detector=DetectorSettings(spec=spec(triton_server, "detector")),
+        embedder=EmbedderSettings(spec=spec(triton_server, "embedder")),
+    )
+    runtime = Runtime(settings, serving=True)
+    photos = clothing_photos(12)
+    ingest_manifest(
+        runtime.ingest_parts(), write_manifest(tmp_path / "c.csv", photos), "shop", progress=False
+    )
+    with TestClient(create_app(settings, runtime=runtime)) as client:
+        for _ in range(100):
+            ready = client.get("/readyz")
+            if "loading" not in ready.json()["checks"].values():
+                break
+            time.sleep(0.1)
+        assert ready.status_code == 200, ready.json()
+        triton_checks = {k: v for k, v in ready.json()["checks"].items() if k.startswith("model server")}
+        assert list(triton_checks.values()) == ["ok", "ok"]
+        found = client.post(
+            "/v1/search", files={"image": photos[3].read_bytes()}, data={"k": "3", "catalog": "shop"}
+        )
+        assert found.status_code == 200, found.text
+        assert found.json()["regions"][0]["matches"][0]["item_id"] == photos[3].stem
+
+
+def test_readyz_says_why_when_the_triton_server_is_down(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from triton_repo.server import free_port
+
+    down = f"triton+grpc://127.0.0.1:{free_port()}/detector?wait_s=0"
+    settings = Settings(data_dir=tmp_path, detector=DetectorSettings(spec=down))
+    with TestClient(create_app(settings)) as client:
+        for _ in range(200):
+            body = client.get("/readyz").json()
+            if body["checks"]["detector"] != "loading":
+                break
+            time.sleep(0.1)
+        assert client.get("/readyz").status_code == 503
+        assert (
+            "ModelServerError" in body["checks"]["detector"] and "unreachable" in body["checks"]["detector"]
+        )
