@@ -18,6 +18,7 @@ from cli.index import index_app
 from cli.ingest import ingest
 from cli.jobs import jobs_app
 from cli.serve import serve
+from cli.tenants import tenants_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 app.command("ingest")(ingest)
@@ -29,6 +30,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
+app.add_typer(tenants_app, name="tenants")
 
 if __name__ == "__main__":
     app()
