@@ -236,6 +236,9 @@ class TenancyStore:
             info = self._key_info(old, None)
             if not info.active(now):
                 raise UnknownKeyError(f"key {prefix!r} is revoked or expired; create a new one")
+            if old.replaced_by is not None:
+                successor = session.scalar(select(ApiKeyRow.prefix).where(ApiKeyRow.id == old.replaced_by))
+                raise ConflictError(f"key {prefix!r} was rotated already; rotate its successor {successor!r}")
             row = ApiKeyRow(
                 tenant_id=old.tenant_id,
                 prefix=key.prefix,

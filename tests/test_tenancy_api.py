@@ -57,6 +57,10 @@ def test_two_tenants_each_search_their_own_catalog_of_the_same_name(world: World
         assert top["score"] > 0.99
         assert "/v1/catalogs/shoes/items/" in top["image_url"]
         assert world.client.get(top["image_url"], headers=world.as_(role)).status_code == 200
+    # The same screenshot, just searched (and cached) by acme: globex still sees only its own items.
+    r = search(world, world.as_("globex"), n=0)
+    found = {m["item_id"] for region in r.json()["regions"] for m in region["matches"]}
+    assert found and found <= set(world.items["globex"]["shoes"])
 
 
 def test_another_tenants_catalog_is_404_like_one_that_does_not_exist(world: World) -> None:
