@@ -53,6 +53,14 @@ class Metrics:
                 del series[key]
             series[_key({**keep, **labels})] = value
 
+    def forget(self, names: tuple[str, ...], **labels: str) -> None:
+        """Drop the series of ``names`` carrying ``labels`` (an evicted catalog's gauges)."""
+        with self._lock:
+            for name in names:
+                series = self._values.get(name, {})
+                for key in [k for k in series if all(dict(k).get(n) == v for n, v in labels.items())]:
+                    del series[key]
+
     def value(self, name: str, **labels: str) -> float:
         with self._lock:
             return self._values.get(name, {}).get(_key(labels), 0.0)

@@ -42,6 +42,13 @@ class SearchOverrides:
 
 
 UNBOUNDED = 1 << 62
+SERVING_GAUGES = (
+    "lookalike_index_info",
+    "lookalike_index_vectors",
+    "lookalike_index_deleted",
+    "lookalike_index_delta_rows",
+    "lookalike_index_load_seconds",
+)
 
 
 def resident_set(
@@ -103,6 +110,7 @@ class IndexRegistry:
         self.refused: dict[str, str] = {}
         self.residency: Residency[_Entry] = residency or Residency(UNBOUNDED)
         """Which catalogs stay loaded (default: every catalog used, no budget)."""
+        self.residency.on_evict = self._evicted
         store.subscribe(self._on_change)
 
     @classmethod
@@ -245,6 +253,10 @@ class IndexRegistry:
             live.count,
             seconds * 1000,
         )
+
+    def _evicted(self, catalog: str, entry: _Entry) -> None:
+        """An evicted catalog serves nothing: its gauges go (its counters stay)."""
+        self.metrics.forget(SERVING_GAUGES, catalog=catalog)
 
     def _refuse(self, catalog: str, version: str, exc: Exception) -> None:
         self.refused[catalog] = version
