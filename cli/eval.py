@@ -32,6 +32,12 @@ def eval_command(
         str | None,
         typer.Option("--embedder", metavar="TEXT", help="Embedder spec override, e.g. 'efficientnet_lite0'."),
     ] = None,
+    ocr: Annotated[
+        str | None,
+        typer.Option(
+            "--ocr", metavar="MODE", help="Read query text: off, auto or always (understanding.ocr override)."
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, metavar="N", help="Only the first N queries.")
     ] = None,
@@ -58,6 +64,14 @@ def eval_command(
         if embedder is not None:
             settings = settings.model_copy(
                 update={"embedder": settings.embedder.model_copy(update={"spec": embedder})}
+            )
+        if ocr is not None:
+            settings = settings.model_copy(
+                update={
+                    "understanding": type(settings.understanding).model_validate(
+                        {**settings.understanding.model_dump(), "ocr": ocr}
+                    )
+                }
             )
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc}", err=True)
