@@ -176,7 +176,9 @@ def build_clothing_text(
             f"{target}-b", jitter_photo(photo, rng, crop=0.95), name, _other(rng, BRANDS, brand), label, price
         )
         add(f"{target}-n", jitter_photo(photo, rng, crop=0.95), _name(rng, label, name), brand, label, price)
-        page = compose_product_page(photo, brand, name, f"{price:.2f} EUR", random.Random(seed * 1_000_003 + n))
+        page = compose_product_page(
+            photo, brand, name, f"{price:.2f} EUR", random.Random(seed * 1_000_003 + n)
+        )
         image = f"images/queries/page-{n:04d}.jpg"
         (out / image).write_bytes(page.jpeg)
         queries.append(
