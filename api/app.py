@@ -16,6 +16,7 @@ from api.problems import install_problem_handlers
 from api.readiness import Warmup
 from api.routes import admin, catalog_loads, catalog_writes, catalogs, health, jobs, metrics, search
 from api.schemas import Problem
+from lookalike.netguard import Resolver
 from lookalike.settings import Settings, load_settings
 from service.jobs import job_queue, job_runner
 from service.runtime import Runtime
@@ -34,11 +35,14 @@ def _version() -> str:
         return "0.0.0"
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, resolver: Resolver | None = None
+) -> FastAPI:
     """Build the app; models load in the background after start-up, so /healthz answers at once.
 
     Pass ``runtime`` to share already-loaded models (tests); otherwise one is built from ``settings``
     (default: read from the environment; ``lookalike serve`` passes its own to every worker).
+    ``resolver`` replaces the system's DNS for image URLs (tests of rebinding).
     """
     settings = settings or (runtime.settings if runtime is not None else load_settings())
 
@@ -54,7 +58,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         )
         try:
             async with new_http_client(
-                allow_private_networks=settings.api.fetch_allow_private_networks
+                allow_private_networks=settings.api.fetch_allow_private_networks,
+                allowed_networks=settings.api.fetch_allowed_networks,
+                resolver=resolver,
             ) as client:
                 app.state.http = client
                 yield

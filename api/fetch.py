@@ -2,48 +2,41 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
+from collections.abc import Sequence
 
 import anyio
 import httpx
 
 from lookalike.errors import ImageFetchError, ImageTooLargeError
+from lookalike.netguard import AddressPolicy, Resolver, UnsafeDestinationError, guarded_async_transport
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 MAX_REDIRECTS = 3
 USER_AGENT = "lookalike-image-fetch/0.1"
 
 
-def new_http_client(*, allow_private_networks: bool = False) -> httpx.AsyncClient:
+def new_http_client(
+    *,
+    allow_private_networks: bool = False,
+    allowed_networks: Sequence[str] = (),
+    resolver: Resolver | None = None,
+) -> httpx.AsyncClient:
     """One pooled client per app; proxies from the environment are ignored (settings are the only config).
 
-    Unless allowed, every request it makes (redirects included) must go to a public address,
-    so an image URL cannot make the server probe its own network (SSRF).
+    Unless allowed, every connection it opens (redirects included) goes to a public address that
+    was checked and then connected to as such (``lookalike.netguard``): an image URL cannot make
+    the server probe its own network (SSRF), not even through a rebinding DNS answer.
     """
-    hooks = [] if allow_private_networks else [_refuse_private_destination]
+    policy = AddressPolicy.of(
+        allow_private=allow_private_networks, allowed_networks=allowed_networks, resolver=resolver
+    )
     return httpx.AsyncClient(
+        transport=guarded_async_transport(policy),
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"user-agent": USER_AGENT, "accept": "image/*"},
         trust_env=False,
-        event_hooks={"request": hooks},
     )
-
-
-async def _refuse_private_destination(request: httpx.Request) -> None:
-    host = request.url.host
-    try:
-        infos = await anyio.getaddrinfo(host, request.url.port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ImageFetchError(f"{request.url}: host {host!r} does not resolve ({exc})") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            raise ImageFetchError(
-                f"{request.url}: {host} resolves to a non-public address ({address}); "
-                "fetching it is not allowed"
-            )
 
 
 def parse_image_url(url: str) -> httpx.URL:
@@ -86,6 +79,8 @@ async def fetch_image(client: httpx.AsyncClient, url: str, *, max_bytes: int, ti
                         raise ImageTooLargeError(f"{url}: more than the limit of {max_bytes} bytes")
                     chunks.append(chunk)
                 return b"".join(chunks)
+    except UnsafeDestinationError as exc:
+        raise ImageFetchError(f"{url}: {exc}") from exc
     except TimeoutError as exc:
         raise ImageFetchError(f"{url}: timed out after {timeout_s:g} s") from exc
     except httpx.TimeoutException as exc:

@@ -16,10 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from index.versions import IndexVersionError
-from lookalike.errors import CatalogLoadingError, ClientError, NotReadyError
+from lookalike.errors import CatalogLoadingError, ClientError, NotReadyError, SearchBudgetError
+from lookalike.redact import public_reason, without_paths
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +125,35 @@ async def not_ready_handler(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         request,
         503,
-        str(exc),
+        without_paths(str(exc)),
         title="Service not ready",
         type_=problem_type("NotReady"),
+        headers={"Retry-After": "5"},
+    )
+
+
+async def dependency_handler(request: Request, exc: Exception) -> JSONResponse:
+    """The catalog database went away (or is locked): answer 503 now; the pool reconnects by itself."""
+    log.warning("dependency_unavailable path=%s error=%s", request.url.path, exc)
+    return problem_response(
+        request,
+        503,
+        f"the catalog database is unavailable ({public_reason(exc)}); retry later",
+        title="Dependency unavailable",
+        type_=problem_type("DependencyUnavailable"),
+        headers={"Retry-After": "5"},
+    )
+
+
+async def budget_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A search that ran past ``api.search_budget_s``: the server was too busy or the image too costly."""
+    log.warning("search_budget path=%s reason=%s", request.url.path, exc)
+    return problem_response(
+        request,
+        503,
+        str(exc),
+        title="Search over its time budget",
+        type_=problem_type("SearchBudget"),
         headers={"Retry-After": "5"},
     )
 
@@ -178,6 +207,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ClientError, client_error_handler)
     app.add_exception_handler(NotReadyError, not_ready_handler)
     app.add_exception_handler(IndexVersionError, not_ready_handler)
+    app.add_exception_handler(SearchBudgetError, budget_handler)
+    for unavailable in (OperationalError, InterfaceError, DisconnectionError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(unavailable, dependency_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, http_error_handler)
     app.add_exception_handler(Exception, unhandled_error_handler)

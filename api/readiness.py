@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lookalike.errors import NotReadyError
+from lookalike.redact import public_reason
 from service.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -75,21 +76,19 @@ class Warmup:
             for name, load in steps:
                 if self.components[name] == "ok":
                     continue
-                self.components[name] = "loading"
                 start = time.perf_counter()
                 try:
                     load()
-                except Exception as exc:
-                    self.components[name] = f"failed: {type(exc).__name__}: {exc}"
+                except Exception as exc:  # the models do not need the database: load them anyway
+                    self.components[name] = f"failed: {public_reason(exc)}"
                     log.exception("warmup_failed component=%s", name)
-                    for later, _ in steps:
-                        if self.components[later] != "ok" and later != name:
-                            self.components[later] = f"not loaded: {name} failed"
-                    return
+                    continue
                 self.components[name] = "ok"
                 log.info("warmup_loaded component=%s ms=%.0f", name, (time.perf_counter() - start) * 1000)
         finally:
             self._models_done.set()
+        if not self.models_ok:
+            return
         if self.models_ok and self.runtime.settings.understanding.ocr != "off":
             try:  # the first query that reads text must not pay for loading the OCR models
                 _ = self.runtime.screen_reader.reader
@@ -115,13 +114,24 @@ class Warmup:
         try:
             version, _ = self.runtime.indexes.get(catalog)
         except Exception as exc:
-            return f"{type(exc).__name__}: {getattr(exc, 'detail', exc)}"
+            return public_reason(exc)
         return "ok" if version else "no index"
+
+    def _ping_database(self) -> str:
+        """The store loaded once; is the database still there? (It may go away and come back.)"""
+        try:
+            self.runtime.store.ping()
+        except Exception as exc:
+            log.warning("readyz_database_unreachable error=%s", exc)
+            return f"unreachable: {public_reason(exc)}"
+        return "ok"
 
     def report(self) -> ReadyReport:
         """Checks now; an index published since start-up gets loaded here, so readiness heals itself."""
         self._retry_if_failed()
         checks = dict(self.components)
+        if checks["database"] == "ok":
+            checks["database"] = self._ping_database()
         if self.models_ok:
             checks.update(self.runtime.model_servers())
         for catalog in self.preload_catalogs:

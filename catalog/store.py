@@ -64,7 +64,10 @@ def normalise_url(url: str) -> str:
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        # pre-ping: a connection the server dropped is replaced, so the store recovers by itself when
+        # the database comes back; a short connect timeout keeps /readyz and searches from hanging.
+        connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -129,6 +132,11 @@ class CatalogStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def ping(self) -> None:
+        """One round trip (``SELECT 1``): raises the driver's error while the database is unreachable."""
+        with self.engine.connect() as connection:
+            connection.execute(select(literal(1)))
 
     def describe(self) -> str:
         """Where the rows live, for people: the SQLite file, or the URL without its password."""

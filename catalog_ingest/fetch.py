@@ -10,6 +10,7 @@ from types import TracebackType
 import httpx
 
 from catalog_ingest.rows import ImageRef
+from lookalike.netguard import AddressPolicy, UnsafeDestinationError, guarded_transport
 from lookalike.settings import IngestSettings
 
 
@@ -30,6 +31,10 @@ class Fetcher:
         self._pool = ThreadPoolExecutor(max_workers=settings.fetch_workers, thread_name_prefix="ingest-fetch")
         self._client: httpx.Client | None = None
         self._workers = settings.fetch_workers
+        self._policy = AddressPolicy.of(
+            allow_private=settings.fetch_allow_private_networks,
+            allowed_networks=settings.fetch_allowed_networks,
+        )
 
     def __enter__(self) -> Fetcher:
         return self
@@ -48,9 +53,9 @@ class Fetcher:
     def client(self) -> httpx.Client:
         if self._client is None:  # only runs that name URLs pay for a client
             self._client = httpx.Client(
+                transport=guarded_transport(self._policy, httpx.Limits(max_connections=self._workers)),
                 timeout=self.timeout_s,
                 follow_redirects=True,
-                limits=httpx.Limits(max_connections=self._workers),
                 headers={"User-Agent": "lookalike-ingest"},
             )
         return self._client
@@ -94,6 +99,8 @@ class Fetcher:
                         return Fetched(None, f"image at {url} is over the limit of {self.max_bytes} bytes")
                     chunks.append(chunk)
                 return Fetched(b"".join(chunks))
+        except UnsafeDestinationError as exc:
+            return Fetched(None, f"could not fetch {url}: {exc}")
         except httpx.TimeoutException:
             return Fetched(None, f"could not fetch {url}: timed out after {self.timeout_s:g} s")
         except httpx.HTTPError as exc:

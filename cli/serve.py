@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.options import ConfigOpt
+from lookalike.redact import public_reason
 from lookalike.settings import load_settings
 
 OUR_LOGGERS = ("api", "service", "lookalike", "detector", "embedder", "index", "catalog", "catalog_ingest")
@@ -50,10 +51,18 @@ def serve(
     from lookalike.execution import usable_cores
 
     settings = load_settings(config)
-    # Migrate once here: workers starting together would race to create the schema.
+    # Migrate once here: workers starting together would race to create the schema. A database
+    # that is not up yet does not stop the server: /readyz answers 503 until it is (then each
+    # worker migrates on its own retry; the migration is idempotent).
     store = CatalogStore(settings.db_url)
     try:
         store.migrate()
+    except Exception as exc:
+        typer.echo(
+            f"lookalike: the catalog database is not reachable yet ({public_reason(exc)}); serving anyway, "
+            "/readyz answers 503 until it is",
+            err=True,
+        )
     finally:
         store.close()
     host, port = host or settings.api.host, port or settings.api.port

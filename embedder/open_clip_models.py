@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from embedder.device import resolve_device
+from embedder.preprocess import trim_to_aspect
 from embedder.torch_embedder import l2_normalise
 from lookalike.types import Vectors
 
@@ -52,7 +53,10 @@ class OpenClipEmbedder:
         out = []
         for start in range(0, len(images), self.batch_size):
             batch = torch.stack(
-                [self._preprocess(im.convert("RGB")) for im in images[start : start + self.batch_size]]
+                [
+                    self._preprocess(trim_to_aspect(im).convert("RGB"))
+                    for im in images[start : start + self.batch_size]
+                ]
             )
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
                 feats = self._model.encode_image(batch.to(self.device))

@@ -30,14 +30,43 @@ def precision_space(space: str, precision: str) -> str:
     return f"{space}|{precision}" if precision in OWN_VECTOR_SPACE_PRECISIONS else space
 
 
+# Above this aspect ratio the short-side-first resize would build an intermediate image more
+# than this many times the output's area (a 60000x2 PNG: a 6,720,000x224 one, 15 s of CPU).
+MAX_INTERMEDIATE_ASPECT = 4.0
+
+
 def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
-    """Resize the short side to ``size`` (one resize, from the decoded image) and crop the centre."""
+    """Resize the short side to ``size`` and crop the centre: the work is bounded by the output size.
+
+    Ordinary shapes resize the whole image, then crop (the values the indexes were built with).
+    Long, thin images resize only the centre square of the source (Pillow's ``box``), so a cheap
+    upload cannot make a huge intermediate image."""
     w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return img.crop((left, top, left + size, top + size))
+    if max(w, h) <= MAX_INTERMEDIATE_ASPECT * min(w, h):
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        return img.crop((left, top, left + size, top + size))
+    side = min(w, h)
+    x0, y0 = (w - side) / 2, (h - side) / 2
+    return img.resize(
+        (size, size), Image.Resampling.BILINEAR, box=(x0, y0, x0 + side, y0 + side), reducing_gap=2.0
+    )
+
+
+def trim_to_aspect(img: Image.Image, max_aspect: float = MAX_INTERMEDIATE_ASPECT) -> Image.Image:
+    """The centre of a long, thin image at most ``max_aspect`` long (for preprocessing that is not
+    ours, e.g. open_clip's transforms): a centre crop keeps only the middle anyway."""
+    w, h = img.size
+    if max(w, h) <= max_aspect * min(w, h):
+        return img
+    long_side = max(1, int(max_aspect * min(w, h)))
+    if w > h:
+        left = (w - long_side) // 2
+        return img.crop((left, 0, left + long_side, h))
+    top = (h - long_side) // 2
+    return img.crop((0, top, w, top + long_side))
 
 
 Mapper = Callable[[Callable[[Image.Image], np.ndarray], Iterable[Image.Image]], Iterator[np.ndarray]]

@@ -35,6 +35,13 @@ class ImageTooLargeError(ClientError):
     title = "Image too large"
 
 
+class ImageShapeError(ClientError):
+    """An image far longer than it is wide (or the reverse): cheap to send, useless to search."""
+
+    status = 422
+    title = "Unsupported image shape"
+
+
 class InvalidParameterError(ClientError):
     """A parameter out of range or malformed (k, box, categories...)."""
 
@@ -61,6 +68,10 @@ class UnknownItemError(ClientError):
 
 class NotReadyError(LookalikeError):
     """The service has no index loaded for the catalog yet."""
+
+
+class SearchBudgetError(LookalikeError):
+    """A search took more compute than ``api.search_budget_s``: answered 503 with Retry-After."""
 
 
 class ManifestError(LookalikeError):

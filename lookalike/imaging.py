@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from lookalike.errors import BadImageError, ImageTooLargeError
+from lookalike.errors import BadImageError, ImageShapeError, ImageTooLargeError
 from lookalike.types import DecodedImage
 
 # We enforce our own pixel limit before decoding; Pillow's global guard stays as a backstop.
@@ -59,12 +59,14 @@ def decode_image(
     max_pixels: int = 40_000_000,
     draft_long_side: int | None = None,
     sha256: str | None = None,
+    max_aspect_ratio: float | None = None,
 ) -> DecodedImage:
     """Decode ``data`` or raise a ``ClientError`` that says exactly what is wrong.
 
     ``draft_long_side`` lets a large JPEG decode at a reduced DCT scale (1/2, 1/4, 1/8) while
     its long side stays at least that many pixels: several times less decode work for phone
     screenshots. ``DecodedImage.scale`` records the reduction so boxes map back.
+    ``max_aspect_ratio`` refuses long, thin images (a 440-byte 60000x2 PNG) before any pixel is decoded.
     """
     if not data:
         raise BadImageError(f"{source or 'image'}: empty body, expected image bytes")
@@ -87,6 +89,11 @@ def decode_image(
                     f"{source or 'image'}: {width}x{height} = {width * height} pixels is over "
                     f"the limit of {max_pixels} pixels"
                 )
+            if max_aspect_ratio is not None and max(width, height) > max_aspect_ratio * min(width, height):
+                raise ImageShapeError(
+                    f"{source or 'image'}: {width}x{height} is longer than {max_aspect_ratio:g} times its "
+                    "width; crop it to the part to search"
+                )
             if draft_long_side and img.format == "JPEG" and max(width, height) > draft_long_side:
                 ratio = draft_long_side / max(width, height)
                 img.draft("RGB", (max(1, math.ceil(width * ratio)), max(1, math.ceil(height * ratio))))
@@ -95,7 +102,7 @@ def decode_image(
             scale = img.size[0] / width
             ImageOps.exif_transpose(img, in_place=True)  # without the tag, no copy of the pixels
             rgb = _to_rgb(img)
-    except (BadImageError, ImageTooLargeError):
+    except (BadImageError, ImageTooLargeError, ImageShapeError):
         raise
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"{source or 'image'}: {exc}") from exc

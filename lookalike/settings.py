@@ -274,6 +274,22 @@ class ApiSettings(BaseModel):
     default_catalog: str = "demo"
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=40_000_000, ge=1)
+    max_aspect_ratio: float = Field(
+        default=50.0,
+        ge=1.0,
+        description=(
+            "Refuse uploads longer than this many times their width (or the reverse) with 422, before "
+            "decoding: a 440-byte 60000x2 PNG is far under max_pixels. A scrolling phone capture is ~20."
+        ),
+    )
+    search_budget_s: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Compute time one search may take (decode, detector, embedder); a search over it stops at the "
+            "next stage with 503 + Retry-After instead of holding a core."
+        ),
+    )
     decode_long_side: int = Field(
         default=1024,
         ge=0,
@@ -282,6 +298,10 @@ class ApiSettings(BaseModel):
     allow_url_fetch: bool = True
     fetch_allow_private_networks: bool = Field(
         default=False, description="Let image URLs reach loopback/private addresses (tests, intranets)."
+    )
+    fetch_allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDRs image URLs may reach although private (an intranet CDN), e.g. ['10.20.0.0/16'].",
     )
     fetch_timeout_s: float = Field(default=10.0, gt=0)
     preload_catalogs: list[str] = Field(
@@ -332,6 +352,16 @@ class IngestSettings(BaseModel):
         description="Detector spec for catalog photos; 'none' embeds each photo whole (product shots).",
     )
     fetch_timeout_s: float = Field(default=20.0, gt=0)
+    fetch_allow_private_networks: bool = Field(
+        default=False,
+        description=(
+            "Let manifest image URLs reach loopback/private addresses (a feed is often a third party's "
+            "file: by default its URLs may only reach public addresses, checked as in api)."
+        ),
+    )
+    fetch_allowed_networks: list[str] = Field(
+        default_factory=list, description="CIDRs manifest image URLs may reach although private."
+    )
     fetch_workers: int = Field(default=8, ge=1)
     max_image_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=100_000_000, ge=1)

@@ -17,7 +17,7 @@ from detector import Detector, select_regions
 from embedder import Embedder
 from index import SearchableIndex, SearchFilter
 from lookalike.batching import InFlight
-from lookalike.errors import InvalidParameterError
+from lookalike.errors import InvalidParameterError, SearchBudgetError
 from lookalike.imaging import decode_image, sha256_hex
 from lookalike.settings import DetectorSettings, UnderstandingSettings
 from lookalike.types import (
@@ -164,10 +164,13 @@ class SearchRequest:
 
 
 class StageTimer:
-    """Collects wall-clock milliseconds per pipeline stage."""
+    """Collects wall-clock milliseconds per pipeline stage; with ``budget_s``, a stage that ends past
+    the budget stops the search there (``SearchBudgetError``) instead of running the next one."""
 
-    def __init__(self) -> None:
+    def __init__(self, budget_s: float | None = None) -> None:
         self.ms: dict[str, float] = {}
+        self.started = time.perf_counter()
+        self.budget_s = budget_s
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -176,6 +179,12 @@ class StageTimer:
             yield
         finally:
             self.ms[name] = self.ms.get(name, 0.0) + (time.perf_counter() - start) * 1000.0
+        spent = time.perf_counter() - self.started
+        if self.budget_s is not None and spent > self.budget_s:
+            raise SearchBudgetError(
+                f"the search spent {spent:.1f} s (over its budget of {self.budget_s:g} s) at the {name} "
+                "stage; retry later or send a smaller image"
+            )
 
 
 def merge_neighbours(
@@ -240,11 +249,20 @@ class SearchService:
         return chosen if chosen is not None else self
 
     def search_bytes(
-        self, data: bytes, request: SearchRequest, *, max_bytes: int, max_pixels: int, source: str = "upload"
+        self,
+        data: bytes,
+        request: SearchRequest,
+        *,
+        max_bytes: int,
+        max_pixels: int,
+        source: str = "upload",
+        max_aspect_ratio: float | None = None,
+        budget_s: float | None = None,
     ) -> SearchResult:
         """Search raw upload bytes: answered from the result cache when the same bytes were
-        searched with the same parameters against the same index version and models."""
-        timer = StageTimer()
+        searched with the same parameters against the same index version and models. Past
+        ``budget_s`` of compute the search stops at the next stage (``SearchBudgetError``)."""
+        timer = StageTimer(budget_s)
         with timer.stage("hash"):
             digest = sha256_hex(data)
         key = None
@@ -270,6 +288,7 @@ class SearchService:
                 max_pixels=max_pixels,
                 sha256=digest,
                 draft_long_side=self.draft_long_side,
+                max_aspect_ratio=max_aspect_ratio,
             )
         result = self.search(image, request, timer)
         if self.cache is not None and key is not None and result.index_version == version:

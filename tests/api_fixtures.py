@@ -22,7 +22,7 @@ from api.app import create_app
 from catalog_ingest import ingest_manifest
 from catalog_ingest.datasets.clothing import write_clothing_manifest
 from embedder import Embedder
-from lookalike.settings import ApiSettings, DetectorSettings, EmbedderSettings, Settings
+from lookalike.settings import ApiSettings, DetectorSettings, EmbedderSettings, IngestSettings, Settings
 from service.runtime import Runtime
 from tests.images import CLOTHING, CLOTHING_IMAGES, clothing_photos
 
@@ -54,6 +54,7 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
         api=ApiSettings(
             default_catalog=CATALOG, preload_catalogs=[CATALOG], fetch_allow_private_networks=True
         ),
+        ingest=IngestSettings(fetch_allow_private_networks=True),
     )
 
 

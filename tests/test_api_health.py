@@ -101,7 +101,7 @@ def test_a_failed_model_load_is_retried_and_the_service_recovers(tmp_path: Path,
     warmup.start()
     with pytest.raises(NotReadyError, match="unknown detector spec 'bogus'"):
         warmup.wait_for_models(timeout=30)
-    assert warmup.report().checks["embedder"] == "not loaded: detector failed"
+    assert warmup.report().checks["embedder"] == "ok"  # loads although the detector failed
     runtime.settings.detector.spec = "none"  # the cause goes away (think: a database that came up late)
     warmup.retry_s = 0.0
     warmup.report()  # a readiness probe triggers the retry

@@ -358,7 +358,7 @@ def test_images_are_fetched_over_http_with_limits(
         item_row("big", f"{image_server}/big.jpg"),
         item_row("big-local", "big.jpg"),
     ]
-    runtime = make_runtime(ingest=IngestSettings(max_image_bytes=limit))
+    runtime = make_runtime(ingest=IngestSettings(max_image_bytes=limit, fetch_allow_private_networks=True))
 
     manifest = scenario.write(tmp_path / "web.csv")
     report = ingest_manifest(

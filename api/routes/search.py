@@ -62,7 +62,13 @@ def run_search(
         return runtime.search.search_text(request)
     warmup.wait_for_models()
     return runtime.search.search_bytes(
-        data, request, max_bytes=api.max_upload_bytes, max_pixels=api.max_pixels, source=parsed.source
+        data,
+        request,
+        max_bytes=api.max_upload_bytes,
+        max_pixels=api.max_pixels,
+        source=parsed.source,
+        max_aspect_ratio=api.max_aspect_ratio,
+        budget_s=api.search_budget_s,
     )
 
 
