@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -9,6 +10,7 @@ from typing import Any
 
 import anyio
 from fastapi import FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from api.docs import install_docs
 from api.fetch import new_http_client
@@ -21,6 +23,8 @@ from lookalike.settings import Settings, load_settings
 from service.jobs import job_queue, job_runner
 from service.runtime import Runtime
 from web import router as web_router
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Visual product search: send a screenshot, get similar catalog items per detected product.
 
@@ -50,9 +54,17 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = runtime if runtime is not None else Runtime(settings, serving=True)
         app.state.search_limiter = anyio.CapacityLimiter(app.state.runtime.search_threads)
-        app.state.warmup = Warmup(app.state.runtime, settings.api.preload_catalogs)
+        # A server whose database is down still starts: it says so on /readyz, and the warm-up
+        # migrates the queue with the catalog when the database comes.
+        app.state.jobs = job_queue(settings, migrate=False)
+        try:
+            await anyio.to_thread.run_sync(app.state.jobs.migrate)
+        except SQLAlchemyError as exc:
+            log.warning("jobs_migrate_deferred error=%s", exc)
+        app.state.warmup = Warmup(
+            app.state.runtime, settings.api.preload_catalogs, on_database=[app.state.jobs.migrate]
+        )
         app.state.warmup.start()
-        app.state.jobs = await anyio.to_thread.run_sync(job_queue, settings)
         runner = (
             job_runner(app.state.runtime, app.state.jobs).start() if settings.jobs.run_in_server else None
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lookalike.errors import NotReadyError
@@ -37,8 +37,15 @@ class Warmup:
     """Loads the runtime's parts in a daemon thread; a failed part is retried (a database that was
     not up yet) at most every ``retry_s`` seconds, when /readyz or a search asks."""
 
-    def __init__(self, runtime: Runtime, preload_catalogs: list[str]) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        preload_catalogs: list[str],
+        on_database: Sequence[Callable[[], object]] = (),
+    ) -> None:
+        """``on_database``: what else needs the database once it answers (the job queue's migration)."""
         self.runtime = runtime
+        self.on_database = list(on_database)
         self.preload_catalogs = list(preload_catalogs)
         self.components: dict[str, str] = {name: "loading" for name in ("database", "detector", "embedder")}
         self._models_done = threading.Event()
@@ -68,7 +75,7 @@ class Warmup:
 
     def _run(self) -> None:
         steps: list[tuple[str, Callable[[], object]]] = [
-            ("database", lambda: self.runtime.store),
+            ("database", lambda: (self.runtime.store, [step() for step in self.on_database])),
             ("detector", lambda: self.runtime.detector),
             ("embedder", lambda: self.runtime.embedder),
         ]

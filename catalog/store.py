@@ -493,6 +493,69 @@ class CatalogStore:
             session.flush()
             return _item_record(row)
 
+    def item_image_shas(self, catalog: str, item_ids: Sequence[str]) -> dict[str, set[str]]:
+        """The sha256 of every image each item links to (items without images are left out)."""
+        out: dict[str, set[str]] = {}
+        with self._session() as session:
+            cid = self._catalog_id(session, catalog)
+            for chunk in _chunks(list(dict.fromkeys(item_ids))):
+                pairs = session.execute(
+                    select(Item.item_id, Image.sha256)
+                    .join(ItemImage, ItemImage.item_id == Item.id)
+                    .join(Image, Image.id == ItemImage.image_id)
+                    .where(Item.catalog_id == cid, Item.item_id.in_(list(chunk)))
+                ).tuples()
+                for item_id, sha in pairs:
+                    out.setdefault(item_id, set()).add(sha)
+        return out
+
+    def apply_feed(
+        self,
+        catalog: str,
+        updates: Sequence[ItemRecord],
+        removals: Sequence[str],
+        keep_images: dict[str, set[str]] | None = None,
+    ) -> None:
+        """A feed's changes in ONE transaction, so readers never see half of them: ``updates``
+        replace their items' metadata and attributes whole, ``keep_images`` (item -> sha256s) drops
+        the links an item no longer lists, ``removals`` deletes items."""
+        keep_images = keep_images or {}
+        with self._session() as session:
+            cid = self._catalog_id(session, catalog)
+            wanted = list({r.item_id for r in updates} | set(keep_images))
+            rows: dict[str, Item] = {}
+            for chunk in _chunks(wanted):
+                for row in session.scalars(
+                    select(Item).where(Item.catalog_id == cid, Item.item_id.in_(list(chunk)))
+                ):
+                    rows[row.item_id] = row
+            for record in updates:
+                row = rows[record.item_id]
+                for name in METADATA_FIELDS:
+                    setattr(row, name, getattr(record, name))
+                row.attributes = dict(record.attributes)
+            for item_id, shas in keep_images.items():
+                if item_id not in rows:
+                    continue
+                stale = session.scalars(
+                    select(ItemImage.image_id)
+                    .join(Image, Image.id == ItemImage.image_id)
+                    .where(ItemImage.item_id == rows[item_id].id, Image.sha256.not_in(list(shas)))
+                ).all()
+                if stale:
+                    session.execute(
+                        delete(ItemImage).where(
+                            ItemImage.item_id == rows[item_id].id, ItemImage.image_id.in_(list(stale))
+                        )
+                    )
+            for chunk in _chunks(list(dict.fromkeys(removals))):
+                found = list(
+                    session.scalars(select(Item).where(Item.catalog_id == cid, Item.item_id.in_(list(chunk))))
+                )
+                if found:
+                    session.execute(delete(ItemImage).where(ItemImage.item_id.in_([r.id for r in found])))
+                    session.execute(delete(Item).where(Item.id.in_([r.id for r in found])))
+
     @staticmethod
     def _upsert_items(
         session: Session, cid: int, records: list[ItemRecord], linked: list[str]

@@ -26,6 +26,10 @@ class ItemLedger:
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._items
 
+    def records(self, item_ids: list[str]) -> dict[str, ItemRecord]:
+        """The merged metadata of these items, as this run's rows gave it."""
+        return {i: self._items[i] for i in item_ids if i in self._items}
+
     def add_stored(self, record: ItemRecord) -> None:
         """What the catalog already holds for an item this run has not seen yet."""
         if record.item_id not in self._items:

@@ -15,6 +15,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from catalog import CachedEmbedding, CatalogStore, ImageRecord, IngestBatch, ItemRecord, StoredImage
+from catalog_ingest.feed import (
+    DEFAULT_MAX_REMOVE,
+    FEED_MODES,
+    FeedMode,
+    FeedState,
+    apply_feed,
+    planned_removals,
+)
 from catalog_ingest.fetch import Fetcher
 from catalog_ingest.ledger import ItemLedger
 from catalog_ingest.manifest import RawRow, read_manifest
@@ -67,9 +75,12 @@ class RunState:
     """sha256 -> (width, height), or the reason the bytes do not decode."""
     loaded_items: set[str] = field(default_factory=set)
     referenced: set[str] = field(default_factory=set)
+    feed: FeedState = field(default_factory=lambda: FeedState("add"))
 
     def reject(self, number: int, item_id: str | None, image: str | None, reason: str) -> None:
         self.report.rejects.append(Reject(number, item_id or "", image or "", reason))
+        if item_id:
+            self.feed.rejected_items.add(item_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +100,8 @@ def ingest_manifest(
     validate_only: bool = False,
     progress: bool = True,
     on_progress: Callable[[int, int], None] | None = None,
+    mode: FeedMode = "add",
+    max_remove: float = DEFAULT_MAX_REMOVE,
 ) -> IngestReport:
     """Load (or with ``validate_only`` just check) a manifest into a catalog.
 
@@ -96,6 +109,10 @@ def ingest_manifest(
     manifest (``ManifestError``) or a bad catalog name stops the run. ``on_progress(rows done,
     rows)`` is called after each batch; an exception it raises stops the run before the index is
     published (a job being cancelled).
+
+    ``mode`` (``catalog_ingest.feed``): ``add`` only adds (a stored item's different metadata is a
+    conflict); ``upsert`` updates the items the manifest names; ``sync`` also removes the others,
+    refusing to remove more than ``max_remove`` of the catalog.
     """
     started = time.perf_counter()
     if not CATALOG_NAME.match(catalog):
@@ -105,13 +122,21 @@ def ingest_manifest(
         )
     if images_root is not None and not images_root.is_dir():
         raise ManifestError(f"images root {images_root} is not a folder")
+    if mode not in FEED_MODES:
+        raise InvalidParameterError(f"mode must be one of {', '.join(FEED_MODES)}, got {mode!r}")
     raw_rows = read_manifest(Path(manifest))
+    feed = FeedState(mode)
+    if mode == "sync":
+        named = (_text(raw.values.get("item_id")) for raw in raw_rows)
+        feed.removals = planned_removals(parts.store, catalog, (n for n in named if n), max_remove=max_remove)
     settings = parts.settings
     stages = Stages(settings, parts.store, catalog, (images_root or Path(manifest).parent).resolve())
     if not validate_only:
         stages.detector, stages.detector_settings = parts.detector(), catalog_detector_settings(settings)
         stages.embedder = parts.embedder()
-    state = RunState(IngestReport(catalog=catalog, rows=len(raw_rows), validate_only=validate_only))
+    state = RunState(
+        IngestReport(catalog=catalog, rows=len(raw_rows), validate_only=validate_only, mode=mode), feed=feed
+    )
     batch_rows = max(settings.embedder.batch_size, MIN_BATCH_ROWS)
     loop_started = time.perf_counter()  # after model loading: images/s measures the pipeline
     with (
@@ -125,6 +150,11 @@ def ingest_manifest(
                 on_progress(min((done + 1) * batch_rows, len(raw_rows)), len(raw_rows))
     report = state.report
     report.images_per_s = report.embedded_images / max(time.perf_counter() - loop_started, 1e-9)
+    if feed.follows_feed and not validate_only:
+        loaded = sorted(state.loaded_items)
+        outcome = apply_feed(parts.store, catalog, feed, state.ledger.records(loaded), loaded)
+        report.added, report.updated = outcome.added, outcome.updated
+        report.removed, report.unchanged = outcome.removed, outcome.unchanged
     if stages.embedder is not None:
         publish_index(parts, stages.embedder.spec, report)
     if images_root is not None:
@@ -230,8 +260,22 @@ def lookup_known(
 
 
 def remember_stored_items(rows: list[ManifestRow], stages: Stages, state: RunState) -> None:
-    new_ids = list({r.item.item_id for r in rows if r.item.item_id not in state.ledger})
-    for record in stages.store.find_items(stages.catalog, new_ids).values():
+    """``add``: stored metadata is what rows must agree with. Feed modes: rows replace it, so it is
+    only remembered, to tell updated items from unchanged ones."""
+    feed = state.feed
+    new_ids = list(
+        {
+            r.item.item_id
+            for r in rows
+            if r.item.item_id not in state.ledger and r.item.item_id not in feed.stored
+        }
+    )
+    found = stages.store.find_items(stages.catalog, new_ids)
+    if feed.follows_feed:
+        if found and not stages.validate_only:
+            feed.remember_stored(stages.store, stages.catalog, found)
+        return
+    for record in found.values():
         state.ledger.add_stored(record)
 
 
@@ -283,8 +327,11 @@ def accept_rows(
         if conflict is not None:
             state.reject(row.number, row.item.item_id, row.image, conflict)
             continue
-        items[row.item.item_id] = state.ledger.accept(row.item, f"row {row.number}")
+        merged = state.ledger.accept(row.item, f"row {row.number}")
+        if row.item.item_id not in state.feed.stored:  # stored items change at the end (feed.py)
+            items[row.item.item_id] = merged
         state.loaded_items.add(row.item.item_id)
+        state.feed.linked(row.item.item_id, sha)
         batch.links.append((row.item.item_id, sha))
         if sha in state.accepted_shas:
             report.duplicates += 1

@@ -40,6 +40,12 @@ class IngestReport:
     indexed_vectors: int = 0
     published: bool = False
     validate_only: bool = False
+    mode: str = "add"
+    """``add``, ``upsert`` or ``sync`` (``catalog_ingest.feed``); the last two count below."""
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
     rejects_path: Path | None = None
     unreferenced_path: Path | None = None
     """The file listing every unreferenced image (written only when there is one)."""
@@ -57,6 +63,11 @@ class IngestReport:
             f"({self.duplicates} rows repeat bytes already seen)",
             f"  rejected: {self.skipped} rows" + (f" (see {self.rejects_path})" if self.rejects_path else ""),
         ]
+        if self.mode != "add" and not self.validate_only:
+            lines.append(
+                f"  {self.mode}: {self.added} added, {self.updated} updated, {self.removed} removed, "
+                f"{self.unchanged} unchanged"
+            )
         if not self.validate_only:
             lines.append(
                 f"  embedded: {self.embedded_images} new images ({self.images_per_s:.1f} images/s), "

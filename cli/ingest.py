@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from pydantic import ValidationError
 
 from catalog_ingest import IngestReport, ingest_manifest
+from catalog_ingest.feed import DEFAULT_MAX_REMOVE, FeedMode
 from cli.options import ConfigOpt
 from lookalike.errors import LookalikeError, ManifestError
 from lookalike.settings import Settings, load_settings
@@ -42,6 +43,25 @@ def ingest(
     validate_only: Annotated[
         bool, typer.Option("--validate-only", help="Read, fetch and decode every row; load nothing.")
     ] = False,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            metavar="add|upsert|sync",
+            help="add: only add (changed metadata of a stored item is a reject); upsert: update the "
+            "items the manifest names; sync: upsert and remove the items it no longer names.",
+        ),
+    ] = "add",
+    max_remove: Annotated[
+        float,
+        typer.Option(
+            "--max-remove",
+            min=0.0,
+            max=1.0,
+            metavar="SHARE",
+            help="sync: refuse (change nothing) if more than this share of the catalog would be removed.",
+        ),
+    ] = DEFAULT_MAX_REMOVE,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
     as_job: Annotated[
         bool,
@@ -76,12 +96,21 @@ def ingest(
             rejects_path=rejects,
             validate_only=validate_only,
             progress=not no_progress,
+            mode=cast(FeedMode, mode),
+            max_remove=max_remove,
         )
     except ManifestError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     except LookalikeError as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except OSError as exc:  # a full disk, a read-only data folder: nothing half-published
+        typer.echo(
+            f"error: could not write ({exc.strerror or exc}); the rows written so far are kept, the "
+            "previous index version keeps serving, and running the same command again finishes the load",
+            err=True,
+        )
         raise typer.Exit(1) from exc
     typer.echo(render(report))
 

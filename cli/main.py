@@ -10,6 +10,7 @@ from __future__ import annotations
 import typer
 
 from cli.bench import bench_app
+from cli.check import check, gc, repair
 from cli.demo import demo_app
 from cli.detector import detector_app
 from cli.eval import eval_command
@@ -24,6 +25,9 @@ app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich
 app.command("ingest")(ingest)
 app.command("serve")(serve)
 app.command("eval")(eval_command)
+app.command("check")(check)
+app.command("repair")(repair)
+app.command("gc")(gc)
 app.add_typer(index_app, name="index")
 app.add_typer(detector_app, name="detector")
 app.add_typer(demo_app, name="demo")

@@ -40,6 +40,7 @@ import numpy.typing as npt
 from index import exact as exact_store
 from index.builder import IndexPlan, build_faiss, estimate_bytes
 from index.live import DeltaSegment, LiveIndex
+from index.orphans import remove_orphans, temp_prefix
 from index.payload import Payload
 from index.vector_index import VectorIndex
 from lookalike.errors import LookalikeError
@@ -173,7 +174,8 @@ class IndexStore:
         """
         cdir = self.catalog_dir(catalog)
         cdir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".publish-", dir=cdir))
+        remove_orphans(cdir)  # what a killed publish left behind
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix("publish"), dir=cdir))
         try:
             faiss.write_index(index.index, str(tmp / INDEX_FILE))
             np.savez(tmp / PAYLOAD_FILE, **index.payload.to_arrays())  # type: ignore[arg-type]
@@ -203,7 +205,8 @@ class IndexStore:
             raw, timings = build_faiss(vecs32, plan, use_gpu=use_gpu)
             index = VectorIndex(raw, payload, plan.dim, plan)
             return self.publish(catalog, index, model_spec=model_spec, build=timings, carry_from=carry_from)
-        tmp = Path(tempfile.mkdtemp(prefix=".publish-", dir=cdir))
+        remove_orphans(cdir)
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix("publish"), dir=cdir))
         try:
             exact = exact_store.write(tmp / VECTORS_FILE, vectors)
             raw, timings = build_faiss(exact, plan, use_gpu=use_gpu)
@@ -260,7 +263,7 @@ class IndexStore:
         cdir = self.catalog_dir(catalog)
         if not (cdir / version / MANIFEST_FILE).is_file():
             raise IndexVersionError(f"catalog {catalog!r} has no index version {version!r}")
-        fd, tmp = tempfile.mkstemp(prefix=".current-", dir=cdir)
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix("current"), dir=cdir)
         with os.fdopen(fd, "w") as f:
             f.write(version + "\n")
         os.replace(tmp, cdir / CURRENT_FILE)
@@ -436,7 +439,7 @@ class IndexStore:
     ) -> None:
         ddir = self.deltas_dir(catalog, base)
         ddir.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".segment-", dir=ddir))
+        tmp = Path(tempfile.mkdtemp(prefix=temp_prefix("segment"), dir=ddir))
         try:
             np.save(tmp / REMOVED_FILE, removed)
             np.save(tmp / SEGMENT_VECTORS_FILE, vectors)

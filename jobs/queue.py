@@ -66,7 +66,11 @@ class JobQueue:
         self.engine = make_engine(normalise_url(database)) if isinstance(database, str) else database
         self.max_attempts = max_attempts
         if migrate:
-            upgrade_to_head(self.engine)
+            self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the queue's tables to the newest migration; idempotent."""
+        upgrade_to_head(self.engine)
 
     # -- callers -----------------------------------------------------------------------
 

@@ -20,9 +20,10 @@ from service.runtime import Runtime
 INGEST = "ingest"
 
 
-def job_queue(settings: Settings) -> JobQueue:
-    """The queue in the settings' database (migrated on first use)."""
-    return JobQueue(settings.db_url, max_attempts=settings.jobs.max_attempts)
+def job_queue(settings: Settings, *, migrate: bool = True) -> JobQueue:
+    """The queue in the settings' database (migrated on first use unless ``migrate`` is False: the
+    server makes it before its database is up, and migrates it when the database comes)."""
+    return JobQueue(settings.db_url, max_attempts=settings.jobs.max_attempts, migrate=migrate)
 
 
 def ingest_params(
