@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, text
 
+from catalog.models import Base
 from catalog.text_search import is_text_search_object
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -24,7 +25,14 @@ def alembic_config() -> Config:
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """What autogenerate compares: not the text search objects of migration 0002 (no model declares them)."""
+    """What autogenerate compares: the catalog's own tables, without the text search objects.
+
+    The database is shared with other wings (the job queue keeps its own tables and Alembic
+    chain), so a table no catalog model declares is theirs, not a drift; the text search
+    objects of the text search migration have no model either.
+    """
+    if type_ == "table" and name not in Base.metadata.tables:
+        return False
     return not is_text_search_object(name, type_)
 
 
