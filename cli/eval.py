@@ -38,6 +38,26 @@ def eval_command(
             "--ocr", metavar="MODE", help="Read query text: off, auto or always (understanding.ocr override)."
         ),
     ] = None,
+    adapt: Annotated[
+        Path | None,
+        typer.Option(
+            "--adapt",
+            metavar="CSV",
+            help=(
+                "Labelled photos (item_id,image) to fit a domain adapter from first (lookalike adapt); "
+                "the run then uses it. The grocery benchmark writes its train/ photos as adapt.csv."
+            ),
+        ),
+    ] = None,
+    as_references: Annotated[
+        bool,
+        typer.Option(
+            "--as-references", help="With --adapt: also ingest the labelled photos as images of their items."
+        ),
+    ] = False,
+    flip_average: Annotated[
+        bool, typer.Option("--flip-average", help="Average each crop's vector with its mirror image's.")
+    ] = False,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, metavar="N", help="Only the first N queries.")
     ] = None,
@@ -73,11 +93,26 @@ def eval_command(
                     )
                 }
             )
+        if flip_average:
+            settings = settings.model_copy(
+                update={"embedder": settings.embedder.model_copy(update={"flip_average": True})}
+            )
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if as_references and adapt is None:
+        typer.echo("error: --as-references needs --adapt CSV", err=True)
+        raise typer.Exit(2)
     try:
         bench = load_benchmark(benchmark)
+        folder = out or settings.data_dir / "eval" / bench.name
+        if adapt is not None:
+            from evaluation.adaptation import adapt_benchmark
+
+            bench, settings, fit = adapt_benchmark(
+                bench, settings, adapt, folder, as_references=as_references
+            )
+            typer.echo(render_fit(fit.as_dict()))
         run = run_benchmark(bench, settings, limit=limit, progress=not no_progress)
     except ManifestError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -85,10 +120,22 @@ def eval_command(
     except (LookalikeError, ValueError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
-    folder = out or settings.data_dir / "eval" / bench.name
     report = write_report(run, folder)
     typer.echo(render(report))
     typer.echo(f"report: {folder / 'report.md'} (and report.json, results.jsonl, plots)")
+
+
+def render_fit(fit: dict[str, Any]) -> str:
+    """The adapter fit's before/after table on its own held-out labelled photos."""
+    lines = [
+        f"adapter: {fit['photos']} labelled photos of {fit['items_with_photos']} items "
+        f"({fit['held_out']} held out), {fit['catalog_items']} catalog items, {fit['steps']} steps, "
+        f"{fit['seconds']:.0f} s",
+        f"{'held-out photos':24}{'@1':>8}{'@10':>8}",
+    ]
+    for name, vals in fit["recall"].items():
+        lines.append(f"{name:24}{vals['@1']:8.3f}{vals['@10']:8.3f}")
+    return "\n".join(lines)
 
 
 def render(report: dict[str, Any]) -> str:
@@ -120,4 +167,4 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["eval_command", "render"]
+__all__ = ["eval_command", "render", "render_fit"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typer
 
+from cli.adapt import adapt
 from cli.bench import bench_app
 from cli.check import check, gc, repair
 from cli.demo import demo_app
@@ -28,6 +29,7 @@ app.command("eval")(eval_command)
 app.command("check")(check)
 app.command("repair")(repair)
 app.command("gc")(gc)
+app.command("adapt")(adapt)
 app.add_typer(index_app, name="index")
 app.add_typer(detector_app, name="detector")
 app.add_typer(demo_app, name="demo")

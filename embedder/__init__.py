@@ -15,10 +15,27 @@ from lookalike.triton_client import is_triton_spec
 if TYPE_CHECKING:
     from embedder.torch_embedder import TorchImageEmbedder
 
-__all__ = ["Embedder", "TextEmbedder", "load_embedder"]
+__all__ = ["Embedder", "TextEmbedder", "load_embedder", "load_model"]
 
 
 def load_embedder(
+    settings: EmbedderSettings, export_dir: Path | None = None, *, execution: ExecutionPolicy | None = None
+) -> Embedder:
+    """The embedder the settings name: the model of ``spec``, then flip averaging and the adapter
+    when they are set (each part of the vectors' name)."""
+    embedder = load_model(settings, export_dir, execution=execution)
+    if settings.flip_average:
+        from embedder.flip import FlipAveraged
+
+        embedder = FlipAveraged(embedder)
+    if settings.adapter is not None:
+        from embedder.adapters import AdaptedEmbedder, load_adapter
+
+        embedder = AdaptedEmbedder(embedder, load_adapter(settings.adapter))
+    return embedder
+
+
+def load_model(
     settings: EmbedderSettings, export_dir: Path | None = None, *, execution: ExecutionPolicy | None = None
 ) -> Embedder:
     """Build the embedder a spec names. Heavy imports happen here, not at import time.

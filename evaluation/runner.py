@@ -111,10 +111,12 @@ def catalog_key(bench: Benchmark, settings: Settings) -> str:
     parts: dict[str, Any] = {
         "manifest_sha256": bench.catalog_sha256,
         "images_sha256": images.hexdigest(),
-        "embedder": settings.embedder.model_dump(include={"spec", "image_size"}),
+        "embedder": settings.embedder.model_dump(include={"spec", "image_size", "flip_average"}),
         "ingest": settings.ingest.model_dump(include={"catalog_detector", "max_pixels", "max_image_bytes"}),
         "index_factory": settings.index.factory,
     }
+    if settings.embedder.adapter is not None:  # a fitted adapter's file names its version
+        parts["adapter"] = Path(settings.embedder.adapter).name
     if settings.ingest.catalog_detector != "none":  # its region filters shape the catalog vectors too
         parts["catalog_detector"] = settings.detector.model_dump(
             include={"confidence", "iou", "imgsz", "max_regions", "min_box_fraction", "include_whole_image"}

@@ -162,6 +162,21 @@ class EmbedderSettings(BaseModel):
             "'bf16' and 'int8' run in OpenVINO; int8 needs `lookalike quantize` first."
         ),
     )
+    flip_average: bool = Field(
+        default=False,
+        description=(
+            "Average each crop's vector with its mirror image's (twice the embedding work). Part of "
+            "the vectors' name ('+flip'): a catalog embedded without it is ingested again."
+        ),
+    )
+    adapter: Path | None = Field(
+        default=None,
+        description=(
+            "A domain-fit adapter file written by `lookalike adapt` (applied after the embedder and "
+            "flip averaging). Part of the vectors' name ('+adapter-<hash>'): an index built with "
+            "another adapter, or none, is refused."
+        ),
+    )
 
 
 class IndexSettings(BaseModel):

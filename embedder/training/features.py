@@ -58,6 +58,27 @@ class FeatureSet:
                 z["source"].astype(str),
             )
 
+    @staticmethod
+    def concat(parts: Sequence[FeatureSet]) -> FeatureSet:
+        """One set of several (cached per source): identities renumbered, samples kept apart."""
+        identities = sorted({name for part in parts for name in part.identities})
+        index = {name: i for i, name in enumerate(identities)}
+        offset, samples = 0, []
+        for part in parts:
+            samples.append(part.sample + offset)
+            offset += int(part.sample.max()) + 1 if len(part.sample) else 0
+        return FeatureSet(
+            np.concatenate([p.features for p in parts]),
+            np.concatenate(
+                [np.asarray([index[p.identities[i]] for i in p.identity], np.int32) for p in parts]
+            ),
+            np.concatenate(samples).astype(np.int32),
+            np.concatenate([p.view for p in parts]),
+            identities,
+            parts[0].backbone,
+            np.concatenate([p.source for p in parts]),
+        )
+
     def select(self, mask: np.ndarray) -> FeatureSet:
         return FeatureSet(
             self.features[mask],

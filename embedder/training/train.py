@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from embedder.device import on_one_torch_thread
 from embedder.training.features import FeatureSet
 from embedder.training.head import ResidualHead
 
@@ -112,6 +113,7 @@ def recall_at_1(
 Validator = Callable[[nn.Module], dict[str, float]]
 
 
+@on_one_torch_thread
 def train_head(
     data: FeatureSet,
     cfg: TrainConfig,
@@ -120,7 +122,8 @@ def train_head(
     score: Callable[[dict[str, float]], float] | None = None,
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """AdamW with a cosine schedule; keeps the epoch whose ``score(validate(head))`` is best."""
+    """AdamW with a one-cycle schedule; keeps the epoch whose ``score(validate(head))`` is best.
+    Runs on one torch thread (``embedder.device.one_torch_thread``)."""
     torch.manual_seed(cfg.seed)
     head = ResidualHead(data.features.shape[1], cfg.hidden)
     sampler = PKSampler(data, cfg)

@@ -5,6 +5,13 @@ class name (e.g. ``Granny-Smith``), ``category`` its coarse class (``Apple``), s
 category recall beside item recall: fruit varieties are hard to tell apart even for people.
 
     python -m evaluation.datasets.grocery --out var/benchmarks/grocery
+    python -m evaluation.datasets.grocery --classes held-out --out var/benchmarks/grocery-held-out
+
+``--classes held-out`` keeps only the classes the product embedder never trained on
+(``lookalike.splits.grocery_held_out_classes``): their iconic photos are the catalog, their test
+photos the queries. Every build also writes ``adapt.csv`` (``item_id,image``): the ``train/`` store
+photos of the benchmark's classes, a retailer's labelled photos for ``lookalike adapt`` and
+``lookalike eval --adapt`` (never the test split).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from evaluation.datasets.common import (
     write_catalog,
     write_queries,
 )
+from lookalike.splits import grocery_held_out_classes
 
 CATALOG_COLUMNS = ("item_id", "image", "title", "category")
 
@@ -44,10 +52,19 @@ def read_classes(grocery_dir: Path) -> tuple[list[dict[str, str]], dict[int, str
     return rows, names
 
 
-def build_grocery(out: Path, grocery_dir: Path, *, split: str = "test", limit: int | None = None) -> Path:
-    """Write catalog.csv, queries.jsonl (classes interleaved) and images/ (copies) for ``split``."""
+def build_grocery(
+    out: Path, grocery_dir: Path, *, split: str = "test", limit: int | None = None, classes: str = "all"
+) -> Path:
+    """Write catalog.csv, queries.jsonl (classes interleaved), adapt.csv and images/ (copies) for
+    ``split``; ``classes`` 'all' or 'held-out'."""
     out = prepare_out(out)
     rows, names = read_classes(grocery_dir)
+    if classes == "held-out":
+        keep = set(grocery_held_out_classes(grocery_dir))
+        rows = [r for r in rows if r["item_id"] in keep]
+    elif classes != "all":
+        raise ValueError(f"classes must be 'all' or 'held-out', not {classes!r}")
+    wanted = {r["item_id"] for r in rows}
     for row in rows:
         row["image"] = copy_image(Path(row["image"]), out, f"images/catalog/{row['item_id']}.jpg")
     write_catalog(out, CATALOG_COLUMNS, rows)
@@ -61,13 +78,30 @@ def build_grocery(out: Path, grocery_dir: Path, *, split: str = "test", limit: i
             src = grocery_dir / rel
             if not src.is_file():
                 raise SystemExit(f"{listing}: {rel} is missing")
-            by_class.setdefault(names[int(fine)], []).append((Path(rel).stem, src))
+            if names[int(fine)] in wanted:
+                by_class.setdefault(names[int(fine)], []).append((Path(rel).stem, src))
     queries = []
     for query_id, src, item_id in _round_robin(by_class)[:limit]:
         image = copy_image(src, out, f"images/{split}/{query_id}.jpg")
         queries.append({"query_id": query_id, "image": image, "relevant": [item_id]})
     write_queries(out, queries)
+    write_labelled_photos(out, grocery_dir, names, wanted)
     return out
+
+
+def write_labelled_photos(out: Path, grocery_dir: Path, names: dict[int, str], wanted: set[str]) -> Path:
+    """``adapt.csv``: the ``train/`` photos of the wanted classes as ``item_id,image`` (absolute
+    paths into the shared data: read-only, nothing copied)."""
+    path = out / "adapt.csv"
+    with (grocery_dir / "train.txt").open(encoding="utf-8") as f, path.open("w", newline="") as g:
+        writer = csv.writer(g)
+        writer.writerow(["item_id", "image"])
+        for line in f:
+            if line.strip():
+                rel, fine, _coarse = (part.strip() for part in line.split(","))
+                if names[int(fine)] in wanted:
+                    writer.writerow([names[int(fine)], str((grocery_dir / rel).resolve())])
+    return path
 
 
 def _round_robin(by_class: dict[str, list[tuple[str, Path]]]) -> list[tuple[str, Path, str]]:
@@ -87,8 +121,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--grocery-dir", type=Path, default=default_shared_data() / "grocery")
     parser.add_argument("--split", choices=("test", "val"), default="test")
     parser.add_argument("--limit", type=int, default=None, help="only the first N query photos")
+    parser.add_argument(
+        "--classes", choices=("all", "held-out"), default="all", help="held-out: classes never trained on"
+    )
     args = parser.parse_args(argv)
-    out = build_grocery(args.out, args.grocery_dir, split=args.split, limit=args.limit)
+    out = build_grocery(args.out, args.grocery_dir, split=args.split, limit=args.limit, classes=args.classes)
     print(f"wrote {out}; run: lookalike eval {out}")
 
 
