@@ -106,6 +106,7 @@ def write_manifest(path: Path, photos: list[Path]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_ingest_and_search_through_triton_return_the_in_process_top_10(
     triton_server: LocalTritonServer, tmp_path: Path
 ) -> None:
@@ -183,6 +184,7 @@ def test_a_bad_image_fails_its_own_pipeline_request(triton_server: LocalTritonSe
     assert out["BOXES"].tolist() == [[0.0, 0.0, 64.0, 64.0]], "no product: the whole image"
 
 
+@pytest.mark.slow
 def test_the_api_serves_through_triton_and_readyz_shows_the_triton_models(
     triton_server: LocalTritonServer, tmp_path: Path
 ) -> None:

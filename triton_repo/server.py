@@ -92,11 +92,27 @@ class LocalTritonServer:
     def http_url(self) -> str:
         return f"127.0.0.1:{self.http_port}"
 
-    def start(self, timeout_s: float = 120.0) -> LocalTritonServer:
+    def start(self, timeout_s: float = 120.0, attempts: int = 3) -> LocalTritonServer:
+        """Start and wait until ready. Free ports are picked here; should another process take one
+        before the server binds it, the server exits and is started again on new ports."""
         files = layout(self.venv)
-        self.http_port = self.http_port or free_port()
-        self.grpc_port = self.grpc_port or free_port()
-        self.metrics_port = self.metrics_port or free_port()
+        given = (self.http_port, self.grpc_port, self.metrics_port)
+        pick = not any(given)
+        for attempt in range(1, attempts + 1):
+            self.http_port, self.grpc_port, self.metrics_port = (port or free_port() for port in given)
+            self._launch(files)
+            try:
+                self._wait_ready(timeout_s)
+                return self
+            except TritonServerError as exc:
+                bind_failed = (
+                    "address already in use" in str(exc).lower() or "failed to start" in str(exc).lower()
+                )
+                if not (pick and bind_failed and attempt < attempts):
+                    raise
+        raise AssertionError("unreachable")
+
+    def _launch(self, files: ServerLayout) -> None:
         env_args = [
             f"LD_LIBRARY_PATH={':'.join(str(p) for p in files.libs)}",
             # the Python backend stub finds its interpreter's packages through the venv's bin on PATH
@@ -106,6 +122,7 @@ class LocalTritonServer:
             "env", *env_args, str(files.binary),
             f"--model-repository={self.repository}",
             f"--backend-directory={files.backends}",
+            "--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1",
             f"--http-port={self.http_port}",
             f"--grpc-port={self.grpc_port}",
             f"--metrics-port={self.metrics_port}",
@@ -115,8 +132,6 @@ class LocalTritonServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        self._wait_ready(timeout_s)
-        return self
 
     def _wait_ready(self, timeout_s: float) -> None:
         import tritonclient.http as http
