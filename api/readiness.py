@@ -85,13 +85,19 @@ class Warmup:
                     continue
                 start = time.perf_counter()
                 try:
-                    load()
+                    loaded = load()
                 except Exception as exc:  # the models do not need the database: load them anyway
                     self.components[name] = f"failed: {public_reason(exc)}"
                     log.exception("warmup_failed component=%s", name)
                     continue
                 self.components[name] = "ok"
-                log.info("warmup_loaded component=%s ms=%.0f", name, (time.perf_counter() - start) * 1000)
+                choice = getattr(getattr(loaded, "inner", loaded), "runtime_choice", None)
+                log.info(
+                    "warmup_loaded component=%s ms=%.0f runtime=%s",
+                    name,
+                    (time.perf_counter() - start) * 1000,
+                    choice.describe() if choice is not None else "-",
+                )
         finally:
             self._models_done.set()
         if not self.models_ok:

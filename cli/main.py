@@ -19,6 +19,7 @@ from cli.export import export_app
 from cli.index import index_app
 from cli.ingest import ingest
 from cli.jobs import jobs_app
+from cli.quantize import quantize_app
 from cli.serve import serve
 from cli.tenants import tenants_app
 
@@ -37,6 +38,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(export_app, name="export")
 app.add_typer(bench_app, name="bench")
 app.add_typer(tenants_app, name="tenants")
+app.add_typer(quantize_app, name="quantize")
 
 if __name__ == "__main__":
     app()

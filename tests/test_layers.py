@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUND = {"lookalike"}
 STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest", "understanding", "jobs", "tenancy"}
 WIRING = {"service", "triton_repo"}
-ABOVE = {"api", "evaluation", "bench", "web"}
+ABOVE = {"api", "evaluation", "bench", "web", "quantize"}
 TOP = {"cli"}
 PACKAGES = GROUND | STAGES | WIRING | ABOVE | TOP
 
