@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from api.schemas import CatalogName, item_fields
 from tenancy import scopes
@@ -120,6 +120,8 @@ class CatalogDetail(BaseModel):
 
 
 class ImageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     url: str | None = Field(default=None, max_length=4096, description="http(s) URL to fetch.")
     base64: str | None = Field(default=None, description="The image bytes, base64.")
 
@@ -131,6 +133,8 @@ _ItemInFields = create_model(
 
 class ItemIn(_ItemInFields):  # type: ignore[misc,valid-type]
     """The item's metadata (it replaces what is stored) and images to add to it."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt field is a 422, never silently dropped
 
     attributes: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="Any other fields (filterable)."

@@ -492,6 +492,11 @@ class TenancySettings(BaseModel):
         description="Rate and monthly limits shared by every server process, e.g. redis://127.0.0.1:6379/0; "
         "None: the database keeps them (slower, still shared).",
     )
+    redis_prefix: str = Field(
+        default="lookalike",
+        min_length=1,
+        description="Prefix of the limits' Redis keys: one per deployment when several share a Redis.",
+    )
     key_overlap_s: float = Field(
         default=24 * 3600.0, ge=0, description="How long a rotated key keeps working beside its successor."
     )

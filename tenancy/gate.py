@@ -54,7 +54,9 @@ class Tenancy:
         self.months: MonthlyCounter
         if settings.redis_url:
             client = redis_client(settings.redis_url)
-            self.rates, self.months = RedisRateLimiter(client), RedisMonthlyCounter(client, store)
+            prefix = settings.redis_prefix
+            self.rates = RedisRateLimiter(client, prefix)
+            self.months = RedisMonthlyCounter(client, store, prefix)
         else:
             self.rates, self.months = DatabaseRateLimiter(store.engine), DatabaseMonthlyCounter(store)
 

@@ -60,12 +60,15 @@ def _gcra(rate_per_s: float, burst: int) -> tuple[float, float]:
 
 
 class RedisRateLimiter:
-    def __init__(self, client: Any) -> None:
+    """``prefix`` keeps deployments that share one Redis apart (``tenancy.redis_prefix``)."""
+
+    def __init__(self, client: Any, prefix: str = "lookalike") -> None:
         self._script = client.register_script(GCRA_LUA)
+        self.prefix = prefix
 
     def acquire(self, key: str, rate_per_s: float, burst: int) -> float:
         interval, tolerance = _gcra(rate_per_s, burst)
-        wait = self._script(keys=[f"lk:rate:{key}"], args=[repr(interval), repr(tolerance)])
+        wait = self._script(keys=[f"{self.prefix}:rate:{key}"], args=[repr(interval), repr(tolerance)])
         return float(wait)
 
 
@@ -107,13 +110,14 @@ class MonthlyCounter(Protocol):
 class RedisMonthlyCounter:
     """Redis counts (atomic), seeded from the database's meter when the key is new."""
 
-    def __init__(self, client: Any, store: TenancyStore) -> None:
+    def __init__(self, client: Any, store: TenancyStore, prefix: str = "lookalike") -> None:
         self.client = client
         self._script = client.register_script(MONTH_LUA)
         self.store = store
+        self.prefix = prefix
 
     def reserve(self, tenant_id: int, allowance: int, month: date) -> bool:
-        key = f"lk:month:{tenant_id}:{month:%Y-%m}"
+        key = f"{self.prefix}:month:{tenant_id}:{month:%Y-%m}"
         seed = 0 if self.client.exists(key) else self.store.month_searches(tenant_id, month)
         ok = bool(self._script(keys=[key], args=[allowance, seed]))
         if ok:

@@ -44,6 +44,7 @@ def make_runtime(data_dir: Path, url: str | None, embedder: Embedder) -> Runtime
         update={
             "jobs": JobsSettings(run_in_server=False),
             "api": settings.api.model_copy(update={"fetch_allow_private_networks": True}),
+            "ingest": settings.ingest.model_copy(update={"fetch_allow_private_networks": True}),
         }
     )
     runtime = Runtime(settings, serving=True)
