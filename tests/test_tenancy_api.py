@@ -119,7 +119,9 @@ def test_bad_upserts_are_4xx_naming_the_problem(world: World) -> None:
     inside = {"images": [{"url": "http://127.0.0.1:9/secret.jpg"}]}  # the server's own network
     r = w.client.put("/v1/catalogs/shoes/items/x", json=inside, headers=acme)
     assert r.status_code == 200 and r.json()["images_added"] == 0, r.text
-    assert "not allowed" in r.json()["rejects"][0]["reason"] or "non-public" in r.json()["rejects"][0]["reason"]
+    assert (
+        "not allowed" in r.json()["rejects"][0]["reason"] or "non-public" in r.json()["rejects"][0]["reason"]
+    )
     r = w.client.put("/v1/catalogs/shoes/items/x", json={"colour": "red"}, headers=acme)
     assert r.status_code == 422 and "colour" in r.text
     not_image = {"images": [{"base64": "aGVsbG8="}]}
