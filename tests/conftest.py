@@ -6,7 +6,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,8 @@ import pytest
 from embedder import Embedder, load_embedder
 from lookalike import onnx_sessions
 from lookalike.cpu_features import BF16_FLAGS, CpuFeatures, this_cpu
-from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
+from lookalike.model_runtime import RuntimeChoice, RuntimeRequest
+from lookalike.settings import DetectorSettings, EmbedderSettings, Settings, default_export_dir
 from service.runtime import Runtime
 
 # -- the CPU ----------------------------------------------------------------------------
@@ -24,12 +25,22 @@ from service.runtime import Runtime
 
 @pytest.fixture(scope="session", autouse=True)
 def fp32_on_every_host() -> Iterator[None]:
-    """``auto`` picks bf16 on a CPU that has it, and tests compare models with fp32 references
-    (torch, ultralytics): the suite sees every CI host as one without bf16. bf16 selection is
-    tested with explicit CPU flags (test_model_runtime), bf16 runs where the host has it."""
+    """``auto`` picks bf16 on a CPU that has it, and an int8 copy someone made with ``lookalike
+    quantize`` in the machine's export cache; tests compare models with fp32 references (torch,
+    ultralytics): the suite sees every CI host as one without bf16, and ignores int8 copies in the
+    user's cache (tests of int8 make their own, in their own export_dir). bf16 selection is tested
+    with explicit CPU flags (test_model_runtime), bf16 runs where the host has it."""
     real = this_cpu()
+    choose = onnx_sessions.choose_runtime
+
+    def without_personal_int8(request: RuntimeRequest, *args: Any, **kwargs: Any) -> RuntimeChoice:
+        if request.export_dir == default_export_dir():
+            request = replace(request, auto_int8=False)
+        return choose(request, *args, **kwargs)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(onnx_sessions, "this_cpu", lambda: CpuFeatures(real.model, real.flags - BF16_FLAGS))
+        patch.setattr(onnx_sessions, "choose_runtime", without_personal_int8)
         yield
 
 
