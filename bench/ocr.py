@@ -73,13 +73,7 @@ def stock_reader() -> Callable[[bytes], None]:
     engine = RapidOCR()
 
     def read(data: bytes) -> None:
-        image = decode_image(
-            data,
-            source="bench",
-            max_bytes=LIMITS["max_bytes"],
-            max_pixels=LIMITS["max_pixels"],
-            draft_long_side=1024,
-        )
+        image = decode_image(data, source="bench", draft_long_side=1024, **LIMITS)
         engine(np.asarray(image.pixels)[:, :, ::-1])
 
     return read
@@ -168,6 +162,18 @@ def main(argv: list[str] | None = None) -> None:
                 timed("off-photo", lambda: off.search_bytes(photo, SearchRequest("bench", k=10), **LIMITS))
                 timed("auto-photo", lambda: auto.search_bytes(photo, SearchRequest("bench", k=10), **LIMITS))
 
+        parts: dict[str, dict[str, float]] = {}
+        for side in (960, 640):
+            reader = ScreenReader(UnderstandingSettings(detect_long_side=side, cache_entries=0)).reader
+            split: dict[str, list[float]] = {}
+            for page in pages * args.rounds:
+                image = decode_image(page, source="bench", draft_long_side=1024, **LIMITS)
+                found: dict[str, float] = {}
+                reader.read(image.pixels, found)
+                for key, value in found.items():
+                    split.setdefault(key, []).append(value)
+            parts[f"reader-{side}"] = {k: round(statistics.median(v), 1) for k, v in split.items()}
+
     p50 = {name: statistics.median(values) for name, values in times.items()}
     rows = {
         name: {
@@ -186,6 +192,7 @@ def main(argv: list[str] | None = None) -> None:
             "(api.decode_long_side 1024); photo: a catalog photo enlarged to 1170x1560"
         ),
         "variants": rows,
+        "reader_p50_ms": parts,
     }
     print(json.dumps(result, indent=2))
     if args.out:

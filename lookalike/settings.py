@@ -429,7 +429,7 @@ class UnderstandingSettings(BaseModel):
         description="Fuse a text match of the words read (or q=) with the visual ranking; off: pixels only.",
     )
     text_weight: float = Field(
-        default=0.1,
+        default=0.5,
         ge=0.0,
         description=(
             "Fused score = cosine similarity + text_weight x the item's text relevance relative to the "

@@ -290,7 +290,7 @@ class SearchService:
                 draft_long_side=self.draft_long_side,
                 max_aspect_ratio=max_aspect_ratio,
             )
-        result = self.search(image, request, timer)
+        result = self.search(image, request, timer, original=data)
         if self.cache is not None and key is not None and result.index_version == version:
             self.cache.put(key, result)
         return result
@@ -316,16 +316,24 @@ class SearchService:
         return regions
 
     def search(
-        self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None = None
+        self,
+        image: DecodedImage,
+        request: SearchRequest,
+        timer: StageTimer | None = None,
+        original: bytes | None = None,
     ) -> SearchResult:
+        """``original``: the image's bytes, when ``image`` was decoded at a reduced scale: OCR reads
+        them at full resolution (small print loses the spaces between its words at half size)."""
         with self.in_flight:  # the batchers read this to decide whether waiting can pay
-            return self._search(image, request, timer)
+            return self._search(image, request, timer, original)
 
-    def _search(self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None) -> SearchResult:
+    def _search(
+        self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None, original: bytes | None
+    ) -> SearchResult:
         request.validate(image)
         timer = timer or StageTimer()
         version, index = self.indexes.get(request.catalog)
-        reading = self._start_reading(image, request, timer)
+        reading = self._start_reading(image, request, original)
         models = self.models_for(request.catalog)
         regions = self.detect(image, request, timer, models)
         with timer.stage("embed"):
@@ -378,7 +386,7 @@ class SearchService:
         return request.ocr or self.understanding.ocr
 
     def _start_reading(
-        self, image: DecodedImage, request: SearchRequest, timer: StageTimer
+        self, image: DecodedImage, request: SearchRequest, original: bytes | None
     ) -> Future[ScreenText] | ScreenText:
         """Start reading the text (in its own thread, beside detection and embedding, when
         ``understanding.concurrent``), or read it now."""
@@ -388,8 +396,8 @@ class SearchService:
         if self.understanding.concurrent:
             if self._ocr_pool is None:
                 self._ocr_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocr")
-            return self._ocr_pool.submit(self.reader.read, image, mode)
-        return self.reader.read(image, mode)
+            return self._ocr_pool.submit(self.reader.read, image, mode, original)
+        return self.reader.read(image, mode, original)
 
     @staticmethod
     def _finish_reading(reading: Future[ScreenText] | ScreenText, timer: StageTimer) -> ScreenText:

@@ -125,3 +125,18 @@ def test_screen_reader_modes_probe_and_cache() -> None:
 
     always_blank = screen.read(blank, "always")
     assert always_blank.read and always_blank.lines == []
+
+
+def test_a_draft_decoded_screenshot_is_read_from_its_full_size_bytes() -> None:
+    """Small print read at half size loses the spaces between words; the lines come back in the
+    draft's coordinates, where the regions are."""
+    from lookalike.imaging import decode_image
+
+    data = encode(shop_screenshot(), "JPEG", quality=90)
+    draft = decode_image(data, draft_long_side=1024)
+    assert draft.scale < 1.0
+    screen = ScreenReader(UnderstandingSettings(cache_entries=0))
+    found = screen.read(draft, "always", original=data)
+    title = next(t for t in found.lines if t.text == "Linen blend shirt")
+    assert abs(title.box.y1 - 1520 * draft.scale) < 20 * draft.scale
+    assert "ocr_decode" in found.timings_ms

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,9 +101,13 @@ class TextReader:
         area = sum(_quad_box(q).area for q in self.detect(image, long_side))
         return area / float(image.width * image.height)
 
-    def read(self, image: Image.Image) -> list[TextLine]:
-        """Every text line with its box (image pixels) and confidence, in reading order."""
+    def read(self, image: Image.Image, timings: dict[str, float] | None = None) -> list[TextLine]:
+        """Every text line with its box (image pixels) and confidence, in reading order; the
+        milliseconds of detection and recognition are added to ``timings`` when given."""
+        start = time.perf_counter()
         quads = self.detect(image)
+        if timings is not None:
+            timings["ocr_detect"] = (time.perf_counter() - start) * 1000.0
         scale = self.options.detect_long_side / max(image.width, image.height)
         min_height = self.options.min_line_height / min(1.0, scale)
         kept = [q for q in quads if _quad_height(q) >= min_height]
@@ -112,8 +117,12 @@ class TextReader:
         if not kept:
             return []
         bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        start = time.perf_counter()
         crops = [_line_crop(bgr, q) for q in kept]
         texts = self.recognise(crops)
+        if timings is not None:
+            timings["ocr_recognise"] = (time.perf_counter() - start) * 1000.0
+            timings["ocr_lines"] = float(len(kept))
         lines = [
             TextLine(text.strip(), _quad_box(q), score)
             for q, (text, score) in zip(kept, texts, strict=True)

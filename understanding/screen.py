@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 from lookalike.execution import ExecutionPolicy
+from lookalike.imaging import decode_image
 from lookalike.settings import UnderstandingSettings
 from lookalike.types import DecodedImage, TextLine
 from understanding.ocr import ReadCache, ReaderOptions, TextReader
 
 OcrMode = Literal["off", "auto", "always"]
 OCR_MODES: tuple[str, ...] = get_args(OcrMode)
+MAX_OCR_PIXELS = 40_000_000
+"""The full-size decode for reading is bounded like an upload (the draft decode already passed)."""
 
 
 @dataclass
@@ -48,8 +51,13 @@ class ScreenReader:
             self._reader = TextReader(options, self.execution)
         return self._reader
 
-    def read(self, image: DecodedImage, mode: OcrMode | None = None) -> ScreenText:
-        """The lines of ``image`` (its decoded pixels' coordinates) per ``mode`` (default: the setting)."""
+    def read(
+        self, image: DecodedImage, mode: OcrMode | None = None, original: bytes | None = None
+    ) -> ScreenText:
+        """The lines of ``image`` (its decoded pixels' coordinates) per ``mode`` (default: the setting).
+
+        ``original``: the bytes of an image decoded at a reduced scale; the lines are then read
+        from a full-size decode (the quick check still looks at the small one)."""
         mode = mode or self.settings.ocr
         if mode == "off":
             return ScreenText()
@@ -65,7 +73,17 @@ class ScreenReader:
             if share < self.settings.probe_min_text_fraction:
                 return ScreenText(timings_ms=timings)
         start = time.perf_counter()
-        lines = self.reader.read(image.pixels)
+        if original is not None and image.scale < 1.0:
+            full = decode_image(
+                original, source=image.source, max_bytes=len(original), max_pixels=MAX_OCR_PIXELS
+            )
+            timings["ocr_decode"] = (time.perf_counter() - start) * 1000.0
+            lines = [
+                TextLine(t.text, t.box.scaled(image.scale), t.score)
+                for t in self.reader.read(full.pixels, timings)
+            ]
+        else:
+            lines = self.reader.read(image.pixels, timings)
         timings["ocr"] = (time.perf_counter() - start) * 1000.0
         self.cache.put(key, lines)
         return ScreenText(lines, read=True, timings_ms=timings)
