@@ -161,3 +161,16 @@ def test_a_trained_head_loads_as_the_product_spec(embedder: Embedder, tmp_path: 
 def test_a_missing_head_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="does not exist"):
         load_embedder(EmbedderSettings(spec=f"product@{tmp_path / 'none.pt'}", runtime="torch"))
+
+
+def test_the_shipped_head_is_the_default_product_spec() -> None:
+    from embedder.product import build_product_embedder, head_digest
+    from lookalike.packaged import product_embedder_head
+
+    head, meta = load_head(product_embedder_head())
+    assert head.dim == 1280 and meta["best_epoch"] >= 1
+    assert (
+        meta["validation"]["held_out_grocery_r1"] > meta["validation_backbone_alone"]["held_out_grocery_r1"]
+    )
+    product = build_product_embedder(image_size=224, batch_size=2, device="cpu")
+    assert product.spec == f"product@head-{head_digest(product_embedder_head())}"
