@@ -176,10 +176,10 @@ class Runtime:
         "ok" or why not. Empty when every model runs in this process."""
         checks: dict[str, str] = {}
         for stage in (self.detector, self.embedder):
-            model = getattr(stage, "inner", stage)
+            model = _innermost(stage)
             ready = getattr(model, "ready", None)
             if callable(ready):
-                checks[f"model server {model.spec}"] = str(ready())
+                checks[f"model server {getattr(model, 'spec', '')}"] = str(ready())
         return checks
 
     @cached_property
@@ -225,3 +225,13 @@ class Runtime:
             detector=self.catalog_detector,
             embedder=lambda: self.models.embedder(embedder_settings),
         )
+
+
+def _innermost(model: object) -> object:
+    """The model under its wrappers (a batcher's ``inner``; flip averaging's and an adapter's ``base``)."""
+    while not callable(getattr(model, "ready", None)):
+        wrapped = getattr(model, "inner", None) or getattr(model, "base", None)
+        if wrapped is None:
+            break
+        model = wrapped
+    return model

@@ -162,6 +162,12 @@ def test_readiness_lists_the_triton_models(triton_server: LocalTritonServer, tmp
         f"model server {runtime.detector.spec}": "ok",
         f"model server {runtime.embedder.spec}": "ok",
     }
+    flipped = settings.model_copy(
+        update={"embedder": settings.embedder.model_copy(update={"flip_average": True})}
+    )
+    wrapped = Runtime(flipped)
+    assert wrapped.embedder.spec.endswith("+flip"), "the Triton embedder under flip averaging"
+    assert len(wrapped.model_servers()) == 2, "found under its wrapper"
 
 
 def test_a_missing_model_or_server_is_a_clear_model_server_error(triton_server: LocalTritonServer) -> None:

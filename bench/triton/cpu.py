@@ -14,7 +14,10 @@ alike:
 
 The server is the real tritonserver from ``.venv-triton`` on this machine (Python backend,
 ONNX Runtime on the CPU), started on a repository generated for the run. The goal of issue 18:
-``triton_pipeline`` p50 at most 1.3x ``in_process``.
+``triton_pipeline`` p50 at most 1.3x ``in_process``. Beside wall-clock latency, each path's CPU
+time per request is summed over this process and the server's process tree (``/proc``): on a
+machine busy with other work, wall time favours whichever side runs in more processes, CPU time
+does not.
 """
 
 from __future__ import annotations
@@ -77,6 +80,23 @@ def pipeline_search(model: TritonModel) -> Callable[[bytes], int]:
     return run
 
 
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants so far, from /proc: the
+    server's own threads and its Python-backend stub processes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def p(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
@@ -116,12 +136,18 @@ def main() -> None:
             }
             regions = {name: [run(s) for s in shots] for name, run in paths.items()}  # warm-up, and a check
             times: dict[str, list[float]] = {name: [] for name in paths}
+            cpu: dict[str, float] = dict.fromkeys(paths, 0.0)
+            assert server.process is not None
+            server_pid = server.process.pid
             for _ in range(args.rounds):
                 for shot in shots:
                     for name, run in paths.items():
+                        # CPU time, here and in the server: what a request costs whatever else runs
+                        cpu_before = time.process_time() + tree_cpu_s(server_pid)
                         start = time.perf_counter()
                         run(shot)
                         times[name].append((time.perf_counter() - start) * 1000)
+                        cpu[name] += time.process_time() + tree_cpu_s(server_pid) - cpu_before
         finally:
             server.stop()
 
@@ -143,6 +169,8 @@ def main() -> None:
                 "p50_ms": round(statistics.median(t), 2),
                 "p90_ms": round(p(t, 90), 2),
                 "ratio_p50_vs_in_process": round(statistics.median(t) / base, 3),
+                "cpu_ms_per_request": round(cpu[name] / len(t) * 1000, 1),
+                "ratio_cpu_vs_in_process": round(cpu[name] / cpu["in_process"], 3),
             }
             for name, t in times.items()
         },
