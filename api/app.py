@@ -117,10 +117,22 @@ def _document_problems(app: FastAPI) -> None:
             schemas.setdefault(
                 "Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}")
             )
+            _validation_errors_are_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _validation_errors_are_problems(schema: dict[str, Any]) -> None:
+    """FastAPI documents its 422 as ``application/json`` HTTPValidationError; ours answer a problem
+    document (``api.problems``): say so, or clients (and schemathesis) are told the wrong type."""
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422") if isinstance(operation, dict) else None
+            if response is not None and "HTTPValidationError" in str(response.get("content", "")):
+                response["content"] = problem
 
 
 __all__ = ["create_app"]

@@ -44,6 +44,35 @@ def fp32_on_every_host() -> Iterator[None]:
         yield
 
 
+# -- options ---------------------------------------------------------------------------------
+
+FUZZ_PROFILE = "lookalike-fuzz"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fuzz-examples",
+        type=int,
+        default=0,
+        help="Schemathesis cases per API operation (tests/test_fuzz_api.py); 0: the short run of make test.",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The fuzz profile: short and repeatable in make test, long and random with --fuzz-examples."""
+    from hypothesis import HealthCheck, settings
+
+    examples = int(config.getoption("--fuzz-examples") or 0)
+    settings.register_profile(
+        FUZZ_PROFILE,
+        max_examples=examples or 5,
+        derandomize=not examples,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+    )
+
+
 # -- data -------------------------------------------------------------------------------
 
 

@@ -28,7 +28,10 @@ def free_port() -> int:
 
 COMMANDS = [
     [],
-    *([verb] for verb in ("ingest", "serve", "eval", "adapt", "index", "detector", "demo")),
+    *(
+        [verb]
+        for verb in ("ingest", "serve", "eval", "check", "repair", "gc", "adapt", "index", "detector", "demo")
+    ),
     *(["index", verb] for verb in ("list", "rollback", "gc", "compact", "delete", "update", "sync")),
     *(["detector", verb] for verb in ("make-dataset", "train", "evaluate")),
     *(["demo", verb] for verb in ("make-query", "ask")),
