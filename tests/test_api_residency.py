@@ -4,7 +4,9 @@ catalog whose index is still loading answers 503 with Retry-After, then serves o
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from fastapi import Request, Response
@@ -112,3 +114,39 @@ def test_a_catalog_still_loading_answers_503_with_retry_after_then_serves(
             "item_id"
         ] == shop_catalog.item_id(1)
         assert isinstance(runtime.index_store, IndexStore) and list(runtime.indexes.loaded()) == ["shop"]
+
+
+def test_sixteen_clients_on_one_cold_catalog_load_it_once_over_http(
+    api_runtime: Runtime, embedder: Embedder, shop_catalog: ShopCatalog
+) -> None:
+    settings = api_runtime.settings.model_copy(
+        update={
+            "residency": ResidencySettings(load_timeout_s=30),
+            "cache": api_runtime.settings.cache.model_copy(update={"max_bytes": 0}),
+            "api": api_runtime.settings.api.model_copy(update={"preload_catalogs": []}),
+        }
+    )
+    runtime = Runtime(settings, serving=True)
+    runtime.__dict__["embedder"] = embedder
+    store = runtime.index_store
+    load_live = store.load_live
+
+    def slow_load(catalog: str, **kwargs: Any) -> LiveIndex:  # every client arrives during the load
+        time.sleep(0.5)
+        return load_live(catalog, **kwargs)
+
+    store.load_live = slow_load  # type: ignore[method-assign]
+    photo = shop_catalog.photos[2].read_bytes()
+    with TestClient(create_app(settings, runtime=runtime)) as client:
+        barrier = threading.Barrier(16)
+
+        def search(_: int) -> int:
+            barrier.wait()
+            return int(upload(client, photo, k=3, catalog="shop", regions="none").status_code)
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(search, range(16)))
+        text = client.get("/metrics").text
+    assert statuses == [200] * 16
+    assert sample(text, "lookalike_index_load_duration_seconds_count") == 1
+    assert sample(text, "lookalike_index_misses_total") + sample(text, "lookalike_index_hits_total") == 16
