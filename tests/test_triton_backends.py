@@ -242,3 +242,24 @@ def test_readyz_says_why_when_the_triton_server_is_down(tmp_path: Path) -> None:
         assert (
             "ModelServerError" in body["checks"]["detector"] and "unreachable" in body["checks"]["detector"]
         )
+
+
+def test_a_server_that_goes_away_is_retried_a_bounded_number_of_times_then_a_503_error(
+    triton_server: LocalTritonServer,
+) -> None:
+    import dataclasses
+
+    from triton_repo.server import free_port
+
+    model = TritonModel(TritonEndpoint.parse(spec(triton_server, "embedder") + "?retries=2&timeout_s=1"))
+    x = {"input": np.zeros((1, 3, 224, 224), np.float32)}
+    assert model.infer(x, ["features"])["features"].shape == (1, 1280)
+    # the same model, now behind an address where nothing answers (a Triton pod that went away)
+    model.endpoint = dataclasses.replace(model.endpoint, url=f"127.0.0.1:{free_port()}")
+    model.close()
+    for _ in range(4):
+        model._pool.put(model._new_client())
+    started = time.monotonic()
+    with pytest.raises(ModelServerError, match=r"failed after 3 attempt\(s\)"):
+        model.infer(x, ["features"])
+    assert time.monotonic() - started < 10, "bounded: two short back-offs, not a hang"
