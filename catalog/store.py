@@ -61,13 +61,21 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int = 10, max_overflow: int = 20) -> Engine:
+    """An engine for the URL. A server database gets a pool of ``pool_size`` connections (plus
+    ``max_overflow`` under bursts) per process: a request takes one for its key, rate and meter."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         # pre-ping: a connection the server dropped is replaced, so the store recovers by itself when
         # the database comes back; a short connect timeout keeps /readyz and searches from hanging.
         connect_args = {"connect_timeout": 5} if parsed.get_backend_name() == "postgresql" else {}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            connect_args=connect_args,
+        )
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -119,9 +127,9 @@ def _vector(blob: bytes) -> npt.NDArray[np.float32]:
 class CatalogStore:
     """All catalog rows of every catalog, behind one small typed interface."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, max_overflow: int = 20) -> None:
         self.url = normalise_url(url)
-        self.engine = make_engine(self.url)
+        self.engine = make_engine(self.url, pool_size, max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     # -- lifecycle ---------------------------------------------------------------------

@@ -511,6 +511,12 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite file in data_dir."
     )
+    database_pool_size: int = Field(
+        default=10, ge=1, description="PostgreSQL connections kept open per server process."
+    )
+    database_max_overflow: int = Field(
+        default=20, ge=0, description="Extra PostgreSQL connections a process may open under a burst."
+    )
     detector: DetectorSettings = Field(default_factory=DetectorSettings)
     embedder: EmbedderSettings = Field(default_factory=EmbedderSettings)
     index: IndexSettings = Field(default_factory=IndexSettings)

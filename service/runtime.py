@@ -130,7 +130,8 @@ class Runtime:
 
     @cached_property
     def store(self) -> CatalogStore:
-        store = CatalogStore(self.settings.db_url)
+        s = self.settings
+        store = CatalogStore(s.db_url, pool_size=s.database_pool_size, max_overflow=s.database_max_overflow)
         store.migrate()
         return store
 

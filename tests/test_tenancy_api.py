@@ -199,3 +199,26 @@ def test_rate_over_the_burst_is_429_with_retry_after(world: World) -> None:
     r = w.client.get("/v1/catalogs", headers=bearer(key))
     assert r.status_code == 429 and r.json()["limit"] == "rate_per_s"
     assert 1 <= int(r.headers["retry-after"]) <= 2
+
+
+def test_deleting_a_tenant_removes_its_keys_catalogs_and_indexes(world: World) -> None:
+    w = world
+    slug, key = w.new_tenant()
+    w.client.post("/v1/catalogs", json={"name": "gone"}, headers=bearer(key))
+    assert w.upsert(bearer(key), "gone", "a", w.photos[0]).status_code == 200
+    before = {c.name for c in w.runtime.store.list_catalogs()}
+    assert w.client.delete(f"/v1/admin/tenants/{slug}", headers=w.admin_headers()).status_code == 204
+    assert w.client.get("/v1/catalogs", headers=bearer(key)).status_code == 401
+    (storage,) = before - {c.name for c in w.runtime.store.list_catalogs()}
+    assert not w.runtime.index_store.catalog_dir(storage).exists()
+    assert w.client.get(f"/v1/admin/tenants/{slug}", headers=w.admin_headers()).status_code == 404
+
+
+def test_a_plan_change_applies_at_the_next_request(world: World) -> None:
+    w = world
+    slug, key = w.new_tenant(plan={"max_catalogs": 0})
+    assert w.client.post("/v1/catalogs", json={"name": "c"}, headers=bearer(key)).status_code == 403
+    plan = w.client.get(f"/v1/admin/tenants/{slug}", headers=w.admin_headers()).json()["plan"]["name"]
+    r = w.client.put(f"/v1/admin/plans/{plan}", json={"max_catalogs": 1}, headers=w.admin_headers())
+    assert r.status_code == 200
+    assert w.client.post("/v1/catalogs", json={"name": "c"}, headers=bearer(key)).status_code == 201
