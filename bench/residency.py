@@ -167,6 +167,7 @@ def end_to_end(
             start = time.perf_counter()
             services[which].search_bytes(data[j % len(data)], request, max_bytes=1 << 26, max_pixels=1 << 26)
             times[which].append((time.perf_counter() - start) * 1000.0)
+    db.close()
     paired = np.asarray(times["multi"]) / np.asarray(times["single"])
     m, s = summary(times["multi"]), summary(times["single"])
     return {
@@ -361,7 +362,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     multi.residency.close()
     if not args.keep:
         shutil.rmtree(work / "indexes", ignore_errors=True)
-        (work / "catalog.db").unlink(missing_ok=True)
+        for name in ("catalog.db", "catalog.db-wal", "catalog.db-shm", "catalog.db.migrate.lock"):
+            (work / name).unlink(missing_ok=True)
     return result
 
 
