@@ -9,7 +9,7 @@ import typer
 from pydantic import ValidationError
 
 from catalog_ingest import IngestReport, ingest_manifest
-from catalog_ingest.feed import DEFAULT_MAX_REMOVE, FeedMode
+from catalog_ingest.feed import DEFAULT_MAX_REMOVE, FEED_MODES, FeedMode
 from cli.options import ConfigOpt
 from lookalike.errors import LookalikeError, ManifestError
 from lookalike.settings import Settings, load_settings
@@ -85,7 +85,7 @@ def ingest(
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
     if as_job:
-        _submit(settings, manifest, catalog, images_root, rejects, validate_only)
+        _submit(settings, manifest, catalog, images_root, rejects, validate_only, mode, max_remove)
         return
     try:
         report = ingest_manifest(
@@ -122,6 +122,8 @@ def _submit(
     images_root: Path | None,
     rejects: Path | None,
     validate_only: bool,
+    mode: str = "add",
+    max_remove: float = DEFAULT_MAX_REMOVE,
 ) -> None:
     from service.jobs import INGEST, ingest_params, job_queue
 
@@ -131,7 +133,17 @@ def _submit(
     if not manifest.is_file():
         typer.echo(f"error: manifest {manifest} is not a file", err=True)
         raise typer.Exit(2)
-    params = ingest_params(manifest, catalog, images_root=images_root, rejects_path=rejects)
+    if mode not in FEED_MODES:
+        typer.echo(f"error: --mode must be one of {', '.join(FEED_MODES)}, got {mode!r}", err=True)
+        raise typer.Exit(2)
+    params = ingest_params(
+        manifest,
+        catalog,
+        images_root=images_root,
+        rejects_path=rejects,
+        mode=mode,
+        max_remove=max_remove if mode == "sync" else None,
+    )
     job = job_queue(settings).submit(INGEST, params)
     typer.echo(job.id)
     typer.echo(f"queued: see it with `lookalike jobs show {job.id}`", err=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from catalog_ingest import IngestReport, ingest_manifest
+from catalog_ingest.feed import DEFAULT_MAX_REMOVE
 from jobs import Handler, Job, JobContext, JobQueue, JobRunner, Outcome
 from lookalike.errors import InvalidParameterError
 from lookalike.settings import Settings
@@ -27,10 +28,21 @@ def job_queue(settings: Settings, *, migrate: bool = True) -> JobQueue:
 
 
 def ingest_params(
-    manifest: Path, catalog: str, *, images_root: Path | None = None, rejects_path: Path | None = None
+    manifest: Path,
+    catalog: str,
+    *,
+    images_root: Path | None = None,
+    rejects_path: Path | None = None,
+    mode: str = "add",
+    max_remove: float | None = None,
 ) -> dict[str, Any]:
-    """An ingest job's params, with absolute paths (the worker may run in another folder)."""
+    """An ingest job's params, with absolute paths (the worker may run in another folder); a feed
+    mode (``catalog_ingest.feed``) travels with it."""
     params: dict[str, Any] = {"manifest": str(manifest.resolve()), "catalog": catalog}
+    if mode != "add":
+        params["mode"] = mode
+    if max_remove is not None:
+        params["max_remove"] = max_remove
     if images_root is not None:
         params["images_root"] = str(images_root.resolve())
     if rejects_path is not None:
@@ -51,6 +63,8 @@ def ingest_handler(runtime: Runtime) -> Handler:
             rejects_path=_path(params.get("rejects_path")),
             progress=False,
             on_progress=lambda done, total: context.progress(done, total),
+            mode=params.get("mode", "add"),
+            max_remove=float(params.get("max_remove", DEFAULT_MAX_REMOVE)),
         )
         return ingest_outcome(report)
 
@@ -73,6 +87,17 @@ def ingest_outcome(report: IngestReport) -> Outcome:
         "images_per_s": round(report.images_per_s, 2),
         "elapsed_s": round(report.elapsed_s, 2),
         "rejects_path": str(report.rejects_path) if report.rejects_path else None,
+        **(
+            {
+                "mode": report.mode,
+                "added": report.added,
+                "updated": report.updated,
+                "removed": report.removed,
+                "unchanged": report.unchanged,
+            }
+            if report.mode != "add"
+            else {}
+        ),
     }
     return Outcome(summary=summary, rejects=[asdict(r) for r in report.rejects])
 

@@ -131,3 +131,20 @@ def test_a_row_that_failed_to_load_never_removes_its_item(loaded: Runtime, tmp_p
 def test_add_mode_keeps_rejecting_changed_metadata(loaded: Runtime, tmp_path: Path) -> None:
     report = run(loaded, write_feed(tmp_path / "changed.csv", [row(0, price=1.0)]))
     assert report.rejects and "conflicting metadata" in report.rejects[0].reason
+
+
+def test_a_queued_sync_job_follows_the_feed_too(loaded: Runtime, tmp_path: Path) -> None:
+    from jobs import JobState
+    from service.jobs import INGEST, ingest_params, job_queue, job_runner
+
+    queue = job_queue(loaded.settings)
+    day2 = write_feed(tmp_path / "job.csv", [row(n) for n in range(9)])
+    queue.submit(
+        INGEST,
+        ingest_params(day2, "feed", images_root=CLOTHING_IMAGES, mode="sync", max_remove=0.5),
+    )
+    done = job_runner(loaded, queue).run_once()
+    assert done is not None and done.state is JobState.SUCCEEDED, done and done.error
+    summary = done.summary or {}
+    assert (summary["mode"], summary["removed"], summary["unchanged"]) == ("sync", 1, 9)
+    assert "item-09" not in loaded.store.item_records("feed")
