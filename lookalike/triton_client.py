@@ -3,8 +3,9 @@
 Specs name it as ``triton+grpc://host:8001/<model>`` or ``triton+http://host:8000/<model>``,
 with optional query parameters ``version`` (default: the newest ready one), ``timeout_s``
 (per call, default 10), ``retries`` (on UNAVAILABLE and refused connections, default 3,
-with a short exponential back-off) and ``wait_s`` (how long loading waits for the model to turn
-ready, default 30). A small pool of clients, one borrowed per call, lets
+with a short exponential back-off), ``wait_s`` (how long loading waits for the model to turn
+ready, default 30) and ``shm_mb`` (inputs through system shared memory where client and server
+share a host, default 0: off). A small pool of clients, one borrowed per call, lets
 concurrent searches share connections without sharing a client object between threads.
 The detector and the embedder stages wrap this (``detector/triton.py``, ``embedder/triton.py``).
 """
@@ -42,6 +43,9 @@ class TritonEndpoint:
     retries: int = 3
     wait_s: float = 30.0
     """How long loading waits for the server and model to turn ready (a Triton pod starting)."""
+    shm_mb: int = 0
+    """Inputs through system shared memory of this many MiB per pooled client (client and server
+    on one host, e.g. a sidecar); 0 = over the socket. Larger inputs still go over the socket."""
 
     @staticmethod
     def parse(spec: str) -> TritonEndpoint:
@@ -54,7 +58,7 @@ class TritonEndpoint:
                 f"Triton spec {spec!r} needs a host:port and one model name: triton+grpc://host:8001/<model>"
             )
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = set(query) - {"version", "timeout_s", "retries", "wait_s"}
+        unknown = set(query) - {"version", "timeout_s", "retries", "wait_s", "shm_mb"}
         if unknown:
             raise ValueError(f"Triton spec {spec!r}: unknown parameter(s) {sorted(unknown)}")
         protocol: Literal["grpc", "http"] = "grpc" if parts.scheme.lower() == "triton+grpc" else "http"
@@ -67,6 +71,7 @@ class TritonEndpoint:
             float(query.get("timeout_s", 10.0)),
             int(query.get("retries", 3)),
             float(query.get("wait_s", 30.0)),
+            int(query.get("shm_mb", 0)),
         )
 
     def __str__(self) -> str:
@@ -88,6 +93,8 @@ class TritonModel:
     ) -> None:
         self.endpoint = endpoint
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._regions: dict[int, tuple[Any, str]] = {}
+        """Per pooled client (by id): its registered shared-memory region and the region's name."""
         for _ in range(pool_size):
             self._pool.put(self._new_client())
         self._wait_ready(endpoint.wait_s if wait_ready_s is None else wait_ready_s)
@@ -184,10 +191,20 @@ class TritonModel:
             import tritonclient.grpc as lib
         else:
             import tritonclient.http as lib
-        tensors = []
-        for name, array in inputs.items():
+        arrays = {name: np.ascontiguousarray(array) for name, array in inputs.items()}
+        region = self._region(client) if sum(a.nbytes for a in arrays.values()) <= e.shm_mb << 20 else None
+        tensors, offset = [], 0
+        for name, array in arrays.items():
             tensor = lib.InferInput(name, list(array.shape), NUMPY_TO_TRITON[array.dtype])
-            tensor.set_data_from_numpy(np.ascontiguousarray(array))
+            if region is not None:
+                from tritonclient.utils import shared_memory
+
+                handle, region_name = region
+                shared_memory.set_shared_memory_region(handle, [array], offset=offset)
+                tensor.set_shared_memory(region_name, array.nbytes, offset=offset)
+                offset += array.nbytes
+            else:
+                tensor.set_data_from_numpy(array)
             tensors.append(tensor)
         requested = [lib.InferRequestedOutput(name) for name in outputs]
         if e.protocol == "grpc":
@@ -198,7 +215,31 @@ class TritonModel:
             result = client.infer(e.model, tensors, model_version=e.version, outputs=requested)
         return {name: result.as_numpy(name) for name in outputs}
 
+    def _region(self, client: Any) -> tuple[Any, str] | None:
+        """This client's shared-memory region, created and registered on first use (shm_mb > 0)."""
+        if self.endpoint.shm_mb <= 0:
+            return None
+        if id(client) not in self._regions:
+            import os
+
+            from tritonclient.utils import shared_memory
+
+            name = f"lookalike-{os.getpid()}-{id(client):x}"
+            size = self.endpoint.shm_mb << 20
+            handle = shared_memory.create_shared_memory_region(name, f"/{name}", size)
+            client.register_system_shared_memory(name, f"/{name}", size)
+            self._regions[id(client)] = (handle, name)
+        return self._regions[id(client)]
+
     def close(self) -> None:
+        """Unregister and free the shared-memory regions, close the connections."""
+        from tritonclient.utils import shared_memory
+
         while not self._pool.empty():
+            client = self._pool.get_nowait()
+            region = self._regions.pop(id(client), None)
             with contextlib.suppress(Exception):
-                self._pool.get_nowait().close()
+                if region is not None:
+                    client.unregister_system_shared_memory(region[1])
+                    shared_memory.destroy_shared_memory_region(region[0])
+                client.close()

@@ -263,3 +263,21 @@ def test_a_server_that_goes_away_is_retried_a_bounded_number_of_times_then_a_503
     with pytest.raises(ModelServerError, match=r"failed after 3 attempt\(s\)"):
         model.infer(x, ["features"])
     assert time.monotonic() - started < 10, "bounded: two short back-offs, not a hang"
+
+
+def test_shared_memory_inputs_give_the_same_vectors_and_are_freed_on_close(
+    triton_server: LocalTritonServer,
+) -> None:
+    from tritonclient.utils import shared_memory
+
+    crops = [Image.open(p).convert("RGB") for p in clothing_photos(6, start=300)]
+    plain = load_embedder(EmbedderSettings(spec=spec(triton_server, "embedder")))
+    shared = load_embedder(EmbedderSettings(spec=spec(triton_server, "embedder") + "?shm_mb=8"))
+    assert isinstance(shared, TritonEmbedder) and shared.model.endpoint.shm_mb == 8
+    got = shared.embed_images(crops)  # 6 crops: 3.6 MB, through shared memory
+    assert np.array_equal(got, plain.embed_images(crops))
+    assert len(shared.model._regions) == 1
+    big = shared.embed_images(crops * 2)  # 7.2 MB at batch 32: still fits
+    assert np.array_equal(big[:6], got)
+    shared.model.close()
+    assert shared.model._regions == {} and shared_memory.mapped_shared_memory_regions() == []
