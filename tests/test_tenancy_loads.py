@@ -13,12 +13,19 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from embedder import Embedder
-from lookalike.settings import JobsSettings
+from lookalike.settings import (
+    ApiSettings,
+    DetectorSettings,
+    IngestSettings,
+    JobsSettings,
+    Settings,
+    TenancySettings,
+)
 from service.jobs import job_runner
 from service.runtime import Runtime
 from tenancy import Plan, TenancyStore
+from tests.conftest import CPU_EMBEDDER
 from tests.images import clothing_photos
-from tests.tenancy_fixtures import tenancy_settings
 
 if TYPE_CHECKING:
     from tests.api_fixtures import ImageServer
@@ -39,13 +46,16 @@ def manifest_csv(rows: list[dict[str, str]]) -> bytes:
 
 
 def make_runtime(data_dir: Path, url: str | None, embedder: Embedder) -> Runtime:
-    settings = tenancy_settings(data_dir, url)
-    settings = settings.model_copy(
-        update={
-            "jobs": JobsSettings(run_in_server=False),
-            "api": settings.api.model_copy(update={"fetch_allow_private_networks": True}),
-            "ingest": settings.ingest.model_copy(update={"fetch_allow_private_networks": True}),
-        }
+    """Keys on, jobs run by the test (not the server), URLs on this machine allowed (the image server)."""
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=url,
+        embedder=CPU_EMBEDDER,
+        detector=DetectorSettings(spec="none"),
+        api=ApiSettings(fetch_allow_private_networks=True),
+        ingest=IngestSettings(fetch_allow_private_networks=True),
+        jobs=JobsSettings(run_in_server=False),
+        tenancy=TenancySettings(auth="keys"),
     )
     runtime = Runtime(settings, serving=True)
     runtime.__dict__["embedder"] = embedder

@@ -167,7 +167,7 @@ async def submit_load(
     http: HttpClientDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> JSONResponse:
-    tenancy.check_model(caller, runtime.settings.embedder.spec)
+    tenancy.check_model(caller, runtime.models.embedder_settings(ref.storage).spec)
     data, suffix = await _manifest_bytes(request, http, runtime.settings.api.fetch_timeout_s)
     if len(data) > MAX_MANIFEST_BYTES:
         raise ImageTooLargeError(f"the manifest is over the limit of {MAX_MANIFEST_BYTES} bytes")
