@@ -19,7 +19,8 @@ from index.metrics import ResidencyMetrics
 from index.registry import IndexRegistry, resident_set
 from index.residency import Residency
 from lookalike.errors import CatalogLoadingError, UnknownCatalogError
-from lookalike.settings import ResidencySettings
+from lookalike.settings import ApiSettings, ResidencySettings
+from tests.conftest import RuntimeFactory
 
 DIM = 16
 ROWS = 200
@@ -250,3 +251,14 @@ def test_an_unknown_catalog_is_not_made_resident(catalogs: tuple[IndexStore, int
     with pytest.raises(UnknownCatalogError, match="no published index"):
         registry.get("nope")
     assert registry.loaded() == {}
+
+
+def test_the_server_pins_its_preloaded_catalogs_and_reads_its_budget_from_settings(
+    make_runtime: RuntimeFactory,
+) -> None:
+    runtime = make_runtime(
+        api=ApiSettings(preload_catalogs=["demo"]),
+        residency=ResidencySettings.model_validate({"pinned": ["vip"], "budget_bytes": "1MiB"}),
+    )
+    residency = runtime.indexes.residency
+    assert residency.pinned == {"demo", "vip"} and residency.budget_bytes == 1024**2
