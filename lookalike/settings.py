@@ -386,10 +386,11 @@ class UnderstandingSettings(BaseModel):
     """Reading the text in a screenshot (OCR) and using it, beside the pixels, to rank matches."""
 
     ocr: Literal["off", "auto", "always"] = Field(
-        default="auto",
+        default="off",
         description=(
             "'auto': read text only where a cheap low-resolution text check finds some (a feed post, "
-            "a shop card), 'always': read every query, 'off': never (no cost at all). A request's "
+            "a shop card), 'always': read every query, 'off': never (no cost at all; the default "
+            "while reading costs more than the 60 ms goal, docs/UNDERSTANDING.md). A request's "
             "ocr= overrides it."
         ),
     )
