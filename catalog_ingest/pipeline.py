@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from tqdm import tqdm
 
@@ -54,10 +55,12 @@ class Stages:
     detector: Detector | None = None
     detector_settings: DetectorSettings | None = None
     embedder: Embedder | None = None
+    model_spec: str | None = None
+    """The embedder's spec (its vectors' name); None when only validating."""
 
     @property
     def validate_only(self) -> bool:
-        return self.embedder is None
+        return self.model_spec is None
 
     def decode(self, data: bytes, source: str) -> DecodedImage:
         limits = self.settings.ingest
@@ -90,31 +93,49 @@ class Fetched:
     data: bytes
 
 
-def ingest_manifest(
-    parts: IngestParts,
-    manifest: Path,
-    catalog: str,
-    *,
-    images_root: Path | None = None,
-    rejects_path: Path | None = None,
-    validate_only: bool = False,
-    progress: bool = True,
-    on_progress: Callable[[int, int], None] | None = None,
-    mode: FeedMode = "add",
-    max_remove: float = DEFAULT_MAX_REMOVE,
-) -> IngestReport:
-    """Load (or with ``validate_only`` just check) a manifest into a catalog.
+class RowSource(Protocol):
+    """Runs every manifest row through the stages: the local loop, or a distributed one
+    (``on_ray``) that prepares rows elsewhere and hands them to ``apply_prepared`` in order."""
 
-    Bad rows are counted and written to the rejects CSV, never fatal; only an unreadable
-    manifest (``ManifestError``) or a bad catalog name stops the run. ``on_progress(rows done,
-    rows)`` is called after each batch; an exception it raises stops the run before the index is
-    published (a job being cancelled).
+    @property
+    def loads_models(self) -> bool:
+        """Whether this process runs the models (else workers do, and only their spec is needed)."""
 
-    ``mode`` (``catalog_ingest.feed``): ``add`` only adds (a stored item's different metadata is a
-    conflict); ``upsert`` updates the items the manifest names; ``sync`` also removes the others,
-    refusing to remove more than ``max_remove`` of the catalog.
-    """
-    started = time.perf_counter()
+    @property
+    def total(self) -> int | None:
+        """Rows in the manifest, when known before the run."""
+
+    def item_ids(self) -> Iterator[str | None]:
+        """Every row's item id (a ``sync`` load removes the items no row names)."""
+
+    def run(self, stages: Stages, state: RunState, advance: Callable[[int], None]) -> None: ...
+
+
+@dataclass
+class LocalSource:
+    """The manifest read into memory, then fetched, decoded and embedded here, a batch at a time."""
+
+    raw_rows: Sequence[RawRow]
+    loads_models: bool = True
+
+    @property
+    def total(self) -> int:
+        return len(self.raw_rows)
+
+    def item_ids(self) -> Iterator[str | None]:
+        return (_text(raw.values.get("item_id")) for raw in self.raw_rows)
+
+    def run(self, stages: Stages, state: RunState, advance: Callable[[int], None]) -> None:
+        state.report.rows = len(self.raw_rows)
+        batch_rows = max(stages.settings.embedder.batch_size, MIN_BATCH_ROWS)
+        with Fetcher(stages.settings.ingest) as fetcher:
+            for chunk in _chunks(self.raw_rows, batch_rows):
+                process_batch(chunk, stages, state, fetcher)
+                advance(len(chunk))
+
+
+def check_run(catalog: str, images_root: Path | None, mode: str = "add") -> None:
+    """The mistakes that stop a run before it reads anything."""
     if not CATALOG_NAME.match(catalog):
         raise InvalidParameterError(
             f"catalog name {catalog!r} must be 1-100 letters, digits, '.', '_' or '-', "
@@ -124,30 +145,60 @@ def ingest_manifest(
         raise ManifestError(f"images root {images_root} is not a folder")
     if mode not in FEED_MODES:
         raise InvalidParameterError(f"mode must be one of {', '.join(FEED_MODES)}, got {mode!r}")
-    raw_rows = read_manifest(Path(manifest))
+
+
+def ingest_manifest(
+    parts: IngestParts,
+    manifest: Path,
+    catalog: str,
+    *,
+    images_root: Path | None = None,
+    rejects_path: Path | None = None,
+    validate_only: bool = False,
+    progress: bool = True,
+    on_progress: Callable[[int, int | None], None] | None = None,
+    mode: FeedMode = "add",
+    max_remove: float = DEFAULT_MAX_REMOVE,
+    source: RowSource | None = None,
+) -> IngestReport:
+    """Load (or with ``validate_only`` just check) a manifest into a catalog.
+
+    Bad rows are counted and written to the rejects CSV, never fatal; only an unreadable
+    manifest (``ManifestError``) or a bad catalog name stops the run. ``on_progress(rows done,
+    rows or None)`` is called after each batch; an exception it raises stops the run before the
+    index is published (a job being cancelled). ``source`` runs the rows elsewhere (default: here).
+
+    ``mode`` (``catalog_ingest.feed``): ``add`` only adds (a stored item's different metadata is a
+    conflict); ``upsert`` updates the items the manifest names; ``sync`` also removes the others,
+    refusing to remove more than ``max_remove`` of the catalog.
+    """
+    started = time.perf_counter()
+    check_run(catalog, images_root, mode)
+    source = source if source is not None else LocalSource(read_manifest(Path(manifest)))
     feed = FeedState(mode)
     if mode == "sync":
-        named = (_text(raw.values.get("item_id")) for raw in raw_rows)
-        feed.removals = planned_removals(parts.store, catalog, (n for n in named if n), max_remove=max_remove)
+        named = (n for n in source.item_ids() if n)
+        feed.removals = planned_removals(parts.store, catalog, named, max_remove=max_remove)
     settings = parts.settings
     stages = Stages(settings, parts.store, catalog, (images_root or Path(manifest).parent).resolve())
     if not validate_only:
-        stages.detector, stages.detector_settings = parts.detector(), catalog_detector_settings(settings)
-        stages.embedder = parts.embedder()
-    state = RunState(
-        IngestReport(catalog=catalog, rows=len(raw_rows), validate_only=validate_only, mode=mode), feed=feed
-    )
-    batch_rows = max(settings.embedder.batch_size, MIN_BATCH_ROWS)
+        stages.detector_settings = catalog_detector_settings(settings)
+        if source.loads_models:
+            stages.detector, stages.embedder = parts.detector(), parts.embedder()
+            stages.model_spec = stages.embedder.spec
+    state = RunState(IngestReport(catalog=catalog, validate_only=validate_only, mode=mode), feed=feed)
     loop_started = time.perf_counter()  # after model loading: images/s measures the pipeline
-    with (
-        Fetcher(settings.ingest) as fetcher,
-        tqdm(total=len(raw_rows), unit="row", desc=f"ingest {catalog}", disable=not progress) as bar,
-    ):
-        for done, chunk in enumerate(_chunks(raw_rows, batch_rows)):
-            process_batch(chunk, stages, state, fetcher)
-            bar.update(len(chunk))
+    done = 0
+    with tqdm(total=source.total, unit="row", desc=f"ingest {catalog}", disable=not progress) as bar:
+
+        def advance(rows: int) -> None:
+            nonlocal done
+            done += rows
+            bar.update(rows)
             if on_progress is not None:
-                on_progress(min((done + 1) * batch_rows, len(raw_rows)), len(raw_rows))
+                on_progress(done, source.total)
+
+        source.run(stages, state, advance)
     report = state.report
     report.images_per_s = report.embedded_images / max(time.perf_counter() - loop_started, 1e-9)
     if feed.follows_feed and not validate_only:
@@ -155,8 +206,8 @@ def ingest_manifest(
         outcome = apply_feed(parts.store, catalog, feed, state.ledger.records(loaded), loaded)
         report.added, report.updated = outcome.added, outcome.updated
         report.removed, report.unchanged = outcome.removed, outcome.unchanged
-    if stages.embedder is not None:
-        publish_index(parts, stages.embedder.spec, report)
+    if stages.model_spec is not None and not validate_only:
+        publish_index(parts, stages.model_spec, report)
     if images_root is not None:
         report.unreferenced_images = unreferenced_images(images_root, state.referenced)
     report.rejects.sort(key=lambda r: r.row)
@@ -252,8 +303,8 @@ def lookup_known(
     """Images already in this catalog, and embeddings of the same bytes made for any catalog."""
     if stages.validate_only or not shas:
         return {}, {}
-    assert stages.embedder is not None and stages.detector_settings is not None
-    specs = {"model_spec": stages.embedder.spec, "detector_spec": stages.detector_settings.spec}
+    assert stages.model_spec is not None and stages.detector_settings is not None
+    specs = {"model_spec": stages.model_spec, "detector_spec": stages.detector_settings.spec}
     stored = stages.store.find_images(stages.catalog, shas, **specs)
     missing = [s for s in shas if not (s in stored and stored[s].has_regions)]
     return stored, stages.store.find_cached_embeddings(missing, **specs)

@@ -63,6 +63,20 @@ def ingest(
         ),
     ] = DEFAULT_MAX_REMOVE,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+    runner: Annotated[
+        str,
+        typer.Option(
+            "--runner", metavar="local|ray", help="Run here, or as a Ray Data pipeline (docs/SCALE.md)."
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            metavar="auto|ray://HOST:PORT",
+            help="Ray cluster to use (default: ray.address; unset: a local cluster in this process).",
+        ),
+    ] = None,
     as_job: Annotated[
         bool,
         typer.Option(
@@ -77,6 +91,7 @@ def ingest(
     summary names it, and a server finds the catalog only when it reads the same folder. Bad rows
     are reported and skipped (exit 0); an unreadable manifest is an error (exit 2).
     """
+    from service.jobs import RUNNERS, ingest_source
     from service.runtime import Runtime  # heavy imports only when the command runs
 
     try:
@@ -84,8 +99,13 @@ def ingest(
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if runner not in RUNNERS:
+        typer.echo(f"error: --runner must be one of {', '.join(RUNNERS)}, got {runner!r}", err=True)
+        raise typer.Exit(2)
+    if address is not None:
+        settings = settings.model_copy(update={"ray": settings.ray.model_copy(update={"address": address})})
     if as_job:
-        _submit(settings, manifest, catalog, images_root, rejects, validate_only, mode, max_remove)
+        _submit(settings, manifest, catalog, images_root, rejects, validate_only, mode, max_remove, runner)
         return
     try:
         report = ingest_manifest(
@@ -98,6 +118,7 @@ def ingest(
             progress=not no_progress,
             mode=cast(FeedMode, mode),
             max_remove=max_remove,
+            source=None if validate_only else ingest_source(settings, manifest, runner),
         )
     except ManifestError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -124,6 +145,7 @@ def _submit(
     validate_only: bool,
     mode: str = "add",
     max_remove: float = DEFAULT_MAX_REMOVE,
+    runner: str = "local",
 ) -> None:
     from service.jobs import INGEST, ingest_params, job_queue
 
@@ -144,6 +166,7 @@ def _submit(
         mode=mode,
         max_remove=max_remove if mode == "sync" else None,
     )
+    params["runner"] = runner
     job = job_queue(settings).submit(INGEST, params)
     typer.echo(job.id)
     typer.echo(f"queued: see it with `lookalike jobs show {job.id}`", err=True)

@@ -20,12 +20,14 @@ from cli.index import index_app
 from cli.ingest import ingest
 from cli.jobs import jobs_app
 from cli.quantize import quantize_app
+from cli.search_batch import search_batch
 from cli.serve import serve
 from cli.tenants import tenants_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, rich_markup_mode=None)
 app.command("ingest")(ingest)
 app.command("serve")(serve)
+app.command("search-batch")(search_batch)
 app.command("eval")(eval_command)
 app.command("check")(check)
 app.command("repair")(repair)

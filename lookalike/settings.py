@@ -476,6 +476,39 @@ class JobsSettings(BaseModel):
     run_in_server: bool = Field(
         default=True, description="Each `lookalike serve` process also runs queued jobs, one at a time."
     )
+    bulk_runner: Literal["local", "ray"] = Field(
+        default="local",
+        description="Where POST /v1/jobs bulk searches run: in the worker's process, or on Ray (`ray.*`).",
+    )
+    max_manifest_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=1, description="Largest query manifest POST /v1/jobs accepts."
+    )
+
+
+class RaySettings(BaseModel):
+    """Runs on a Ray cluster (``--runner ray``, ``on_ray/``, docs/SCALE.md)."""
+
+    address: str | None = Field(
+        default=None,
+        description=(
+            "None: start a local Ray cluster in this process; 'auto': join the cluster running on this "
+            "machine (`ray start --head`); 'ray://host:10001': a remote cluster through Ray Client."
+        ),
+    )
+    num_cpus: int | None = Field(default=None, ge=1, description="CPUs of a local cluster; None: all.")
+    workers: int = Field(
+        default=0, ge=0, description="Model actors (each loads the detector and embedder); 0 = one per CPU."
+    )
+    cpus_per_worker: float = Field(default=1.0, gt=0, description="CPUs reserved by each model actor.")
+    gpus_per_worker: float = Field(
+        default=0.0, ge=0, description="GPUs per model actor; 0 on a CPU cluster, 1 for one model per GPU."
+    )
+    batch_rows: int = Field(default=64, ge=1, description="Manifest rows per actor call.")
+    object_store_mb: int | None = Field(
+        default=1024,
+        ge=64,
+        description="Object store of a local cluster (MB); None: Ray's default (30% of RAM).",
+    )
 
 
 class TenancySettings(BaseModel):
@@ -536,6 +569,7 @@ class Settings(BaseSettings):
             "spec share one loaded model (docs/RESIDENCY.md)."
         ),
     )
+    ray: RaySettings = Field(default_factory=RaySettings)
     export_dir: Path | None = Field(
         default=None,
         description=(
