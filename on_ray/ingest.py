@@ -77,7 +77,10 @@ class RaySource:
         next(iter(iter_manifest(self.manifest)), None)
 
     def item_ids(self) -> Iterator[str | None]:
-        return (None if raw.values.get("item_id") is None else str(raw.values["item_id"]) for raw in iter_manifest(self.manifest))
+        return (
+            None if raw.values.get("item_id") is None else str(raw.values["item_id"])
+            for raw in iter_manifest(self.manifest)
+        )
 
     def run(self, stages: Stages, state: RunState, advance: Any) -> None:
         import ray
