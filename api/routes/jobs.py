@@ -57,7 +57,7 @@ def job_out(job: Job) -> JobOut:
         params={k: v for k, v in job.params.items() if k not in PRIVATE_PARAMS},
         summary=None
         if job.summary is None
-        else {k: v for k, v in job.summary.items() if not k.endswith("_path")},
+        else {k: None if k.endswith("_path") else v for k, v in job.summary.items()},
         rejects=job.rejects,
         rejects_total=job.rejects_total,
         error=job.error,
