@@ -72,9 +72,9 @@ def ingest_handler(runtime: Runtime) -> Handler:
             rejects_path=_path(params.get("rejects_path")),
             progress=False,
             on_progress=lambda done, total: context.progress(done, total),
-from catalog_ingest.feed import DEFAULT_MAX_REMOVE
-from catalog_ingest.pipeline import RowSource
-from jobs import MAX_STORED_REJECTS, Handler, Job, JobContext, JobQueue, JobRunner, Outcome
+            mode=params.get("mode", "add"),
+            max_remove=float(params.get("max_remove", DEFAULT_MAX_REMOVE)),
+            source=ingest_source(runtime.settings, manifest, _runner(params)),
         )
         return ingest_outcome(report)
 
