@@ -118,8 +118,22 @@ def fold_attributes(fields: Mapping[str, Any]) -> dict[str, Any]:
 def _validate(
     model: type[SearchParams], query: Mapping[str, Any], body: Mapping[str, Any], where: str
 ) -> Any:
-    """Validate the merged parameters (body wins); errors name the field and where it came from."""
+    """Validate the merged parameters; errors name the field and where it came from. A field given
+    both in the query string and in the body is refused: one of the two would be silently ignored
+    (a bad ``price_max`` in the query was, when the body repeated it)."""
     query, body = fold_attributes(query), fold_attributes(body)
+    twice = sorted(set(query) & set(body) - {"attributes"})
+    if twice:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ("query", name),
+                    "msg": f"given both in the query string and in the {where}; send it once",
+                    "type": "duplicate_parameter",
+                }
+                for name in twice
+            ]
+        )
     merged = {**query, **body}
     if isinstance(query.get("attributes"), dict) and isinstance(body.get("attributes"), dict):
         merged["attributes"] = {**query["attributes"], **body["attributes"]}

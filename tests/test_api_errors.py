@@ -318,3 +318,21 @@ def test_a_data_folder_outside_the_working_folder_is_named_only_by_its_setting(
     body = _search_catalog_without_index(there, embedder, photo)
     assert "data folder set by data_dir (LOOKALIKE_DATA_DIR)" in body["detail"]
     assert str(tmp_path) not in str(body)
+
+
+def test_a_parameter_given_in_both_the_query_and_the_body_is_refused(
+    api_client: TestClient, photo: bytes
+) -> None:
+    """A bad price_max in the query string used to be silently ignored when the body repeated it."""
+    response = api_client.post(
+        "/v1/search?price_max=abc",
+        json={"image_base64": base64.b64encode(photo).decode(), "price_max": 50},
+    )
+    body = assert_problem(response, 422, "price_max", "send it once")
+    assert body["errors"][0]["loc"] == ["query", "price_max"]
+    multipart = api_client.post(
+        "/v1/search?k=3", files={"image": ("x.jpg", photo, "image/jpeg")}, data={"k": "4"}
+    )
+    assert_problem(multipart, 422, "k: given both")
+    alone = api_client.post("/v1/search?k=3", files={"image": ("x.jpg", photo, "image/jpeg")})
+    assert alone.status_code == 200
