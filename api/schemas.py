@@ -184,8 +184,9 @@ _MatchFields = create_model(
         float,
         Field(
             description=(
-                "Cosine similarity to the query region, -1..1 (matches are ordered by the fused "
-                "rank when text re-ranked them); a text-only search: the text relevance."
+                "Cosine similarity to the query region, -1..1; plus text_weight x the relative text "
+                "relevance where the words matched too (signals holds text); a text-only search: "
+                "the text relevance."
             )
         ),
     ),

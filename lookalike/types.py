@@ -129,7 +129,8 @@ class Match:
     item: CatalogItem
     score: float
     signals: tuple[str, ...] = ("visual",)
-    """Which rankings found the item: "visual" (the crop's vector), "text" (words read or asked)."""
+    """Which rankings found the item: "visual" (the crop's vector), "text" (words read or asked).
+    With "text", ``score`` is the fused score (cosine + text_weight x relative relevance)."""
 
 
 @dataclass(slots=True)

@@ -41,7 +41,8 @@ def fuse(
     k: int,
     text_weight: float,
 ) -> list[tuple[str, float, tuple[str, ...]]]:
-    """(item, visual score, signals) of the best ``k`` visual candidates by fused score.
+    """(item, score, signals) of the best ``k`` visual candidates by fused score; the score is the
+    fused one where the words matched (so merging regions by score keeps the fused order).
 
     ``visual`` is best first; ``text`` holds (item, relevance > 0) of candidates the words matched."""
     best = max((relevance for _, relevance in text), default=0.0)
@@ -52,6 +53,6 @@ def fuse(
     for position, (item, score) in enumerate(visual):
         share = relevance.get(item, 0.0) / best
         signals = (VISUAL, TEXT) if share > 0.0 else (VISUAL,)
-        fused.append((score + text_weight * share, -position, item, score, signals))
+        fused.append((score + text_weight * share, -position, item, signals))
     fused.sort(reverse=True)
-    return [(item, score, signals) for _, _, item, score, signals in fused[:k]]
+    return [(item, value, signals) for value, _, item, signals in fused[:k]]
