@@ -72,6 +72,24 @@ def server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iter
     sock.close()
 
 
+def settle(load: Load, seconds: float, requests: int = 8, timeout_s: float = 120.0) -> None:
+    """Let the clients run for ``seconds`` and until ``requests`` sent after this step have answered.
+
+    A swap step must be seen by real requests, however slow a busy machine makes them, so each
+    step waits for answers as well as for time (bounded, so a hung server still fails the test).
+    """
+    begun = time.monotonic()
+
+    def answered_since() -> int:
+        with load.lock:
+            return sum(1 for end, _, latency, _ in load.results if end - latency >= begun)
+
+    while time.monotonic() - begun < seconds or answered_since() < requests:
+        if time.monotonic() - begun > timeout_s:
+            return
+        time.sleep(0.05)
+
+
 def test_versions_swap_under_16_clients_with_no_failed_request(server: Server) -> None:
     writer = IndexStore(server.runtime.settings.index_dir)  # another process, as far as the server knows
     base_version = writer.current_version("shop")
@@ -88,21 +106,21 @@ def test_versions_swap_under_16_clients_with_no_failed_request(server: Server) -
     threads = load.start(CLIENTS)
     published: list[str] = []
     try:
-        time.sleep(2.0)
+        settle(load, 2.0)
         for factory in ("IVF4,Flat", "HNSW8", "Flat"):
             published.append(publish(factory))
-            time.sleep(1.2)
+            settle(load, 1.2)
         no_rows = Payload.build([], [], [])
         published.append(
             writer.append_delta("shop", current.vector_ids[:1], np.zeros((0, current.dim)), no_rows)
         )
-        time.sleep(1.2)
+        settle(load, 1.2)
         bad = corrupt_copy(writer, "shop", published[-2])
         writer.set_current("shop", bad)
-        time.sleep(1.5)
+        settle(load, 1.5)
         writer.set_current("shop", published[-2])  # back to the good one (its segment still applies)
         published.append(publish("Flat"))
-        time.sleep(1.5)
+        settle(load, 1.5)
     finally:
         load.stop.set()
         for t in threads:
