@@ -55,9 +55,10 @@ def adapt(
 
     The configured embedder stays frozen: a small head on its vectors is trained (minutes on a CPU)
     so that each labelled photo lands nearest to its item's own catalog vectors, which must already
-    be ingested with that embedder and no adapter. A share of the photos is held out and the command
-    reports their recall@1 and @10 against the whole catalog with the frozen embedder and with the
-    adapter.
+    be ingested with that embedder and no adapter; then a closed-form whitened linear discriminant
+    projection (seconds) is fitted on the head's outputs, keeping the vectors' width. A share of the
+    photos is held out and the command reports their recall@1 and @10 against the whole catalog
+    with the frozen embedder and with the adapter.
 
     The adapter is written to DATA_DIR/adapters/CATALOG/adapter-HASH.pt (report beside it, .json);
     an older one is never overwritten. To use it, point the setting embedder.adapter at the file

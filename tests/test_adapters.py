@@ -58,6 +58,22 @@ def test_as_references_measures_both_and_their_sum() -> None:
     assert all(0 <= r["@1"] <= r["@10"] <= 1 for r in report.recall.values())
 
 
+def test_the_lda_projection_is_part_of_the_version_and_an_older_head_only_file_still_loads(
+    tmp_path: Path,
+) -> None:
+    photos, labels, refs, ref_items = _domain_gap(10, 4, 3)
+    adapter, _ = fit_adapter(photos, labels, refs, ref_items, base_spec="toy", max_steps=30, hidden=16)
+    head_only, _ = fit_adapter(
+        photos, labels, refs, ref_items, base_spec="toy", max_steps=30, hidden=16, lda=False
+    )
+    assert adapter.projection is not None and head_only.projection is None
+    assert adapter.digest != head_only.digest
+    again = load_adapter(head_only.save(tmp_path))
+    assert again.projection is None and again.digest == head_only.digest
+    out = adapter.apply(photos)
+    assert out.shape == photos.shape and np.allclose(np.linalg.norm(out, axis=1), 1, atol=1e-5)
+
+
 def test_recall_scores_an_item_by_its_best_reference() -> None:
     refs = np.eye(3, dtype=np.float32)
     q = np.asarray([[0.0, 0.1, 1.0], [1.0, 0.0, 0.0]], np.float32)
@@ -85,6 +101,8 @@ def test_adapter_file_is_versioned_by_content_and_checks_its_embedder(
     assert path.name == f"adapter-{adapter.digest}.pt"
     again = load_adapter(path)
     assert again.digest == adapter.digest and again.base_spec == embedder.spec
+    assert again.projection is not None and again.projection[1].shape == (embedder.dim, embedder.dim)
+    assert np.allclose(again.apply(photos), adapter.apply(photos), atol=1e-6)
     adapted = AdaptedEmbedder(embedder, again)
     assert adapted.spec == f"{embedder.spec}+adapter-{adapter.digest}" and adapted.dim == embedder.dim
     with Image.open(clothing_photos(1)[0]) as img:

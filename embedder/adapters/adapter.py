@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from embedder.adapters.lda import project
 from embedder.base import Embedder
 from embedder.training.head import ResidualHead
 from lookalike.types import Vectors
@@ -21,16 +22,27 @@ from lookalike.types import Vectors
 
 @dataclass
 class Adapter:
-    """A residual head (``embedder.training.head``) for vectors of ``base_spec``, plus its report."""
+    """A residual head (``embedder.training.head``) for vectors of ``base_spec``, then (files since
+    the LDA step) a square whitened-LDA projection ``(mean, matrix)`` from ``lda.py``, plus its report."""
 
     head: ResidualHead
     base_spec: str
     meta: dict[str, Any] = field(default_factory=dict)
+    projection: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
+        if self.projection is not None:
+            state["projection.mean"] = torch.from_numpy(np.ascontiguousarray(self.projection[0]))
+            state["projection.matrix"] = torch.from_numpy(np.ascontiguousarray(self.projection[1]))
+        return state
 
     def to_bytes(self) -> bytes:
         buf = io.BytesIO()
         state = {k: v.detach().cpu().contiguous() for k, v in self.head.state_dict().items()}
-        blob = {"dim": self.head.dim, "hidden": self.head.hidden, "state": state}
+        blob: dict[str, Any] = {"dim": self.head.dim, "hidden": self.head.hidden, "state": state}
+        if self.projection is not None:
+            blob["projection"] = {k: v for k, v in self._tensors().items() if k.startswith("projection.")}
         torch.save({**blob, "base_spec": self.base_spec, "meta": self.meta}, buf)
         return buf.getvalue()
 
@@ -38,9 +50,9 @@ class Adapter:
     def digest(self) -> str:
         """Content hash of the weights and the base spec (not the report): the adapter's version."""
         h = hashlib.sha256(self.base_spec.encode())
-        for name, tensor in self.head.state_dict().items():
+        for name, tensor in self._tensors().items():
             h.update(name.encode())
-            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+            h.update(tensor.numpy().tobytes())
         return h.hexdigest()[:12]
 
     def save(self, folder: Path) -> Path:
@@ -57,7 +69,8 @@ class Adapter:
         if len(vectors) == 0:
             return np.asarray(vectors, dtype=np.float32)
         out = self.head.eval()(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)))
-        return out.numpy().astype(np.float32)
+        vecs = out.numpy().astype(np.float32)
+        return vecs if self.projection is None else project(vecs, *self.projection)
 
 
 def load_adapter(path: Path) -> Adapter:
@@ -69,7 +82,11 @@ def load_adapter(path: Path) -> Adapter:
         blob = torch.load(str(path), map_location="cpu", weights_only=True)
         head = ResidualHead(int(blob["dim"]), int(blob["hidden"]))
         head.load_state_dict(blob["state"])
-        return Adapter(head.eval(), str(blob["base_spec"]), dict(blob.get("meta", {})))
+        proj = blob.get("projection")
+        projection = None
+        if proj is not None:
+            projection = (proj["projection.mean"].numpy(), proj["projection.matrix"].numpy())
+        return Adapter(head.eval(), str(blob["base_spec"]), dict(blob.get("meta", {})), projection)
     except (KeyError, RuntimeError, TypeError, ValueError, OSError, pickle.UnpicklingError) as exc:
         raise ValueError(f"{path} is not a lookalike adapter ({exc})") from exc
 

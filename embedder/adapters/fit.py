@@ -5,7 +5,9 @@ passed through the same head (so the catalog side moves with the photo side, and
 names keeps its place); the references are also queries of their own item. Minibatches on the CPU,
 a few hundred steps: minutes for thousands of photos. A seeded share of each item's photos is held
 out to report recall before and after, and to pick the step count; the adapter that ships is then
-fitted again on all the photos for that many steps.
+fitted again on all the photos for that many steps. Last, a closed-form whitened LDA projection
+(``lda.py``) is fitted on the head's outputs of the same photos plus the references (seconds): on the
+grocery test split it takes recall@1 from 0.722 (head alone) to 0.762 (docs/EMBEDDER.md).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from embedder.adapters.adapter import Adapter
+from embedder.adapters.lda import fit_lda
 from embedder.device import on_one_torch_thread
 from embedder.training.head import ResidualHead
 
@@ -131,6 +134,8 @@ def fit_adapter(
     temperature: float = 0.05,
     seed: int = 0,
     measure_references: bool = False,
+    lda: bool = True,
+    ref_weight: int = 5,
 ) -> tuple[Adapter, FitReport]:
     """``photos`` (unit vectors of the frozen embedder) each name an item of ``ref_items`` (the
     catalog's reference vectors, one or more per item). Items no photo names stay in the softmax."""
@@ -150,19 +155,27 @@ def fit_adapter(
     items_arr = np.asarray(photo_items)
     recall: dict[str, dict[str, float]] = {}
 
-    def held_recall(head: nn.Module, extra: bool = False) -> dict[str, float]:
-        with torch.inference_mode():
-            q = head(torch.from_numpy(photos[held])).numpy()
-            g = head(torch.from_numpy(refs)).numpy()
-            g_items = list(ref_items)
-            if extra:
-                g = np.concatenate([g, head(torch.from_numpy(photos[~held])).numpy()])
-                g_items += list(items_arr[~held])
+    def with_projection(head: ResidualHead, rows: np.ndarray) -> Adapter:
+        adapter = Adapter(head.eval(), base_spec)
+        if lda:
+            x = adapter.apply(np.concatenate([photos[rows], *[refs] * ref_weight]))
+            labels = [*items_arr[rows], *list(ref_items) * ref_weight]
+            adapter.projection = fit_lda(x, labels)
+        return adapter
+
+    def held_recall(adapter: Adapter, extra: bool = False) -> dict[str, float]:
+        apply = adapter.apply
+        q = apply(photos[held])
+        g = apply(refs)
+        g_items = list(ref_items)
+        if extra:
+            g = np.concatenate([g, apply(photos[~held])])
+            g_items += list(items_arr[~held])
         return recall_at(q, items_arr[held], g, g_items)
 
     steps = max_steps
     if held.any():
-        identity = ResidualHead(photos.shape[1], hidden).eval()
+        identity = Adapter(ResidualHead(photos.shape[1], hidden).eval(), base_spec)
         recall["frozen"] = held_recall(identity)
         _, curve = _train(
             photos[~held],
@@ -174,17 +187,19 @@ def fit_adapter(
             temperature=temperature,
             seed=seed,
             every=max(1, max_steps // 12),
-            check=lambda h: held_recall(h)["@1"],
+            check=lambda h: held_recall(Adapter(h, base_spec))["@1"],
         )
         steps = max(curve, key=lambda sc: (sc[1], -sc[0]))[0]
         fitted, _ = _train(
             photos[~held], y[~held], refs, ref_col, steps, hidden=hidden, temperature=temperature, seed=seed
         )
-        recall["adapter"] = held_recall(fitted)
+        held_adapter = with_projection(fitted, ~held)
+        recall["adapter"] = held_recall(held_adapter)
         if measure_references:
             recall["frozen+references"] = held_recall(identity, extra=True)
-            recall["adapter+references"] = held_recall(fitted, extra=True)
+            recall["adapter+references"] = held_recall(held_adapter, extra=True)
     head, _ = _train(photos, y, refs, ref_col, steps, hidden=hidden, temperature=temperature, seed=seed)
+    adapter = with_projection(head, np.ones(len(photos), dtype=bool))
     report = FitReport(
         photos=len(photos),
         items_with_photos=len(set(photo_items)),
@@ -194,7 +209,8 @@ def fit_adapter(
         seconds=round(time.perf_counter() - started, 1),
         recall=recall,
     )
-    return Adapter(head, base_spec, {"fit": report.as_dict()}), report
+    adapter.meta = {"fit": report.as_dict()}
+    return adapter, report
 
 
 __all__ = ["FitReport", "fit_adapter", "recall_at", "split_held_out"]
