@@ -3,7 +3,7 @@ the end: ``lookalike check`` reports a clean catalog with exactly the items of t
 
 Each round loads a manifest a few items longer than the last, so every round has new photos to
 embed and an index to publish, and the kills land in every stage: model loading, fetching,
-embedding, the row writes, and publish (killed as soon as its temporary folder appears).
+embedding, the row writes, and publish (killed while it waits inside its temporary folder's first write).
 """
 
 from __future__ import annotations
@@ -38,7 +38,26 @@ def write_manifest(path: Path, photos: list[Path]) -> Path:
     return path
 
 
-def start_ingest(manifest: Path, data_dir: Path) -> subprocess.Popen[bytes]:
+# Runs `lookalike ingest` with faiss.write_index wrapped: the first write into a publish folder
+# touches the marker file (argv[1]) and waits to be killed, so a kill lands inside publish every
+# time instead of whenever a poll happens to catch the folder.
+PAUSE_IN_PUBLISH = """
+import pathlib, sys, time
+import faiss
+marker, write_index = pathlib.Path(sys.argv[1]), faiss.write_index
+def paused(index, path):
+    if pathlib.Path(path).parent.name.startswith(".publish-"):
+        marker.touch()
+        time.sleep(600)
+    return write_index(index, path)
+faiss.write_index = paused
+sys.argv = ["lookalike", *sys.argv[2:]]
+from cli.main import app
+app()
+"""
+
+
+def start_ingest(manifest: Path, data_dir: Path, pause_marker: Path | None = None) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "LOOKALIKE_DATA_DIR": str(data_dir),
@@ -46,21 +65,27 @@ def start_ingest(manifest: Path, data_dir: Path) -> subprocess.Popen[bytes]:
         "LOOKALIKE_EMBEDDER__DEVICE": "cpu",
         "PYTHONPATH": str(ROOT),
     }
-    command = [sys.executable, "-m", "cli.main", "ingest", str(manifest), "--catalog", "shop"]
-    command += ["--images-root", str(CLOTHING_IMAGES), "--no-progress"]
+    arguments = ["ingest", str(manifest), "--catalog", "shop"]
+    arguments += ["--images-root", str(CLOTHING_IMAGES), "--no-progress"]
+    if pause_marker is None:
+        command = [sys.executable, "-m", "cli.main", *arguments]
+    else:
+        command = [sys.executable, "-c", PAUSE_IN_PUBLISH, str(pause_marker), *arguments]
     return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
-def kill_inside_publish(proc: subprocess.Popen[bytes], catalog_dir: Path, timeout_s: float) -> bool:
-    """SIGKILL the moment the process's publish folder exists; False if it ended first."""
-    prefix = f".publish-{proc.pid}-"
+def kill_inside_publish(
+    proc: subprocess.Popen[bytes], marker: Path, catalog_dir: Path, timeout_s: float
+) -> bool:
+    """SIGKILL once the process waits inside publish (its marker exists); False if it ended first."""
     deadline = time.monotonic() + timeout_s
     while proc.poll() is None and time.monotonic() < deadline:
-        if catalog_dir.is_dir() and any(p.name.startswith(prefix) for p in catalog_dir.iterdir()):
+        if marker.exists():
+            assert any(p.name.startswith(f".publish-{proc.pid}-") for p in catalog_dir.iterdir())
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             return True
-        time.sleep(0.005)
+        time.sleep(0.05)
     return False
 
 
@@ -73,11 +98,13 @@ def test_random_sigkills_of_ingest_leave_a_clean_exact_catalog(tmp_path: Path) -
     kills = {"publish": 0, "random": 0}
     for round_ in range(ROUNDS):
         manifest = write_manifest(tmp_path / f"feed-{round_}.csv", photos[: (round_ + 1) * PER_ROUND])
-        proc = start_ingest(manifest, data_dir)
         if round_ % 2 == 0:
-            if kill_inside_publish(proc, catalog_dir, timeout_s=300):
+            marker = tmp_path / f"in-publish-{round_}"
+            proc = start_ingest(manifest, data_dir, pause_marker=marker)
+            if kill_inside_publish(proc, marker, catalog_dir, timeout_s=300):
                 kills["publish"] += 1
         else:
+            proc = start_ingest(manifest, data_dir)
             time.sleep(rng.uniform(1.0, 12.0))
             if proc.poll() is None:
                 proc.send_signal(signal.SIGKILL)

@@ -147,7 +147,7 @@ def test_a_ray_bulk_search_keeps_exactly_one_row_set_per_query_when_workers_are_
             if workers and written > (kills[-1] if kills else 0):  # one kill per new part written
                 os.kill(workers[0], signal.SIGKILL)
                 kills.append(written)
-            time.sleep(0.2)
+            time.sleep(0.02)  # a searcher is named in the process table only while it runs a call
 
     searchers = SearchWorkers()
     thread = threading.Thread(target=killer, daemon=True)

@@ -21,17 +21,17 @@ def _to(url: str, revision: str, *, down: bool = False) -> None:
     engine.dispose()
 
 
-def test_upgrade_from_the_revision_before_keeps_rows_and_adds_the_tables(database_url: str) -> None:
-    _to(database_url, "0002")
-    engine = create_engine(normalise_url(database_url))
+def test_upgrade_from_the_revision_before_keeps_rows_and_adds_the_tables(empty_database_url: str) -> None:
+    _to(empty_database_url, "0002")
+    engine = create_engine(normalise_url(empty_database_url))
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO catalogs (name, created_at) VALUES ('legacy', CURRENT_TIMESTAMP)"))
     assert not TENANCY_TABLES & set(inspect(engine).get_table_names())
-    _to(database_url, "head")
+    _to(empty_database_url, "head")
     assert set(inspect(engine).get_table_names()) >= TENANCY_TABLES
     with engine.connect() as conn:
         assert conn.execute(text("SELECT name FROM catalogs")).scalars().all() == ["legacy"]
-    _to(database_url, "0002", down=True)
+    _to(empty_database_url, "0002", down=True)
     assert not TENANCY_TABLES & set(inspect(engine).get_table_names())
-    _to(database_url, "head")
+    _to(empty_database_url, "head")
     engine.dispose()

@@ -13,6 +13,7 @@ COPY catalog_ingest catalog_ingest
 COPY tenancy tenancy
 COPY understanding understanding
 COPY jobs jobs
+COPY on_ray on_ray
 COPY quantize quantize
 COPY service service
 COPY triton_repo triton_repo
