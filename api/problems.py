@@ -58,6 +58,14 @@ class ItemImageNotFoundError(ClientError):
     title = "Image not found"
 
 
+def documented_problem(description: str) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry: this status answers with a problem document."""
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
 def problem_type(name: str) -> str:
     """``BadImageError`` -> ``urn:lookalike:problem:bad-image``: a stable id clients can branch on."""
     stem = name.removesuffix("Error") or name

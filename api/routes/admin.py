@@ -11,6 +11,7 @@ from fastapi import Path as PathParam
 
 from api.auth import AdminCaller, CallerDep, TenancyDep
 from api.deps import RuntimeDep
+from api.problems import documented_problem
 from api.tenancy_schemas import (
     KeyCreated,
     KeyIn,
@@ -39,23 +40,16 @@ TenantPath = Annotated[str, PathParam(min_length=1, max_length=40)]
 KeyPath = Annotated[str, PathParam(min_length=1, max_length=16)]
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-
-
 AUTH: dict[int | str, dict[str, Any]] = {
-    401: _problem("No API key, or an unknown, expired or revoked one"),
-    403: _problem("The key lacks the admin scope"),
-    429: _problem("Over the plan's request rate"),
+    401: documented_problem("No API key, or an unknown, expired or revoked one"),
+    403: documented_problem("The key lacks the admin scope"),
+    429: documented_problem("Over the plan's request rate"),
 }
 FOUND: dict[int | str, dict[str, Any]] = {
     **AUTH,
-    404: _problem("Unknown tenant, key or plan"),
-    409: _problem("Already exists"),
-    422: _problem("Invalid value"),
+    404: documented_problem("Unknown tenant, key or plan"),
+    409: documented_problem("Already exists"),
+    422: documented_problem("Invalid value"),
 }
 
 
@@ -244,7 +238,7 @@ def tenant_usage(
     "/usage",
     response_model=UsageOut,
     summary="The calling tenant's metered use per day, and its month's search allowance",
-    responses={**AUTH, 422: _problem("The key belongs to no tenant (an operator key)")},
+    responses={**AUTH, 422: documented_problem("The key belongs to no tenant (an operator key)")},
 )
 def my_usage(caller: CallerDep, t: TenancyDep, since: Since = None, until: Until = None) -> UsageOut:
     if caller.tenant is None:
@@ -257,7 +251,7 @@ def my_usage(caller: CallerDep, t: TenancyDep, since: Since = None, until: Until
     response_model=KeyCreated,
     status_code=201,
     summary="Rotate the calling key: a successor now, the calling key expires after the overlap",
-    responses={**AUTH, 422: _problem("Auth is off: there is no calling key")},
+    responses={**AUTH, 422: documented_problem("Auth is off: there is no calling key")},
 )
 async def rotate_self(caller: CallerDep, body: RotateIn, t: TenancyDep) -> KeyCreated:
     if caller.key_prefix is None:

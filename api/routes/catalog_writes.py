@@ -17,6 +17,7 @@ from fastapi import Path as PathParam
 
 from api.auth import ReadCatalog, TenancyDep, WriteCatalog, WriterCaller
 from api.deps import RuntimeDep
+from api.problems import documented_problem
 from api.tenancy_schemas import CatalogDetail, CatalogIn, ItemIn, RejectOut, UpsertOut
 from catalog import ItemRecord
 from catalog_ingest.maintenance import delete_items, remove_catalog
@@ -31,24 +32,17 @@ router = APIRouter(prefix="/v1/catalogs", tags=["catalogs"])
 ItemPath = Annotated[str, PathParam(min_length=1, max_length=500)]
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-
-
 AUTH: dict[int | str, dict[str, Any]] = {
-    401: _problem("No API key, or an unknown, expired or revoked one"),
-    403: _problem("The key lacks the scope, or the plan's limit (named in `limit`) is reached"),
-    429: _problem("Over the plan's request rate (Retry-After says when to come back)"),
+    401: documented_problem("No API key, or an unknown, expired or revoked one"),
+    403: documented_problem("The key lacks the scope, or the plan's limit (named in `limit`) is reached"),
+    429: documented_problem("Over the plan's request rate (Retry-After says when to come back)"),
 }
 WRITE: dict[int | str, dict[str, Any]] = {
     **AUTH,
-    404: _problem("Unknown catalog or item"),
-    409: _problem("You already have a catalog by that name"),
-    413: _problem("An image over the byte limit"),
-    422: _problem("Invalid body or catalog name"),
+    404: documented_problem("Unknown catalog or item"),
+    409: documented_problem("You already have a catalog by that name"),
+    413: documented_problem("An image over the byte limit"),
+    422: documented_problem("Invalid body or catalog name"),
 }
 
 

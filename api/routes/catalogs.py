@@ -19,7 +19,7 @@ from PIL import Image, UnidentifiedImageError
 from api.auth import ReadCatalog, ReaderCaller, TenancyDep
 from api.deps import RuntimeDep
 from api.presenters import item_out, reference_image_url
-from api.problems import ItemImageNotFoundError
+from api.problems import ItemImageNotFoundError, documented_problem
 from api.schemas import (
     CatalogFacets,
     CatalogList,
@@ -41,21 +41,14 @@ MAX_PAGE = 100
 REMOTE_SCHEMES = ("http://", "https://")
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-
-
 AUTH: dict[int | str, dict[str, Any]] = {
-    401: _problem("No API key, or an unknown, expired or revoked one"),
-    403: _problem("The key lacks the scope this endpoint needs"),
-    429: _problem("Over the plan's request rate (Retry-After says when to come back)"),
+    401: documented_problem("No API key, or an unknown, expired or revoked one"),
+    403: documented_problem("The key lacks the scope this endpoint needs"),
+    429: documented_problem("Over the plan's request rate (Retry-After says when to come back)"),
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: _problem("Unknown catalog or item"),
-    422: _problem("Malformed catalog name"),
+    404: documented_problem("Unknown catalog or item"),
+    422: documented_problem("Malformed catalog name"),
     **AUTH,
 }
 

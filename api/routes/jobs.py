@@ -18,6 +18,7 @@ from fastapi.responses import FileResponse
 
 from api.deps import HttpClientDep, JobOwnerDep, JobQueueDep, RuntimeDep, SettingsDep
 from api.fetch import fetch_image, parse_image_url
+from api.problems import documented_problem
 from api.schemas import CATALOG_PATTERN, JobList, JobOut
 from jobs import Job, JobQueue, JobState, UnknownJobError
 from lookalike.errors import ClientError, InvalidParameterError
@@ -29,14 +30,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobPath = Annotated[str, PathParam(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-
-
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _problem("Unknown job")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: documented_problem("Unknown job")}
 PRIVATE_PARAMS = frozenset({"manifest", "out", "images_root", "rejects_path"})
 """Where a job reads and writes on the server's disk: never shown to clients."""
 
@@ -108,9 +102,9 @@ MANIFEST_SUFFIXES = (".csv", ".tsv", ".jsonl", ".ndjson", ".parquet", ".pq")
     response_model=JobOut,
     status_code=202,
     responses={
-        404: _problem("Unknown catalog"),
-        413: _problem("Manifest too large"),
-        422: _problem("Bad form"),
+        404: documented_problem("Unknown catalog"),
+        413: documented_problem("Manifest too large"),
+        422: documented_problem("Bad form"),
     },
     summary="Queue a bulk search: a manifest of query image URLs in, a Parquet file of matches out",
 )
@@ -191,7 +185,7 @@ def _finished_file(queue: JobQueue, job_id: str, owner: str, key: str) -> FileRe
 @router.get(
     "/{job_id}/results",
     response_class=FileResponse,
-    responses={**NOT_FOUND, 409: _problem("The job has not succeeded (yet)")},
+    responses={**NOT_FOUND, 409: documented_problem("The job has not succeeded (yet)")},
     summary="A bulk search's results as Parquet: one row per query region and match",
 )
 def job_results(job_id: JobPath, queue: JobQueueDep, owner: JobOwnerDep) -> FileResponse:
@@ -201,7 +195,7 @@ def job_results(job_id: JobPath, queue: JobQueueDep, owner: JobOwnerDep) -> File
 @router.get(
     "/{job_id}/rejects",
     response_class=FileResponse,
-    responses={**NOT_FOUND, 409: _problem("The job has not succeeded (yet)")},
+    responses={**NOT_FOUND, 409: documented_problem("The job has not succeeded (yet)")},
     summary="A bulk search's rejected queries as Parquet: query_id, image, reason",
 )
 def job_rejects(job_id: JobPath, queue: JobQueueDep, owner: JobOwnerDep) -> FileResponse:

@@ -15,7 +15,7 @@ from api.deps import HttpClientDep, RuntimeDep, SettingsDep, WarmupDep, tenant_l
 from api.fetch import fetch_image
 from api.inputs import SearchInput, parse_search_request
 from api.presenters import search_response
-from api.problems import UrlFetchDisabledError, status_of
+from api.problems import UrlFetchDisabledError, documented_problem, status_of
 from api.readiness import Warmup
 from api.schemas import SearchJson, SearchResponse
 from lookalike.settings import ApiSettings, Settings
@@ -70,13 +70,6 @@ def run_search(
         max_aspect_ratio=api.max_aspect_ratio,
         budget_s=api.search_budget_s,
     )
-
-
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
 
 
 _PARAMS: list[tuple[str, dict[str, Any], str]] = [
@@ -186,15 +179,17 @@ SEARCH_OPENAPI: dict[str, Any] = {
     summary="Find catalog items that look like the products in an image",
     openapi_extra=SEARCH_OPENAPI,
     responses={
-        400: _problem("Malformed body (broken JSON or multipart)"),
-        401: _problem("No API key, or an unknown, expired or revoked one"),
-        403: _problem("Image URL fetching is disabled on this server, or the key lacks the search scope"),
-        404: _problem("Unknown catalog"),
-        413: _problem("Upload over the byte or pixel limit"),
-        415: _problem("Not an image, or a Content-Type the endpoint does not take"),
-        422: _problem("Invalid parameter (k, box, filters, min_score, base64) or unfetchable URL"),
-        429: _problem("Over the plan's rate or monthly search allowance (Retry-After says when)"),
-        503: _problem(
+        400: documented_problem("Malformed body (broken JSON or multipart)"),
+        401: documented_problem("No API key, or an unknown, expired or revoked one"),
+        403: documented_problem(
+            "Image URL fetching is disabled on this server, or the key lacks the search scope"
+        ),
+        404: documented_problem("Unknown catalog"),
+        413: documented_problem("Upload over the byte or pixel limit"),
+        415: documented_problem("Not an image, or a Content-Type the endpoint does not take"),
+        422: documented_problem("Invalid parameter (k, box, filters, min_score, base64) or unfetchable URL"),
+        429: documented_problem("Over the plan's rate or monthly search allowance (Retry-After says when)"),
+        503: documented_problem(
             "Models not loaded, or the catalog's index still loading after residency.load_timeout_s "
             "(Retry-After says when to come back)"
         ),
