@@ -23,7 +23,7 @@ from api.auth import ReadCatalog, TenancyDep, WriteCatalog, WriterCaller
 from api.deps import HttpClientDep, JobOwnerDep, JobQueueDep, RuntimeDep
 from api.fetch import parse_image_url
 from api.inputs import read_capped
-from api.problems import MalformedBodyError
+from api.problems import MalformedBodyError, documented_problem
 from api.routes.jobs import job_out
 from api.schemas import JobOut
 from catalog_ingest.manifest import CSV_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES, read_manifest
@@ -40,21 +40,16 @@ SUFFIXES = (*CSV_SUFFIXES, *JSONL_SUFFIXES, *PARQUET_SUFFIXES)
 JobPath = Annotated[str, PathParam(min_length=1, max_length=32, pattern=r"^[0-9a-f]+$")]
 
 
-def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-
-
 RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem("Malformed body"),
-    401: _problem("No API key, or an unknown, expired or revoked one"),
-    403: _problem("The key lacks catalog:write, or the load would pass the plan's max_items"),
-    404: _problem("Unknown catalog"),
-    413: _problem("Manifest over the size limit"),
-    422: _problem("Unreadable manifest, a row whose image is not an http(s) URL, or an unfetchable URL"),
-    429: _problem("Over the plan's request rate"),
+    400: documented_problem("Malformed body"),
+    401: documented_problem("No API key, or an unknown, expired or revoked one"),
+    403: documented_problem("The key lacks catalog:write, or the load would pass the plan's max_items"),
+    404: documented_problem("Unknown catalog"),
+    413: documented_problem("Manifest over the size limit"),
+    422: documented_problem(
+        "Unreadable manifest, a row whose image is not an http(s) URL, or an unfetchable URL"
+    ),
+    429: documented_problem("Over the plan's request rate"),
 }
 
 
