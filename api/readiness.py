@@ -27,6 +27,7 @@ class ReadyReport:
 
     ready: bool
     checks: dict[str, str] = field(default_factory=dict)
+    runtimes: dict[str, str] = field(default_factory=dict)
 
     @property
     def missing(self) -> list[str]:
@@ -48,6 +49,8 @@ class Warmup:
         self.on_database = list(on_database)
         self.preload_catalogs = list(preload_catalogs)
         self.components: dict[str, str] = {name: "loading" for name in ("database", "detector", "embedder")}
+        self.runtimes: dict[str, str] = {}
+        """Engine and precision each loaded model runs in, and why (``auto``'s measurement)."""
         self._models_done = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -92,6 +95,8 @@ class Warmup:
                     continue
                 self.components[name] = "ok"
                 choice = getattr(getattr(loaded, "inner", loaded), "runtime_choice", None)
+                if choice is not None:
+                    self.runtimes[name] = choice.describe()
                 log.info(
                     "warmup_loaded component=%s ms=%.0f runtime=%s",
                     name,
@@ -150,7 +155,9 @@ class Warmup:
         for catalog in self.preload_catalogs:
             key = f"catalog:{catalog}"
             checks[key] = self._load_catalog(catalog) if self.models_ok else "waiting for models"
-        return ReadyReport(ready=all(state == "ok" for state in checks.values()), checks=checks)
+        return ReadyReport(
+            ready=all(state == "ok" for state in checks.values()), checks=checks, runtimes=dict(self.runtimes)
+        )
 
 
 __all__ = ["ReadyReport", "Warmup"]

@@ -423,6 +423,9 @@ class ReadyOut(BaseModel):
                         "catalog:demo": "waiting",
                     },
                     "missing": ["embedder: loading", "catalog:demo: waiting"],
+                    "runtimes": {
+                        "detector": "openvino int8 (measured fastest, 2.85x onnxruntime fp32; ...)",
+                    },
                 }
             ]
         }
@@ -431,6 +434,13 @@ class ReadyOut(BaseModel):
     status: Literal["ready", "not ready"]
     checks: dict[str, str] = Field(description='Each component: "ok", "loading" or why it is not usable.')
     missing: list[str] = Field(default_factory=list)
+    runtimes: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Engine and precision each loaded model runs in, and why: with precision 'auto' the "
+            "candidates' measured times on this CPU (docs/PRECISION.md)."
+        ),
+    )
 
 
 class JobOut(BaseModel):

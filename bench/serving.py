@@ -181,8 +181,8 @@ def main() -> None:
         report[key] = _stats(naive_ms[w]) | {"rps": round(1000.0 / float(np.mean(naive_ms[w])), 2)}
     report["rounds"] = rounds
     report["closed_loop"] = [
-        r.row()
-        | {
+        {
+            **r.row(),
             "server_cpu_cores": cpu[str(int(r.level))],
             # CPU the server spends per request: what bounds throughput once every core is busy
             "server_core_ms_per_request": (

@@ -5,12 +5,13 @@ and OpenVINO (CPU). Three precisions: fp32; bf16 (OpenVINO, only where the CPU h
 hardware: ``lookalike.cpu_features``); int8 (OpenVINO, a quantised copy of the model made
 offline by ``lookalike quantize`` and adopted only when it kept recall, ``int8_manifest``).
 
+``auto_candidates`` lists what ``auto`` may pick on this machine and ``lookalike.runtime_trial``
+times them once per machine and keeps the fastest (the session modules do both at load).
 ``choose_runtime`` is a pure function of the request, the CPU and what is installed and
-quantised, so the choice is the same for every process of a machine and is tested per CPU kind.
-``auto`` picks, in order: int8 when an adopted int8 model exists and the request allows it (the
-embedder does not by default: int8 vectors are another vector space), bf16 where the CPU has it
-natively, else fp32 on ONNX Runtime, as before OpenVINO came (docs/PRECISION.md: OpenVINO fp32 was
-no faster end to end on the CPUs measured).
+quantised, tested per CPU kind: it decides pinned choices, and ``auto`` where nothing is
+measured (the test suite), in order: int8 when an adopted int8 model exists and the request
+allows it (the embedder does not by default: int8 vectors are another vector space), bf16 where
+the CPU has it natively, else fp32 on ONNX Runtime, as before OpenVINO came.
 """
 
 from __future__ import annotations
@@ -130,6 +131,36 @@ def choose_runtime(
     return RuntimeChoice("onnxruntime", "fp32", onnx_path, "no bf16 in this CPU and no adopted int8 copy")
 
 
+def auto_candidates(
+    request: RuntimeRequest,
+    onnx_path: Path,
+    cpu: CpuFeatures,
+    *,
+    openvino_installed: bool,
+    gpu: bool = False,
+) -> list[RuntimeChoice]:
+    """Every engine and precision ``auto`` may run ``onnx_path`` in on this machine, the baseline
+    first (ONNX Runtime fp32, what the service ran before OpenVINO; OpenVINO fp32 when the engine
+    is pinned to it): ``lookalike.runtime_trial`` times them and keeps the fastest. bf16 is a
+    candidate only where the CPU has it natively, int8 only from an adopted copy the request
+    allows. A pinned precision, a pinned ONNX Runtime, a GPU or no OpenVINO leave one candidate:
+    ``choose_runtime``'s."""
+    rules = choose_runtime(request, onnx_path, cpu, openvino_installed=openvino_installed, gpu=gpu)
+    if request.precision != "auto" or request.engine == "onnxruntime" or gpu or not openvino_installed:
+        return [rules]
+    out: list[RuntimeChoice] = []
+    if request.engine == "auto":
+        out.append(RuntimeChoice("onnxruntime", "fp32", onnx_path, "the baseline: what ran before OpenVINO"))
+    out.append(RuntimeChoice("openvino", "fp32", onnx_path, "OpenVINO's own kernels"))
+    manifest = int8_manifest(onnx_path, request.export_dir)
+    if request.auto_int8 and manifest is not None and manifest.get("adopted") is True:
+        xml = int8_paths(onnx_path, request.export_dir)[0]  # type: ignore[arg-type]
+        out.append(RuntimeChoice("openvino", "int8", xml, "an int8 copy kept recall (lookalike quantize)"))
+    if cpu.native_bf16:
+        out.append(RuntimeChoice("openvino", "bf16", onnx_path, "the CPU has bf16 in hardware"))
+    return out
+
+
 def _fp32_reason(openvino_installed: bool, gpu: bool, engine: Engine = "auto") -> str:
     if engine == "onnxruntime":
         return "engine pinned"
@@ -146,6 +177,7 @@ __all__ = [
     "RuntimeChoice",
     "RuntimeRequest",
     "RuntimeUnavailable",
+    "auto_candidates",
     "choose_runtime",
     "int8_manifest",
     "int8_paths",

@@ -8,19 +8,27 @@ spin while it runs (and stop when it returns), which cut a lone request from 40.
 spinning beside other requests cost 5% of the throughput at 16 clients.
 
 ``open_session`` with a ``RuntimeRequest`` (the model's settings) may hand back an OpenVINO
-session instead (``lookalike.openvino_sessions``: bf16, int8, or fp32 when pinned); the choice and
-its reason are on the session (``choice``) and in the log, once per model file.
+session instead (``lookalike.openvino_sessions``: fp32, bf16, int8). With ``auto`` it times every
+candidate this machine may run once per machine and keeps the fastest (``lookalike.runtime_trial``,
+cached by model hash and CPU); the choice and its reason, with the figures, are on the session
+(``choice``) and in the log, once per model file.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, overload
 
+import numpy as np
+
 from lookalike.cpu_features import this_cpu
 from lookalike.execution import ExecutionPolicy
-from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, choose_runtime
+from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, auto_candidates
+from lookalike.runtime_trial import Trial, measured_choice, time_runs
+from lookalike.settings import default_export_dir
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +134,47 @@ def open_session(
     (engine and precision from settings) picks the engine; None: ONNX Runtime in fp32."""
     if runtime is None:
         return AdaptiveSession(path, threads, execution)
-    choice = resolve_runtime(runtime, Path(path))
+    execution = execution or ExecutionPolicy()
+    candidates = runtime_candidates(runtime, Path(path))
+    opened: dict[tuple[str, str], Session] = {}
+
+    def measure(choices: Sequence[RuntimeChoice]) -> list[Trial]:
+        """Open every candidate (the winner is kept) and time them on the model's input shape."""
+        for c in choices:
+            opened[(c.engine, c.precision)] = _open_choice(c, path, threads, execution, runtime)
+        sessions = [opened[(c.engine, c.precision)] for c in choices]
+        feeds = _trial_feeds(sessions[0])
+        timings = time_runs([functools.partial(s.run, None, feeds) for s in sessions])
+        return [
+            Trial(c.engine, c.precision, round(ms, 2), round(speedup, 3))
+            for c, (ms, speedup) in zip(choices, timings, strict=True)
+        ]
+
+    choice = measured_choice(
+        candidates,
+        Path(path),
+        cache_dir=(runtime.export_dir or default_export_dir()) / "runtime-choices",
+        cpu=this_cpu(),
+        threads=execution.threads_per_run(threads),
+        versions=_engine_versions(),
+        measure=measure,
+    )
+    session = opened.get((choice.engine, choice.precision)) or _open_choice(
+        choice, path, threads, execution, runtime
+    )
+    opened.clear()
+    session.choice = choice
+    _log_choice(Path(path), choice)
+    return session
+
+
+def _open_choice(
+    choice: RuntimeChoice,
+    path: str | Path,
+    threads: int,
+    execution: ExecutionPolicy | None,
+    runtime: RuntimeRequest,
+) -> Session:
     if choice.engine == "onnxruntime":
         session: Session = AdaptiveSession(path, threads, execution)
     else:
@@ -145,16 +193,36 @@ def open_session(
     return session
 
 
-_logged: set[tuple[str, RuntimeChoice]] = set()
+def _trial_feeds(session: Session) -> dict[str, np.ndarray]:
+    """Seeded inputs of the model's own shape (a dynamic dimension, the batch, as 1)."""
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for arg in session.get_inputs():
+        shape = [d if isinstance(d, int) and d > 0 else 1 for d in arg.shape]
+        feeds[arg.name] = rng.random(shape, dtype=np.float32)
+    return feeds
 
 
-def resolve_runtime(runtime: RuntimeRequest, path: Path) -> RuntimeChoice:
-    """``choose_runtime`` for this machine (its CPU, what is installed, any GPU), logged once."""
+def _engine_versions() -> dict[str, str]:
+    import onnxruntime as ort
+
+    from lookalike.openvino_sessions import openvino_version
+
+    return {"onnxruntime": ort.__version__, "openvino": openvino_version()}
+
+
+def runtime_candidates(runtime: RuntimeRequest, path: Path) -> list[RuntimeChoice]:
+    """``auto_candidates`` for this machine (its CPU, what is installed, any GPU)."""
     from lookalike.openvino_sessions import openvino_installed
 
     gpu = available_providers()[0] != "CPUExecutionProvider"
-    choice = choose_runtime(runtime, path, this_cpu(), openvino_installed=openvino_installed(), gpu=gpu)
+    return auto_candidates(runtime, path, this_cpu(), openvino_installed=openvino_installed(), gpu=gpu)
+
+
+_logged: set[tuple[str, RuntimeChoice]] = set()
+
+
+def _log_choice(path: Path, choice: RuntimeChoice) -> None:
     if (path.name, choice) not in _logged:
         _logged.add((path.name, choice))
         log.info("%s runs in %s on %s", path.name, choice.describe(), this_cpu().summary())
-    return choice

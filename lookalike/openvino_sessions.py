@@ -130,4 +130,21 @@ def openvino_installed() -> bool:
     return importlib.util.find_spec("openvino") is not None
 
 
-__all__ = ["InputInfo", "ModelMeta", "OpenVinoSession", "onnx_metadata", "openvino_installed"]
+def openvino_version() -> str:
+    """The installed OpenVINO's version ("" when it is not installed), without loading it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("openvino")
+    except PackageNotFoundError:
+        return ""
+
+
+__all__ = [
+    "InputInfo",
+    "ModelMeta",
+    "OpenVinoSession",
+    "onnx_metadata",
+    "openvino_installed",
+    "openvino_version",
+]

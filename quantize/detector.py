@@ -83,7 +83,9 @@ def service_shapes(detector: Any) -> dict[Shape, Path]:
     if rects is not None:
         for ratio in (1170 / 2532, 1080 / 1920):
             shape = detector._letterbox.shape(detector.imgsz, round(detector.imgsz * ratio))
-            shapes[shape] = rects.get(shape).choice.model
+            session = rects.get(shape)
+            if session is not rects.square:  # no export of this shape: it runs the square graph
+                shapes[shape] = session.choice.model
     return shapes
 
 

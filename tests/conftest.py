@@ -17,7 +17,7 @@ import pytest
 from embedder import Embedder, load_embedder
 from lookalike import onnx_sessions
 from lookalike.cpu_features import BF16_FLAGS, CpuFeatures, this_cpu
-from lookalike.model_runtime import RuntimeChoice, RuntimeRequest
+from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, choose_runtime
 from lookalike.settings import DetectorSettings, EmbedderSettings, Settings, default_export_dir
 from service.runtime import Runtime
 
@@ -29,19 +29,22 @@ def fp32_on_every_host() -> Iterator[None]:
     """``auto`` picks bf16 on a CPU that has it, and an int8 copy someone made with ``lookalike
     quantize`` in the machine's export cache; tests compare models with fp32 references (torch,
     ultralytics): the suite sees every CI host as one without bf16, and ignores int8 copies in the
-    user's cache (tests of int8 make their own, in their own export_dir). bf16 selection is tested
-    with explicit CPU flags (test_model_runtime), bf16 runs where the host has it."""
+    user's cache (tests of int8 make their own, in their own export_dir), and takes the rules' choice
+    without timing the candidates (so no test's engine depends on the machine's load). bf16
+    selection is tested with explicit CPU flags (test_model_runtime), measuring in
+    test_runtime_trial, bf16 runs where the host has it."""
     real = this_cpu()
-    choose = onnx_sessions.choose_runtime
 
-    def without_personal_int8(request: RuntimeRequest, *args: Any, **kwargs: Any) -> RuntimeChoice:
+    def rules_without_personal_int8(
+        request: RuntimeRequest, *args: Any, **kwargs: Any
+    ) -> list[RuntimeChoice]:
         if request.export_dir == default_export_dir():
             request = replace(request, auto_int8=False)
-        return choose(request, *args, **kwargs)
+        return [choose_runtime(request, *args, **kwargs)]
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(onnx_sessions, "this_cpu", lambda: CpuFeatures(real.model, real.flags - BF16_FLAGS))
-        patch.setattr(onnx_sessions, "choose_runtime", without_personal_int8)
+        patch.setattr(onnx_sessions, "auto_candidates", rules_without_personal_int8)
         yield
 
 

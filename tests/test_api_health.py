@@ -45,11 +45,15 @@ def test_healthz_is_always_ok(api_client: TestClient) -> None:
 def test_readyz_lists_every_component_when_ready(api_client: TestClient) -> None:
     response = api_client.get("/readyz")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    runtimes = body.pop("runtimes")
+    assert body == {
         "status": "ready",
         "checks": {"database": "ok", "detector": "ok", "embedder": "ok", "catalog:shop": "ok"},
         "missing": [],
     }
+    # what each ONNX model runs in, and why (the test detector is none: no model to run)
+    assert list(runtimes) == ["embedder"] and runtimes["embedder"].startswith("onnxruntime fp32 (")
 
 
 def test_readyz_waits_for_a_preloaded_catalog_then_turns_ready(

@@ -25,6 +25,9 @@ async def healthz() -> HealthOut:
 def readyz(warmup: WarmupDep) -> JSONResponse:
     report = warmup.report()
     body = ReadyOut(
-        status="ready" if report.ready else "not ready", checks=report.checks, missing=report.missing
+        status="ready" if report.ready else "not ready",
+        checks=report.checks,
+        missing=report.missing,
+        runtimes=report.runtimes,
     )
     return JSONResponse(body.model_dump(), status_code=200 if report.ready else 503)

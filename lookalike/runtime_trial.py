@@ -1,0 +1,182 @@
+"""``auto`` by measurement: time every engine and precision this machine may run a model in, once
+per machine, and keep the fastest.
+
+What may run comes from the rules (``model_runtime.auto_candidates``: bf16 only with bf16 in
+hardware, int8 only from a copy that kept recall). Flags alone do not say what is fastest: on an
+AVX2 EPYC OpenVINO fp32 ran 0.6-1.05x ONNX Runtime and int8 without VNNI gained only 1.16x, on a
+Xeon with AVX512_BF16 bf16 ran 2.2-2.4x (docs/PRECISION.md). So each candidate runs the model's
+own input shape, round by round (drift hits all alike), and a candidate replaces the baseline
+(the first: ONNX Runtime fp32, what the service ran before) only when the median of its per-round
+speed-ups is at least ``MARGIN``: "no slower than today" holds by construction.
+
+The result is cached in ``<export_dir>/runtime-choices``, one file per model (by hash), keyed by
+the CPU model and flags, threads, candidate files and engine versions: a machine measures once,
+every later process of it (uvicorn workers, restarts) runs the same choice, and a file lock makes
+processes that start together wait for the first one's measurement instead of disturbing it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lookalike.cpu_features import CpuFeatures
+from lookalike.imaging import file_sha256
+from lookalike.model_runtime import RuntimeChoice
+
+log = logging.getLogger(__name__)
+
+MARGIN = 1.05
+"""Speed-up over the baseline a candidate needs to be picked: below it, noise decides."""
+ROUNDS = 5
+RUNS_PER_ROUND = 5
+CACHE_FORMAT = "1"
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate's timing: median milliseconds per run, and the median over rounds of the
+    baseline's time over its own in the same round."""
+
+    engine: str
+    precision: str
+    ms: float
+    speedup: float
+
+    @property
+    def name(self) -> str:
+        return f"{self.engine} {self.precision}"
+
+
+Measure = Callable[[Sequence[RuntimeChoice]], list[Trial]]
+"""Times the candidates (baseline first) on this machine."""
+
+
+def time_runs(
+    runs: Sequence[Callable[[], object]], rounds: int = ROUNDS, per_round: int = RUNS_PER_ROUND
+) -> list[tuple[float, float]]:
+    """(median ms, median speed-up over ``runs[0]``) of each call, interleaved round by round
+    after one warm-up call each."""
+    for run in runs:
+        run()
+    per: list[list[float]] = [[] for _ in runs]
+    for _ in range(rounds):
+        for i, run in enumerate(runs):
+            times = []
+            for _ in range(per_round):
+                start = time.perf_counter()
+                run()
+                times.append(time.perf_counter() - start)
+            per[i].append(statistics.median(times) * 1000.0)
+    base = per[0]
+    return [
+        (statistics.median(ms), statistics.median(b / m for b, m in zip(base, ms, strict=True))) for ms in per
+    ]
+
+
+def pick(
+    candidates: Sequence[RuntimeChoice], trials: Sequence[Trial], margin: float = MARGIN
+) -> RuntimeChoice:
+    """The fastest candidate if it beats the baseline (the first) by ``margin``, else the baseline;
+    the reason names every figure."""
+    figures = ", ".join(f"{t.name} {t.ms:.1f} ms ({t.speedup:.2f}x)" for t in trials)
+    best = max(range(len(trials)), key=lambda i: trials[i].speedup)
+    if best == 0 or trials[best].speedup < margin:
+        chosen, why = candidates[0], f"measured: nothing {margin:.2f}x faster than {trials[0].name}"
+    else:
+        chosen, why = candidates[best], f"measured fastest, {trials[best].speedup:.2f}x {trials[0].name}"
+    return RuntimeChoice(chosen.engine, chosen.precision, chosen.model, f"{why}; {figures}")
+
+
+def fingerprint(
+    cpu: CpuFeatures, threads: int, candidates: Sequence[RuntimeChoice], versions: dict[str, str]
+) -> str:
+    """What a measurement holds for: the CPU, the threads, what was timed, the engines' versions."""
+    files = [f"{c.engine}:{c.precision}:{c.model.name}" for c in candidates]
+    return json.dumps(
+        {"cpu": cpu.model, "flags": sorted(cpu.flags), "threads": threads, "candidates": files, **versions},
+        sort_keys=True,
+    )
+
+
+def cache_file(cache_dir: Path, model: Path) -> Path:
+    return cache_dir / f"{model.stem.split('-')[0]}-{file_sha256(model)[:16]}-v{CACHE_FORMAT}.json"
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def measured_choice(
+    candidates: Sequence[RuntimeChoice],
+    model: Path,
+    *,
+    cache_dir: Path | None,
+    cpu: CpuFeatures,
+    threads: int,
+    versions: dict[str, str],
+    measure: Measure,
+) -> RuntimeChoice:
+    """The candidate this machine runs ``model`` fastest in: measured once, then read from the
+    cache (see the module doc). One candidate is returned as it is, without measuring."""
+    if len(candidates) == 1:
+        return candidates[0]
+    key = fingerprint(cpu, threads, candidates, versions)
+    if cache_dir is None:
+        return pick(candidates, measure(candidates))
+    path = cache_file(cache_dir, model)
+    with _locked(path):
+        entries = _read(path)
+        entry = entries.get(key)
+        if entry is not None:
+            for c in candidates:
+                if (c.engine, c.precision) == (entry["engine"], entry["precision"]):
+                    reason = f"{entry['reason']}; cached {entry['measured_at']}"
+                    return RuntimeChoice(c.engine, c.precision, c.model, reason)
+        trials = measure(candidates)
+        chosen = pick(candidates, trials)
+        entries[key] = {
+            "engine": chosen.engine,
+            "precision": chosen.precision,
+            "reason": chosen.reason,
+            "trials": [asdict(t) for t in trials],
+            "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        }
+        _write(path, entries)
+    log.info("measured %s: %s", model.name, chosen.reason)
+    return chosen
+
+
+def _read(path: Path) -> dict[str, dict[str, object]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError):
+        log.warning("unreadable runtime choice cache %s: measuring again", path)
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(path: Path, entries: dict[str, dict[str, object]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entries, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+__all__ = ["MARGIN", "Measure", "Trial", "cache_file", "fingerprint", "measured_choice", "pick", "time_runs"]
