@@ -79,11 +79,30 @@ bench: install
 
 # Model speed per engine and precision against ONNX Runtime fp32 in the same run (docs/PRECISION.md);
 # on a CPU with AVX512_BF16 or AMX it measures bf16 too, and int8 where `make quantize` left copies.
+PRECISION_DIR ?= $(DATA_DIR)/bench-precision
+FP32_EMBEDDER := LOOKALIKE_EMBEDDER__ENGINE=onnxruntime LOOKALIKE_EMBEDDER__PRECISION=fp32
+TODAY := LOOKALIKE_DETECTOR__ENGINE=onnxruntime LOOKALIKE_DETECTOR__PRECISION=fp32 $(FP32_EMBEDDER)
 bench-precision: install
+	lscpu | grep -E 'Model name|Flags' | grep -o 'Model name.*\|avx512_bf16\|amx_bf16\|avx512_vnni\|amx_int8' | sort -u
 	nice -n 10 $(PY) -m bench.precision --clothing-dir $(CLOTHING) --out bench/results/precision-$$(hostname -s).json
 	nice -n 10 $(PY) -m evaluation.datasets.grocery --grocery-dir $(SHARED)/data/grocery --out $(DATA_DIR)/benchmarks/grocery
 	nice -n 10 $(PY) -m bench.precision_space --benchmark $(DATA_DIR)/benchmarks/grocery --precision bf16 \
 	  --out bench/results/precision-space-bf16-$$(hostname -s).json
+	# the service per engine/precision vs the naive baseline and today's default (ONNX Runtime fp32), one run
+	$(PY) -m catalog_ingest.datasets.clothing --clothing-dir $(CLOTHING) --out $(PRECISION_DIR)/demo/catalog.csv --limit 400
+	LOOKALIKE_DATA_DIR=$(PRECISION_DIR) $(FP32_EMBEDDER) $(LOOKALIKE) ingest $(PRECISION_DIR)/demo/catalog.csv \
+	  --catalog demo --images-root $(CLOTHING)/images
+	$(PY) -m bench.serving_precision --data-dir $(PRECISION_DIR) --manifest $(PRECISION_DIR)/demo/catalog.csv \
+	  --images-root $(CLOTHING)/images --port 8770 --out bench/results/serving-precision-$$(hostname -s).json
+	# recall: today's default, then auto (what this CPU picks), on both benchmarks
+	nice -n 10 $(PY) -m evaluation.datasets.clothing_screenshots --clothing-dir $(CLOTHING) --out $(DATA_DIR)/benchmarks/clothing-screenshots
+	for b in grocery clothing-screenshots; do \
+	  LOOKALIKE_DATA_DIR=$(PRECISION_DIR)/eval-today $(TODAY) $(LOOKALIKE) eval $(DATA_DIR)/benchmarks/$$b \
+	    --no-progress --out $(PRECISION_DIR)/eval/today-$$b && \
+	  LOOKALIKE_DATA_DIR=$(PRECISION_DIR)/eval-auto $(LOOKALIKE) eval $(DATA_DIR)/benchmarks/$$b \
+	    --no-progress --out $(PRECISION_DIR)/eval/auto-$$b || exit 1; \
+	done
+	grep -h -A3 -i 'recall' $(PRECISION_DIR)/eval/*/report.md | head -60
 
 # int8 copies of the detector and the embedder, calibrated and checked on training data only.
 QUANT_DS ?= runs/quantize-ds

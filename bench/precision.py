@@ -10,6 +10,10 @@ are real: the embedder gets 3 catalog crops at 224 px (a typical request's regio
 a seeded phone screenshot letterboxed to the rectangle the service runs it at, and the square.
 Every round runs each variant in turn (so drift hits all alike); a ratio is the median over
 rounds of baseline median / variant median. Two threads per run, every variant alone.
+
+Roofline, both ceilings: each variant's model GFLOP/s (FLOPs counted on the torch model at the
+same input) against the fp32 GEMM peak and against the GEMM peak of its own precision (bf16,
+int8), measured in the same run by OpenVINO (``bench.roofline.gemm_peaks_gflops``).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from bench.roofline import detector_gflops, gemm_peaks_gflops, model_gflops
 from detector import load_detector
 from embedder import load_embedder
 from embedder.preprocess import to_array
@@ -82,7 +87,15 @@ def agreement(kind: str, reference: np.ndarray, out: np.ndarray) -> float:
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def measure(kind: str, sessions: dict[str, Any], x: np.ndarray, rounds: int, repeats: int) -> dict[str, Any]:
+def measure(
+    kind: str,
+    sessions: dict[str, Any],
+    x: np.ndarray,
+    rounds: int,
+    repeats: int,
+    gflop: float = 0.0,
+    peaks: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     live = {name: s for name, s in sessions.items() if not isinstance(s, str)}
     feeds = {name: {s.get_inputs()[0].name: x} for name, s in live.items()}
     outputs = {name: np.asarray(s.run(None, feeds[name])[0]) for name, s in live.items()}
@@ -99,12 +112,27 @@ def measure(kind: str, sessions: dict[str, Any], x: np.ndarray, rounds: int, rep
             rows[name] = {"unmeasured": s}
             continue
         ratios = [b / v for b, v in zip(base, per_round[name], strict=True)]
+        ms = statistics.median(per_round[name])
         rows[name] = {
-            "median_ms": round(statistics.median(per_round[name]), 2),
+            "median_ms": round(ms, 2),
             "speedup_vs_onnxruntime_fp32": round(statistics.median(ratios), 3),
             "cosine_to_fp32": round(agreement(kind, outputs["onnxruntime fp32"], outputs[name]), 5),
         }
+        if gflop and peaks:
+            achieved = gflop / ms * 1000.0
+            own = float(peaks.get(name.split(" ")[1], peaks["fp32"]))
+            rows[name] |= {
+                "model_gflops": round(achieved, 1),
+                "fraction_of_fp32_gemm_peak": round(achieved / float(peaks["fp32"]), 3),
+                "fraction_of_own_precision_gemm_peak": round(achieved / own, 3),
+            }
     return rows
+
+
+def embedder_gflops(settings: Settings, crops: int) -> float:
+    """FLOPs of the embedder on ``crops`` crops, counted on its torch model."""
+    torch_embedder: Any = load_embedder(settings.embedder.model_copy(update={"runtime": "torch"}))
+    return crops * model_gflops(torch_embedder.model)
 
 
 def crops(clothing_dir: Path, n: int = 3) -> list[Image.Image]:
@@ -135,28 +163,33 @@ def main(argv: list[str] | None = None) -> None:
     from quantize.detector import fit, service_shapes
 
     shot, _ = compose_screenshot(crops(args.clothing_dir, 2), random.Random(11), size=(585, 1266))
-    cases: list[tuple[str, str, Path, np.ndarray]] = [
+    cases: list[tuple[str, str, Path, np.ndarray, float]] = [
         (
             "embedder",
             "embedder, 3 crops at 224",
             embedder.runtime_choice.model,
             to_array(crops(args.clothing_dir), 224),
+            embedder_gflops(settings, 3),
         )
     ]
     for shape, path in service_shapes(detector).items():
         x = fit(np.asarray(shot), shape)[0]
-        cases.append(("detector", f"detector at {shape[0]}x{shape[1]}", path, x))
+        cases.append(
+            ("detector", f"detector at {shape[0]}x{shape[1]}", path, x, detector_gflops(settings, shape))
+        )
+    peaks = gemm_peaks_gflops(args.threads)
     report: dict[str, Any] = {
         "command": "python -m bench.precision " + " ".join(argv or []),
         "cpu": this_cpu().summary(),
         "threads": args.threads,
         "rounds": args.rounds,
         "repeats": args.repeats,
+        "gemm_peaks_gflops": peaks,
         "models": {},
     }
-    for kind, label, path, x in cases:
+    for kind, label, path, x, gflop in cases:
         report["models"][label] = measure(
-            kind, variants(path, export_dir, args.threads), x, args.rounds, args.repeats
+            kind, variants(path, export_dir, args.threads), x, args.rounds, args.repeats, gflop, peaks
         )
         print(label, json.dumps(report["models"][label]), flush=True)
     if args.out is not None:

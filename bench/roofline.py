@@ -1,10 +1,17 @@
-"""Compute roofline: model FLOPs per request against a matmul peak measured in the same run."""
+"""Compute roofline: model FLOPs per request against a matmul peak measured in the same run.
+
+A model run in bf16 or int8 is held against the GEMM peak of its own precision, not fp32's
+(``gemm_peaks_gflops``: OpenVINO's CPU plugin, the engine that runs those precisions, on one
+square matrix product each, with the run's thread count); reports give both ceilings.
+"""
 
 from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
+import numpy as np
 import torch
 
 from lookalike.settings import Settings
@@ -21,6 +28,65 @@ def matmul_peak_gflops(n: int = 1024, repeats: int = 20) -> float:
         a @ b
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
+
+
+def _gemm_model(n: int, int8: bool) -> Any:
+    """x (n, n) @ w (n, n); with ``int8`` both sides pass a FakeQuantize (u8 activations, i8
+    weights), which OpenVINO's low-precision pass turns into an integer matrix product."""
+    import openvino as ov
+    from openvino import opset13 as ops
+
+    x = ops.parameter([n, n], np.float32, name="x")
+    w: Any = ops.constant(np.random.default_rng(0).uniform(-1, 1, (n, n)).astype(np.float32))
+    a: Any = x
+    if int8:
+
+        def c(v: float) -> Any:
+            return ops.constant(np.float32(v))
+
+        a = ops.fake_quantize(x, c(0), c(1), c(0), c(1), 256)
+        w = ops.fake_quantize(w, c(-1), c(1), c(-1), c(1), 255)
+    return ov.Model([ops.matmul(a, w, False, False)], [x])
+
+
+def gemm_peaks_gflops(threads: int, n: int = 1024, repeats: int = 15) -> dict[str, Any]:
+    """GEMM GFLOP/s per precision in OpenVINO (fp32, bf16 where the CPU has it, int8), each the
+    best of ``repeats`` products interleaved, with the precision OpenVINO really ran each in."""
+    import openvino as ov
+
+    from lookalike.cpu_features import this_cpu
+
+    core = ov.Core()
+    kinds = {"fp32": (False, "f32"), "int8": (True, "f32")}
+    if this_cpu().native_bf16:
+        kinds["bf16"] = (False, "bf16")
+    runs: dict[str, Any] = {}
+    ran_in: dict[str, str] = {}
+    for name, (int8, hint) in kinds.items():
+        config = {
+            "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": hint,
+            "PERFORMANCE_HINT": "LATENCY",
+        }
+        compiled = core.compile_model(_gemm_model(n, int8), "CPU", config)
+        ran_in[name] = ",".join(
+            str(op.get_rt_info()["runtimePrecision"].astype(str))
+            for op in compiled.get_runtime_model().get_ops()
+            if str(op.get_rt_info()["layerType"].astype(str)) in ("MatMul", "FullyConnected")
+        )
+        runs[name] = compiled.create_infer_request()
+    a = np.random.default_rng(1).random((n, n), dtype=np.float32)
+    best = dict.fromkeys(runs, float("inf"))
+    for request in runs.values():
+        request.infer({0: a})
+    for _ in range(repeats):
+        for name, request in runs.items():
+            start = time.perf_counter()
+            request.infer({0: a})
+            best[name] = min(best[name], time.perf_counter() - start)
+    peaks: dict[str, Any] = {name: round(2 * n**3 / t / 1e9, 1) for name, t in best.items()}
+    peaks["ran_in"] = ran_in
+    return peaks
 
 
 def fresh_matmul_peak_gflops() -> float:
@@ -67,4 +133,11 @@ def detector_gflops(settings: Settings, input_shape: tuple[int, int] | None = No
 
 
 if __name__ == "__main__":
-    print(max(matmul_peak_gflops(1024, 20), matmul_peak_gflops(2048, 5)))
+    import sys
+
+    if sys.argv[1:2] == ["--precisions"]:  # python -m bench.roofline --precisions [threads]
+        import json
+
+        print(json.dumps(gemm_peaks_gflops(int(sys.argv[2]) if len(sys.argv) > 2 else 2)))
+    else:
+        print(max(matmul_peak_gflops(1024, 20), matmul_peak_gflops(2048, 5)))

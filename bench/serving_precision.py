@@ -1,0 +1,164 @@
+"""The service per engine and precision, against the naive baseline and today's default, in one run.
+
+    python -m bench.serving_precision --data-dir var --manifest var/demo/catalog.csv \\
+        --images-root ../shared/data/clothing/images --out bench/results/serving-precision.json
+
+Starts one server per variant on loopback ports (the same data folder and ONNX export cache,
+so the same int8 copies and the same cached ``auto`` choice), then runs rounds: the naive
+pipeline (eager torch, what a notebook loads), then each server with one client and with 16;
+each ratio compares figures taken within the same round, and the report takes the median round.
+
+Variants: ``today`` (both models pinned to ONNX Runtime fp32: the service before OpenVINO),
+``auto`` (the settings' default: the measured choice per model, what /readyz reports under
+``runtimes``) and any ``name=ENV=VALUE,...`` given with --variant. Every variant must search the
+catalog's vector space: bf16 and OpenVINO fp32 share fp32's, an int8 embedder does not (ingest
+again to bench it). The roofline holds each variant's throughput against the fp32 GEMM peak and
+against the peak of the precision its models ran in (``bench.roofline.gemm_peaks_gflops``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from bench.load import closed_loop
+from bench.naive import NaivePipeline, time_naive
+from bench.queries import make_queries
+from bench.roofline import detector_gflops, gemm_peaks_gflops, model_gflops
+from bench.serving import Server, served_detector_shape
+from lookalike.cpu_features import this_cpu
+from lookalike.execution import usable_cores
+from lookalike.settings import Settings
+
+TODAY = {
+    "LOOKALIKE_DETECTOR__ENGINE": "onnxruntime",
+    "LOOKALIKE_DETECTOR__PRECISION": "fp32",
+    "LOOKALIKE_EMBEDDER__ENGINE": "onnxruntime",
+    "LOOKALIKE_EMBEDDER__PRECISION": "fp32",
+}
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, str]]:
+    """``name=KEY=VALUE,KEY=VALUE`` -> (name, environment)."""
+    name, _, rest = text.partition("=")
+    env = dict(item.split("=", 1) for item in rest.split(",") if item)
+    return name, env
+
+
+def runtimes_of(url: str) -> dict[str, str]:
+    """What each model of a server runs in, and why (/readyz)."""
+    return dict(httpx.get(f"{url}/readyz", timeout=30).json().get("runtimes", {}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, default=Path("var"))
+    ap.add_argument("--manifest", type=Path, default=Path("var/demo/catalog.csv"))
+    ap.add_argument("--images-root", type=Path, default=Path("../shared/data/clothing/images"))
+    ap.add_argument("--queries", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=32, help="requests of the 16-client level per round")
+    ap.add_argument("--port", type=int, default=8770)
+    ap.add_argument("--variant", action="append", default=[], help="name=LOOKALIKE_X=v,... (repeatable)")
+    ap.add_argument("--out", type=Path, default=Path("bench/results/serving-precision.json"))
+    args = ap.parse_args(argv)
+
+    settings = Settings(data_dir=args.data_dir)
+    queries = make_queries(args.manifest, args.images_root, args.queries)
+    payloads = [q.jpeg for q in queries]
+    variants = {"today": TODAY, "auto": {}} | dict(parse_variant(v) for v in args.variant)
+    naive = NaivePipeline(settings, "demo", detector_weights="pt")
+    crops = [len(naive.detector.detect([_decode(p)])[0]) or 1 for p in payloads]
+    gflop_request = detector_gflops(settings, served_detector_shape(settings, payloads[0])) + float(
+        np.mean(crops)
+    ) * model_gflops(naive.embedder.model)  # type: ignore[attr-defined]
+
+    servers = {
+        name: Server(args.data_dir, args.port + i, cache=False, extra_env=env)
+        for i, (name, env) in enumerate(variants.items())
+    }
+    rounds: list[dict[str, Any]] = []
+    try:
+        for server in servers.values():
+            server.wait_ready()
+            asyncio.run(closed_loop(server.url, payloads, 2, 8))  # warm-up
+        chosen = {name: runtimes_of(server.url) for name, server in servers.items()}
+        for i in range(args.rounds):
+            naive_ms = time_naive(naive, payloads)
+            naive_p50, naive_rps = float(np.median(naive_ms)), 1000.0 / float(np.mean(naive_ms))
+            row: dict[str, Any] = {"naive_p50_ms": round(naive_p50, 1)}
+            for name, server in servers.items():
+                asyncio.run(closed_loop(server.url, payloads, 1, 2))
+                one = asyncio.run(closed_loop(server.url, payloads, 1, len(payloads)))
+                sixteen = asyncio.run(closed_loop(server.url, payloads, 16, args.requests))
+                row[name] = {
+                    "c1_p50_ms": round(one.pct(50), 1),
+                    "c16_rps": round(sixteen.throughput, 2),
+                    "c16_errors": sixteen.errors,
+                    "c1_speedup_vs_naive": round(naive_p50 / one.pct(50), 2),
+                    "c16_vs_naive_stream": round(sixteen.throughput / naive_rps, 2),
+                }
+            for name in servers:
+                row[name]["c1_speedup_vs_today"] = round(
+                    row["today"]["c1_p50_ms"] / row[name]["c1_p50_ms"], 2
+                )
+                row[name]["c16_vs_today"] = round(row[name]["c16_rps"] / row["today"]["c16_rps"], 2)
+            rounds.append(row)
+            print(f"round {i + 1}", json.dumps(row), flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+    peaks = gemm_peaks_gflops(usable_cores())
+    report: dict[str, Any] = {
+        "command": "python -m bench.serving_precision " + " ".join(argv or []),
+        "cpu": this_cpu().summary(),
+        "cores": usable_cores(),
+        "queries": len(payloads),
+        "model_gflop_per_request": round(gflop_request, 3),
+        "gemm_peaks_gflops": peaks,
+        "variants": {},
+        "rounds": rounds,
+    }
+    for name, env in variants.items():
+        med = {
+            key: round(statistics.median(r[name][key] for r in rounds), 2)
+            for key in rounds[0][name]
+            if key != "c16_errors"
+        }
+        achieved = med["c16_rps"] * gflop_request
+        report["variants"][name] = {
+            "env": env,
+            "runtimes": chosen[name],
+            **med,
+            "c16_errors": sum(r[name]["c16_errors"] for r in rounds),
+            "c16_model_gflops": round(achieved, 1),
+            "c16_fraction_of_fp32_gemm_peak": round(achieved / peaks["fp32"], 3),
+            "c16_fraction_of_precision_gemm_peak": round(achieved / _ceiling(chosen[name], peaks), 3),
+        }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    print(json.dumps(report["variants"], indent=1))
+
+
+def _ceiling(runtimes: dict[str, str], peaks: dict[str, Any]) -> float:
+    """The GEMM peak of the lowest precision a variant's models run in (the honest ceiling: the
+    higher of the precisions in use)."""
+    used = {text.split(" ")[1] for text in runtimes.values() if " " in text}
+    return max([float(peaks[p]) for p in used if p in peaks] or [float(peaks["fp32"])])
+
+
+def _decode(data: bytes) -> Any:
+    from bench.serving import naive_decode
+
+    return naive_decode(data)
+
+
+if __name__ == "__main__":
+    main()
