@@ -215,6 +215,18 @@ def train_command(
     batch: Annotated[int, typer.Option("--batch", min=1, metavar="N", help="Images per batch.")] = 16,
     workers: Annotated[int, typer.Option("--workers", min=0, metavar="N", help="Data loader processes.")] = 2,
     seed: Annotated[int, typer.Option("--seed", metavar="N")] = 0,
+    lr0: Annotated[
+        float,
+        typer.Option(
+            "--lr0",
+            min=0.0,
+            metavar="RATE",
+            help="Start learning rate (lower to fine-tune a trained detector).",
+        ),
+    ] = 0.0015,
+    warmup_epochs: Annotated[
+        float, typer.Option("--warmup-epochs", min=0.0, metavar="EPOCHS", help="Linear warm-up length.")
+    ] = 1.0,
     ship_to: Annotated[
         Path | None,
         typer.Option(
@@ -246,6 +258,8 @@ def train_command(
                 batch=batch,
                 workers=workers,
                 seed=seed,
+                lr0=lr0,
+                warmup_epochs=warmup_epochs,
             )
         )
     except (ValueError, KeyError, OSError) as exc:
@@ -325,13 +339,15 @@ def evaluate_people_command(
 ) -> None:
     """Per-class box recall/precision at IoU 0.5 on a split of the people photos, as JSON.
 
-    Runs the detector as the service does (ONNX Runtime, rectangular inputs, class-agnostic NMS).
+    Runs the detector as the service does (ONNX Runtime, rectangular inputs, class-agnostic NMS,
+    the search's region rules).
     """
-    from detector import load_detector
+    from detector import load_detector, select_regions
     from detector.training.people import in_split, read_people
     from detector.training.people_eval import score_people
     from detector.training.people_labels import PEOPLE_CLASS_MAP
     from lookalike.settings import DetectorSettings
+    from lookalike.types import DecodedImage, Region
 
     if not weights.is_file():
         raise typer.BadParameter(f"{weights} not found")
@@ -340,6 +356,12 @@ def evaluate_people_command(
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    detector = load_detector(DetectorSettings(spec=f"yolo:{weights}", confidence=confidence, imgsz=320))
-    scores = score_people(detector, photos, PEOPLE_CLASS_MAP)
+    settings = DetectorSettings(spec=f"yolo:{weights}", confidence=confidence, imgsz=320)
+    detector = load_detector(settings)
+
+    def searched(found: list[Region], image: DecodedImage) -> list[Region]:
+        # the search's region rules (minimum size, shoe pairs), without its whole-image fallback
+        return [r for r in select_regions(found, image, settings) if r.category is not None]
+
+    scores = score_people(detector, photos, PEOPLE_CLASS_MAP, keep=searched)
     typer.echo(json.dumps({k: v.as_dict() for k, v in scores.items()}, indent=1))

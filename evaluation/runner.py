@@ -119,7 +119,15 @@ def catalog_key(bench: Benchmark, settings: Settings) -> str:
         parts["adapter"] = Path(settings.embedder.adapter).name
     if settings.ingest.catalog_detector != "none":  # its region filters shape the catalog vectors too
         parts["catalog_detector"] = settings.detector.model_dump(
-            include={"confidence", "iou", "imgsz", "max_regions", "min_box_fraction", "include_whole_image"}
+            include={
+                "confidence",
+                "iou",
+                "imgsz",
+                "max_regions",
+                "min_box_fraction",
+                "include_whole_image",
+                "pair_categories",
+            }
         )
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 

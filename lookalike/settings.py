@@ -107,6 +107,14 @@ class DetectorSettings(BaseModel):
             "(0.01 lost 0.07 region recall@1 on people-posts, docs/EVALUATION.md)."
         ),
     )
+    pair_categories: list[str] = Field(
+        default_factory=lambda: ["Shoes", "footwear"],
+        description=(
+            "Region categories that come in pairs (garment-yolo's footwear, named Shoes by its map): "
+            "a box of one holding two smaller boxes of it is the pair and is dropped, each shoe is "
+            "searched instead. [] keeps pair boxes (docs/DETECTOR.md)."
+        ),
+    )
     include_whole_image: bool = Field(
         default=False, description="Also search the whole image as one more region."
     )

@@ -42,6 +42,17 @@ def test_boxes_are_clipped_to_the_image_and_whole_image_added_on_request() -> No
     assert regions[-1].box.as_list() == [0, 0, 100, 200]
 
 
+def test_a_box_around_both_shoes_is_dropped_when_each_shoe_has_its_own() -> None:
+    pair = Region(Box(10, 150, 90, 190), "Shoes", 0.6)
+    left, right = Region(Box(12, 152, 45, 188), "Shoes", 0.5), Region(Box(55, 152, 88, 188), "Shoes", 0.4)
+    skirt = Region(Box(5, 60, 95, 150), "bottom", 0.9)  # holds nothing of its category: kept
+    kept = select_regions([pair, left, right, skirt], blank(), DetectorSettings())
+    assert kept == [skirt, left, right]
+    # one shoe boxed on its own is no pair: the bigger box may be the other shoe's only region
+    assert select_regions([pair, left], blank(), DetectorSettings()) == [pair, left]
+    assert pair in select_regions([pair, left, right], blank(), DetectorSettings(pair_categories=[]))
+
+
 def test_merge_keeps_best_score_per_item_and_breaks_ties_by_id() -> None:
     merged = merge_neighbours(
         [("b", 0.5), ("a", 0.9), ("b", 0.95), ("c", 0.9), ("a", 0.1)], k=3, min_score=None

@@ -49,6 +49,7 @@ def test_the_pipeline_takes_bytes_and_returns_regions_and_vectors(gpu_repository
     assert [(i.name, i.data_type) for i in config.input] == [("IMAGE", model_config_pb2.TYPE_UINT8)]
     assert [o.name for o in config.output] == ["BOXES", "SCORES", "CLASSES", "VECTORS"]
     assert config.parameters["detector_model"].string_value == "detector"
+    assert config.parameters["pair_classes"].string_value == "4", "garment-yolo's footwear: shoe pairs"
     assert (gpu_repository.root / "pipeline" / "1" / "model.py").is_file()
 
 

@@ -163,6 +163,7 @@ def _pipeline_config(
             "agnostic_nms": "1" if d.agnostic_nms else "0",
             "max_regions": str(d.max_regions),
             "min_box_fraction": str(d.min_box_fraction),
+            "pair_classes": ",".join(str(i) for i in pair_class_ids(settings, detector.names)),
             "image_size": emb.parameters["image_size"],
             "decode_long_side": str(settings.api.decode_long_side),
             "embed_batch": str(emb.scheduling.max_batch_size),
@@ -170,6 +171,17 @@ def _pipeline_config(
             "lookalike_spec": f"{detector.spec} -> {embedder.spec}",
         },
     )
+
+
+def pair_class_ids(settings: Settings, names: dict[int, str]) -> list[int]:
+    """Detector class ids whose region category comes in pairs (``detector.pair_categories``)."""
+    from detector.categories import default_category_map
+    from lookalike.specs import ModelSpec
+
+    d = settings.detector
+    kind = ModelSpec.parse(d.spec).kind
+    mapping = d.category_map if d.category_map is not None else default_category_map(kind)
+    return sorted(i for i, name in names.items() if mapping.get(name, name) in d.pair_categories)
 
 
 def _write_readme(

@@ -9,7 +9,7 @@ on an excluded item (stockings, a belt: ``people_labels.EXCLUDED``) is neither r
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from detector.base import Detector
@@ -17,7 +17,9 @@ from detector.training.classes import ClassMap
 from detector.training.evaluate import greedy_pairs
 from detector.training.people import PeoplePhoto, labels_of
 from lookalike.imaging import decode_image
-from lookalike.types import Box
+from lookalike.types import Box, DecodedImage, Region
+
+RegionRule = Callable[[list[Region], DecodedImage], list[Region]]
 
 IGNORE_COVER = 0.5
 
@@ -55,9 +57,16 @@ def _covered(box: Box, region: Box) -> float:
 
 
 def score_people(
-    detector: Detector, photos: Sequence[PeoplePhoto], class_map: ClassMap, *, batch: int = 8
+    detector: Detector,
+    photos: Sequence[PeoplePhoto],
+    class_map: ClassMap,
+    *,
+    batch: int = 8,
+    keep: RegionRule | None = None,
 ) -> dict[str, ClassScore]:
-    """``{"all": ..., "<class>": ...}`` over ``photos`` (boxes scaled to the decoded pixels)."""
+    """``{"all": ..., "<class>": ...}`` over ``photos`` (boxes scaled to the decoded pixels).
+
+    ``keep`` filters each photo's detections as the search does (``select_regions``)."""
     truth_n: Counter[str] = Counter()
     found_n: Counter[str] = Counter()
     det_n: Counter[str] = Counter()
@@ -65,7 +74,8 @@ def score_people(
     for start in range(0, len(photos), batch):
         chunk = photos[start : start + batch]
         images = [decode_image(p.path.read_bytes(), source=p.path.name) for p in chunk]
-        for photo, image, regions in zip(chunk, images, detector.detect(images), strict=True):
+        for photo, image, found in zip(chunk, images, detector.detect(images), strict=True):
+            regions = keep(found, image) if keep is not None else found
             sx, sy = image.width / photo.width, image.height / photo.height
             kept, excluded = labels_of(photo, class_map)
             truth = [Box(b.x1 * sx, b.y1 * sy, b.x2 * sx, b.y2 * sy) for b in kept]

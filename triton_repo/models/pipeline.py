@@ -108,6 +108,25 @@ def decode_predictions(
     return boxes[kept], conf[kept], cls[kept]
 
 
+def pair_boxes(
+    boxes: np.ndarray, classes: np.ndarray, pair_classes: set[int], inside: float = 0.7
+) -> np.ndarray:
+    """Mask of boxes of a paired class holding two smaller ones of it (``detector/regions.py``)."""
+    out = np.zeros(len(boxes), bool)
+    paired = [i for i in range(len(boxes)) if int(classes[i]) in pair_classes]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    for i in paired:
+        n = 0
+        for j in paired:
+            if j == i or area[j] >= area[i] or area[j] <= 0:
+                continue
+            w = min(boxes[i, 2], boxes[j, 2]) - max(boxes[i, 0], boxes[j, 0])
+            h = min(boxes[i, 3], boxes[j, 3]) - max(boxes[i, 1], boxes[j, 1])
+            n += max(0.0, w) * max(0.0, h) / area[j] >= inside
+        out[i] = n >= 2
+    return out
+
+
 def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
     w, h = img.size
     scale = size / min(w, h)
@@ -138,6 +157,7 @@ class TritonPythonModel:
         self.confidence, self.iou = float(p["confidence"]), float(p["iou"])
         self.agnostic = p["agnostic_nms"] == "1"
         self.max_regions, self.min_box_fraction = int(p["max_regions"]), float(p["min_box_fraction"])
+        self.pair_classes = {int(c) for c in p.get("pair_classes", "").split(",") if c}
         self.image_size, self.draft_long_side = int(p["image_size"]), int(p["decode_long_side"])
         self.embed_batch = int(p["embed_batch"])
 
@@ -166,9 +186,10 @@ class TritonPythonModel:
         bw, bh = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
         useful = (bw * bh >= self.min_box_fraction * width * height) & (bw >= 2) & (bh >= 2)
         boxes, scores, classes = boxes[useful], scores[useful], classes[useful]
-        order = sorted(
-            range(len(scores)), key=lambda i: (-float(scores[i]), -float(bw[useful][i] * bh[useful][i]))
-        )
+        single = ~pair_boxes(boxes, classes, self.pair_classes)
+        boxes, scores, classes = boxes[single], scores[single], classes[single]
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        order = sorted(range(len(scores)), key=lambda i: (-float(scores[i]), -float(areas[i])))
         order = order[: self.max_regions]
         boxes, scores, classes = boxes[order], scores[order], classes[order].astype(np.int32)
         if not len(boxes):
