@@ -6,13 +6,21 @@ server's image route instead (``lookalike.items.item_image_url``), made absolute
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request
 
-from api.schemas import ItemOut, MatchOut, RegionOut, SearchResponse
+from api.schemas import (
+    ExplanationOut,
+    ItemOut,
+    MatchOut,
+    RegionOut,
+    SafetyFindingOut,
+    SafetyOut,
+    SearchResponse,
+)
 from lookalike.items import REMOTE_SCHEMES, CatalogItem, item_image_url
 from lookalike.types import SearchResult
 from tenancy import CatalogRef
@@ -32,7 +40,9 @@ def public_image_url(request: Request, item: CatalogItem, ref: CatalogRef | None
 
 
 ITEM_FIELDS = tuple(f.name for f in fields(CatalogItem))
-MATCH_FIELDS = tuple(name for name in MatchOut.model_fields if name not in ("score", "signals"))
+MATCH_FIELDS = tuple(
+    name for name in MatchOut.model_fields if name not in ("score", "signals", "explanation")
+)
 
 
 def _values(
@@ -65,7 +75,10 @@ def search_response(
             score=r.region.score,
             matches=[
                 MatchOut(
-                    score=m.score, signals=list(m.signals), **_values(request, m.item, MATCH_FIELDS, ref)
+                    score=m.score,
+                    signals=list(m.signals),
+                    explanation=ExplanationOut(**asdict(m.explanation)) if m.explanation else None,
+                    **_values(request, m.item, MATCH_FIELDS, ref),
                 )
                 for m in r.matches
             ],
@@ -82,6 +95,12 @@ def search_response(
         timings_ms={name: round(ms, 2) for name, ms in timings_ms.items()},
         text=result.text,
         query_text=result.query_text,
+        safety=SafetyOut(
+            action="flag" if result.safety == "flag" else "allow",
+            findings=[SafetyFindingOut(**asdict(f)) for f in result.safety_findings],
+        )
+        if result.safety is not None
+        else None,
     )
 
 

@@ -101,6 +101,15 @@ class SearchParams(BaseModel):
         ),
     )
 
+    explain: bool = Field(
+        default=False,
+        description=(
+            "Explain each region's best match (`explain.max_matches`): an occlusion heatmap of the "
+            "query crop, as a grid of numbers and a PNG (costs one batch of grid x grid crops through "
+            "the embedder per match; cached by image and item)."
+        ),
+    )
+
     @field_validator("box", mode="before")
     @classmethod
     def _parse_box(cls, value: Any) -> Any:
@@ -202,8 +211,27 @@ _MatchFields = create_model(
 _ItemFields = create_model("ItemFields", catalog=(str, ...), **item_fields())
 
 
+class ExplanationOut(BaseModel):
+    """Why the query crop matched this item: the cosine lost when each cell of the crop is hidden."""
+
+    grid: list[list[float]] = Field(
+        description=(
+            "Rows top to bottom, cells left to right over the query crop: the cosine similarity lost "
+            "with a grey square hiding that cell (> 0: that part drove the match)."
+        )
+    )
+    score: float = Field(description="Cosine of the whole crop to the item's nearest catalog vector.")
+    png_base64: str = Field(description="The heatmap blended over the crop, a base64 PNG (bright: mattered).")
+    width: int = Field(description="Width of the PNG in pixels.")
+    height: int = Field(description="Height of the PNG in pixels.")
+
+
 class MatchOut(_MatchFields):  # type: ignore[misc,valid-type]
     """One matched catalog item: its fields (all but the attributes) and its score."""
+
+    explanation: ExplanationOut | None = Field(
+        default=None, description="With explain=true, for each region's best match: why it matched."
+    )
 
 
 class RegionOut(BaseModel):
@@ -252,6 +280,21 @@ SEARCH_EXAMPLE: dict[str, Any] = {
 }
 
 
+class SafetyFindingOut(BaseModel):
+    label: str = Field(description="The NudeNet class found (e.g. BUTTOCKS_EXPOSED).")
+    score: float = Field(description="The model's confidence, 0..1.")
+    action: str = Field(description="What the policy rule that fired does: flag or refuse.")
+
+
+class SafetyOut(BaseModel):
+    """The upload safety gate's verdict (docs/UNDERSTANDING.md); refusals answer 422 instead."""
+
+    action: Literal["allow", "flag"] = Field(
+        description="allow: nothing found that the policy acts on; flag: answered, but flagged for review."
+    )
+    findings: list[SafetyFindingOut] = Field(default_factory=list)
+
+
 class SearchResponse(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [SEARCH_EXAMPLE]})
 
@@ -266,6 +309,9 @@ class SearchResponse(BaseModel):
     )
     query_text: str | None = Field(
         default=None, description="The words searched for: q= and the words read, cleaned up."
+    )
+    safety: SafetyOut | None = Field(
+        default=None, description="The safety gate's verdict on the upload; null: not screened."
     )
 
 

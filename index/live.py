@@ -41,6 +41,8 @@ class SearchableIndex(Protocol):
 
     def items_of(self, vector_ids: Sequence[int]) -> list[str]: ...
 
+    def item_vectors(self, item_id: str) -> npt.NDArray[np.float32]: ...
+
 
 @dataclass(frozen=True)
 class DeltaSegment:
@@ -159,6 +161,15 @@ class LiveIndex:
         return [
             self.delta_payload.item.value(row) if row is not None else next(from_base) for row in in_delta
         ]
+
+    def item_vectors(self, item_id: str) -> npt.NDArray[np.float32]:
+        """The live vectors of one item: base rows not deleted, then its delta rows."""
+        rows = self.base.item_rows(item_id)
+        rows = rows[~self.base_dead[rows]]
+        delta = np.flatnonzero(self.delta_payload.item.isin([item_id]) & ~self.delta_dead)
+        return np.ascontiguousarray(
+            np.concatenate([self.base.exact_rows(rows), self.delta_vectors[delta]]), dtype=np.float32
+        )
 
     def category_of(self, vector_id: int) -> str:
         row = self._delta_row_of.get(int(vector_id))

@@ -243,6 +243,14 @@ class VectorIndex:
     def category_of(self, vector_id: int) -> str:
         return self.payload.category.value(self._row(vector_id))
 
+    def item_rows(self, item_id: str) -> npt.NDArray[np.int64]:
+        """Rows holding the vectors of one item (one per catalog photo region)."""
+        return np.flatnonzero(self.payload.item.isin([item_id])).astype(np.int64)
+
+    def item_vectors(self, item_id: str) -> npt.NDArray[np.float32]:
+        """The exact vectors of one item: what explaining a match compares the query crop with."""
+        return self.exact_rows(self.item_rows(item_id))
+
     def exact_rows(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         """Exact vectors of these rows as float32 (reconstructed when none are kept)."""
         if self.exact is not None:

@@ -49,6 +49,17 @@ class InvalidParameterError(ClientError):
     title = "Invalid parameter"
 
 
+class UnsafeImageError(ClientError):
+    """An upload the safety policy refuses (``safety.rules``); ``findings`` says which classes, how sure."""
+
+    status = 422
+    title = "Image refused by the safety policy"
+
+    def __init__(self, detail: str, findings: list[dict[str, object]]) -> None:
+        super().__init__(detail)
+        self.problem_extra = {"findings": findings}
+
+
 class ImageFetchError(ClientError):
     """An image URL that could not be fetched."""
 

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ByteSize, Field
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -469,6 +469,113 @@ class UnderstandingSettings(BaseModel):
     )
 
 
+NUDENET_CLASSES: tuple[str, ...] = (
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+)
+"""The classes of NudeNet's 320n detector, in its output order (the model's own metadata)."""
+
+
+class SafetyRule(BaseModel):
+    """One line of a safety policy: when the model finds any of ``classes`` at ``min_score`` or more,
+    ``action`` applies (the most severe action of the rules that fire wins)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classes: list[str] = Field(min_length=1, description="NudeNet class names (NUDENET_CLASSES).")
+    min_score: float = Field(default=0.5, ge=0.0, le=1.0, description="The model's confidence to act at.")
+    action: Literal["allow", "flag", "refuse"] = Field(
+        default="refuse",
+        description="allow: nothing; flag: answer, with a flag in the response and a metric; refuse: 422.",
+    )
+
+    @field_validator("classes")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(NUDENET_CLASSES))
+        if unknown:
+            raise ValueError(f"unknown NudeNet class(es) {unknown}; known: {', '.join(NUDENET_CLASSES)}")
+        return value
+
+
+DEFAULT_SAFETY_RULES: tuple[SafetyRule, ...] = (
+    SafetyRule(
+        classes=["FEMALE_GENITALIA_EXPOSED", "MALE_GENITALIA_EXPOSED", "ANUS_EXPOSED"],
+        min_score=0.5,
+        action="refuse",
+    ),
+    SafetyRule(classes=["FEMALE_BREAST_EXPOSED", "BUTTOCKS_EXPOSED"], min_score=0.5, action="flag"),
+)
+"""The default policy, measured on the clothing catalog and the people photos (docs/UNDERSTANDING.md)."""
+
+
+class SafetySettings(BaseModel):
+    """The upload safety gate: NudeNet's body-region detector under a policy of rules."""
+
+    rules: list[SafetyRule] = Field(
+        default_factory=lambda: [r.model_copy() for r in DEFAULT_SAFETY_RULES],
+        description=(
+            "The policy for uploads; [] (or only allow rules): no screening at all, the model never "
+            "loads. Swimwear and underwear are products: covered classes are not in the default."
+        ),
+    )
+    tenants: dict[str, list[SafetyRule]] = Field(
+        default_factory=dict,
+        description="Per-tenant policies by tenant name (tenancy): they replace `rules` for its searches.",
+    )
+    catalog_photos: Literal["off", "flag", "refuse"] = Field(
+        default="off",
+        description=(
+            "Screen catalog photos at ingest under `rules`: flag logs and counts them in the ingest "
+            "report, refuse also leaves them out of the index; off: not screened."
+        ),
+    )
+    threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")
+
+    def policy_for(self, tenant: str | None) -> list[SafetyRule]:
+        """The rules for a tenant's searches: its own where ``tenants`` names it, else ``rules``."""
+        if tenant is not None and tenant in self.tenants:
+            return self.tenants[tenant]
+        return self.rules
+
+
+class ExplainSettings(BaseModel):
+    """Why this match: occlusion heatmaps of the query crop (``explain=true`` on /v1/search)."""
+
+    grid: int = Field(
+        default=7, ge=2, le=16, description="Cells per side of the heatmap: grid x grid occluded copies."
+    )
+    window: int = Field(
+        default=2,
+        ge=1,
+        le=4,
+        description="Side of the grey occluder in cells (it slides one cell at a time; > 1 smooths).",
+    )
+    max_matches: int = Field(
+        default=1, ge=1, le=10, description="Matches per region explained (best first) when asked."
+    )
+    heatmap_side: int = Field(default=224, ge=32, le=1024, description="Long side of the heatmap PNG.")
+    cache_entries: int = Field(
+        default=512, ge=0, description="Heatmaps kept in memory by (image hash, box, item); 0 disables."
+    )
+
+
 class JobsSettings(BaseModel):
     """The durable job queue (``jobs/``, docs/JOBS.md): bulk work that outlives a request."""
 
@@ -567,6 +674,8 @@ class Settings(BaseSettings):
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
+    safety: SafetySettings = Field(default_factory=SafetySettings)
+    explain: ExplainSettings = Field(default_factory=ExplainSettings)
     jobs: JobsSettings = Field(default_factory=JobsSettings)
     residency: ResidencySettings = Field(default_factory=ResidencySettings)
     tenancy: TenancySettings = Field(default_factory=TenancySettings)

@@ -122,6 +122,20 @@ class Neighbour:
     score: float
 
 
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why a crop matched an item: how much the cosine drops when each cell of the crop is hidden."""
+
+    grid: list[list[float]]
+    """Rows top to bottom, cells left to right: the cosine lost with the cell occluded (>0: it mattered)."""
+    score: float
+    """Cosine of the whole crop to the item's nearest catalog vector (the baseline of the drops)."""
+    png_base64: str
+    """The heatmap over the crop, as a base64 PNG."""
+    width: int
+    height: int
+
+
 @dataclass(slots=True)
 class Match:
     """A catalog item matched to a query region."""
@@ -131,6 +145,17 @@ class Match:
     signals: tuple[str, ...] = ("visual",)
     """Which rankings found the item: "visual" (the crop's vector), "text" (words read or asked).
     With "text", ``score`` is the fused score (cosine + text_weight x relative relevance)."""
+    explanation: Explanation | None = None
+    """A heatmap of what in the query crop drove the match (``explain=true``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyFinding:
+    """A class the safety gate's model found in an upload, at a score a policy rule acts on."""
+
+    label: str
+    score: float
+    action: str
 
 
 @dataclass(slots=True)
@@ -158,16 +183,21 @@ class SearchResult:
     query_text: str | None = None
     """The words asked (q=) and read, after clean-up; of those read, words that match a large
     share of the catalog are not searched (``understanding.max_word_share``)."""
+    safety: str | None = None
+    """The safety gate's verdict on the upload ("allow" or "flag"); None: not screened."""
+    safety_findings: list[SafetyFinding] = field(default_factory=list)
 
 
 __all__ = [
     "Box",
     "CatalogItem",
     "DecodedImage",
+    "Explanation",
     "Match",
     "Neighbour",
     "Region",
     "RegionResult",
+    "SafetyFinding",
     "SearchResult",
     "TextLine",
     "Vectors",

@@ -15,7 +15,16 @@ from collections import OrderedDict
 from dataclasses import asdict
 from typing import Any, Protocol
 
-from lookalike.types import Box, CatalogItem, Match, Region, RegionResult, SearchResult
+from lookalike.types import (
+    Box,
+    CatalogItem,
+    Explanation,
+    Match,
+    Region,
+    RegionResult,
+    SafetyFinding,
+    SearchResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +48,15 @@ def result_from_json(data: bytes) -> SearchResult:
     regions = [
         RegionResult(
             Region(Box(**r["region"]["box"]), r["region"]["category"], r["region"]["score"]),
-            [Match(CatalogItem(**m["item"]), m["score"], tuple(m["signals"])) for m in r["matches"]],
+            [
+                Match(
+                    CatalogItem(**m["item"]),
+                    m["score"],
+                    tuple(m["signals"]),
+                    Explanation(**m["explanation"]) if m.get("explanation") else None,
+                )
+                for m in r["matches"]
+            ],
             list(r["text"]),
         )
         for r in raw["regions"]
@@ -53,6 +70,8 @@ def result_from_json(data: bytes) -> SearchResult:
         timings_ms=raw["timings_ms"],
         text=list(raw["text"]),
         query_text=raw["query_text"],
+        safety=raw.get("safety"),
+        safety_findings=[SafetyFinding(**f) for f in raw.get("safety_findings", [])],
     )
 
 

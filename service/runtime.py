@@ -27,7 +27,7 @@ from service.models import ModelRouter
 from service.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from service.search import SearchService
 from service.telemetry import SearchMetrics
-from understanding import ScreenReader
+from understanding import BodyDetector, Explainer, ExplainOptions, SafetyGate, ScreenReader
 
 
 @dataclass
@@ -119,6 +119,17 @@ class Runtime:
         return ScreenReader(self.settings.understanding, self.execution)
 
     @cached_property
+    def safety_gate(self) -> SafetyGate:
+        """The upload safety gate (``safety``); NudeNet loads on the first upload a policy acts on."""
+        return SafetyGate(BodyDetector(self.settings.safety.threads, self.execution))
+
+    @cached_property
+    def explainer(self) -> Explainer:
+        """Occlusion heatmaps of query crops (``explain``), kept by image hash, box and item."""
+        e = self.settings.explain
+        return Explainer(ExplainOptions(e.grid, e.window, e.heatmap_side), e.cache_entries)
+
+    @cached_property
     def result_cache(self) -> ResultCache | None:
         c = self.settings.cache
         if not self.serving or c.max_bytes <= 0:
@@ -170,6 +181,10 @@ class Runtime:
             texts=self.store,
             understanding=self.settings.understanding,
             models=self.models if self.settings.catalog_models else None,
+            gate=self.safety_gate,
+            safety=self.settings.safety,
+            explainer=self.explainer,
+            explain=self.settings.explain,
         )
 
     def model_servers(self) -> dict[str, str]:

@@ -13,17 +13,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Literal, Protocol, get_args
 
+from PIL import Image
+
 from detector import Detector, select_regions
 from embedder import Embedder
 from index import SearchableIndex, SearchFilter
 from lookalike.batching import InFlight
-from lookalike.errors import InvalidParameterError, SearchBudgetError
+from lookalike.errors import InvalidParameterError, SearchBudgetError, UnsafeImageError
 from lookalike.imaging import decode_image, sha256_hex
-from lookalike.settings import DetectorSettings, UnderstandingSettings
+from lookalike.settings import (
+    DetectorSettings,
+    ExplainSettings,
+    SafetyRule,
+    SafetySettings,
+    UnderstandingSettings,
+)
 from lookalike.types import (
     Box,
     CatalogItem,
     DecodedImage,
+    Explanation,
     Match,
     Region,
     RegionResult,
@@ -32,7 +41,19 @@ from lookalike.types import (
 )
 from service.result_cache import ResultCache, cache_key
 from service.text_fusion import TEXT, fuse, telling_words
-from understanding import OCR_MODES, OcrMode, QueryWords, ScreenReader, ScreenText, query_words, tie_lines
+from understanding import (
+    OCR_MODES,
+    Explainer,
+    OcrMode,
+    QueryWords,
+    SafetyGate,
+    SafetyVerdict,
+    ScreenReader,
+    ScreenText,
+    policy_acts,
+    query_words,
+    tie_lines,
+)
 
 MAX_K = 100
 RegionMode = Literal["none", "auto", "all"]
@@ -105,6 +126,10 @@ class SearchRequest:
     image's matches."""
     ocr: OcrMode | None = None
     """Read the image's text: 'off', 'auto', 'always'; None: the server's setting."""
+    safety: tuple[SafetyRule, ...] | None = None
+    """The upload safety policy (the caller's tenant's); None: the server's ``safety.rules``."""
+    explain: bool = False
+    """Explain the best matches of each region with an occlusion heatmap (``explain`` settings)."""
 
     def words(self) -> QueryWords:
         return query_words(self.q) if self.q else QueryWords(())
@@ -129,7 +154,8 @@ class SearchRequest:
         others = replace(self.index_filter(), categories=None)
         extra = () if others.empty else (others.describe(),)
         text = () if self.q is None and self.ocr is None else (self.q, self.ocr)
-        return (self.catalog, self.k, box, cats, self.min_score, self.regions, *extra, *text)
+        explain = ("explain",) if self.explain else ()
+        return (self.catalog, self.k, box, cats, self.min_score, self.regions, *extra, *text, *explain)
 
     def validate_text(self) -> None:
         if self.q is not None and len(self.q) > MAX_QUERY_CHARS:
@@ -217,8 +243,16 @@ class SearchService:
         texts: TextLookup | None = None,
         understanding: UnderstandingSettings | None = None,
         models: ModelProvider | None = None,
+        gate: SafetyGate | None = None,
+        safety: SafetySettings | None = None,
+        explainer: Explainer | None = None,
+        explain: ExplainSettings | None = None,
     ) -> None:
         self.models = models
+        self.gate = gate
+        self.safety = safety or SafetySettings(rules=[])
+        self.explainer = explainer
+        self.explain_settings = explain or ExplainSettings()
         self.draft_long_side = draft_long_side
         self.in_flight = in_flight or InFlight()
         self.detector = detector
@@ -243,6 +277,25 @@ class SearchService:
             **self.understanding.model_dump(),
         }
 
+    def safety_rules(self, request: SearchRequest) -> tuple[SafetyRule, ...]:
+        """The policy an upload is screened under: the request's (its tenant's), else the server's;
+        empty when there is no gate or the policy cannot act (then the model never runs)."""
+        rules = request.safety if request.safety is not None else tuple(self.safety.rules)
+        return rules if self.gate is not None and policy_acts(rules) else ()
+
+    def screen(self, image: DecodedImage, rules: tuple[SafetyRule, ...], timer: StageTimer) -> SafetyVerdict:
+        """The safety gate on an upload: a refusal is a 422 naming what the model found."""
+        assert self.gate is not None
+        with timer.stage("safety"):
+            verdict = self.gate.screen(image.pixels, rules)
+        if verdict.action == "refuse":
+            found = ", ".join(f"{f.label} ({f.score:.2f})" for f in verdict.findings if f.action == "refuse")
+            raise UnsafeImageError(
+                f"the image was refused by this server's safety policy: {found}",
+                [{"label": f.label, "score": f.score, "action": f.action} for f in verdict.findings],
+            )
+        return verdict
+
     def models_for(self, catalog: str) -> CatalogModelSet:
         """The catalog's own models when it names any (``catalog_models``), else the service's."""
         chosen = self.models.for_catalog(catalog) if self.models is not None else None
@@ -266,9 +319,14 @@ class SearchService:
         with timer.stage("hash"):
             digest = sha256_hex(data)
         key = None
+        rules = self.safety_rules(request)
         if self.cache is not None:
             version, _ = self.indexes.get(request.catalog)
             models = self.models_for(request.catalog)
+            # the policy is part of the key: an answer given under a lax policy is never served
+            # under a strict one (a cached answer also means the upload passed this very policy)
+            policy = [r.model_dump() for r in rules] or None
+            explain = self.explain_key() if request.explain else None
             key = cache_key(
                 digest,
                 version,
@@ -276,6 +334,8 @@ class SearchService:
                 models.detector.spec,
                 models.embedder.spec,
                 self.understanding_key(),
+                *([policy] if policy else []),
+                *([explain] if explain else []),
             )
             hit = self.cache.get(key)
             if hit is not None:
@@ -290,7 +350,11 @@ class SearchService:
                 draft_long_side=self.draft_long_side,
                 max_aspect_ratio=max_aspect_ratio,
             )
+        verdict = self.screen(image, rules, timer) if rules else None
         result = self.search(image, request, timer, original=data)
+        if verdict is not None:
+            result.safety = verdict.action
+            result.safety_findings = list(verdict.findings)
         if self.cache is not None and key is not None and result.index_version == version:
             self.cache.put(key, result)
         return result
@@ -367,6 +431,11 @@ class SearchService:
             )
             for region, row, lines in zip(regions, ranked, tied, strict=True)
         ]
+        if request.explain:
+            with timer.stage("explain"):
+                self._explain(
+                    image, regions, results, index, f"{models.embedder.spec}@{version}", models.embedder
+                )
         return SearchResult(
             catalog=request.catalog,
             index_version=version,
@@ -377,6 +446,53 @@ class SearchService:
             text=[line.text for line in screen.lines],
             query_text=" ".join(dict.fromkeys(w for ws in region_words for w in ws)) or None,
         )
+
+    # -- why this match: occlusion heatmaps of the query crops ---------------------------------
+
+    def explain_key(self) -> object:
+        return self.explain_settings.model_dump(exclude={"cache_entries"})
+
+    def _explain(
+        self,
+        image: DecodedImage,
+        regions: list[Region],
+        results: list[RegionResult],
+        index: SearchableIndex,
+        vectors_of: str,
+        embedder: Embedder,
+    ) -> None:
+        """Each region's best ``explain.max_matches`` matches get a heatmap of the region's crop."""
+        if self.explainer is None:
+            raise InvalidParameterError("this server does not explain matches")
+        for region, result in zip(regions, results, strict=True):
+            crop = image.crop(region.box)
+            for match in result.matches[: self.explain_settings.max_matches]:
+                match.explanation = self.explain_match(
+                    image.sha256, region.box, crop, match.item.item_id, index, vectors_of, embedder
+                )
+
+    def explain_match(
+        self,
+        image_sha256: str,
+        box: Box,
+        crop: Image.Image,
+        item_id: str,
+        index: SearchableIndex,
+        vectors_of: str,
+        embedder: Embedder,
+    ) -> Explanation | None:
+        """The heatmap of one crop against one item's vectors, kept by image hash, box, item and
+        ``vectors_of`` (embedder and index version); None when the item has no vector in this
+        index version."""
+        assert self.explainer is not None
+        key = self.explainer.key(image_sha256, box.as_list(), item_id, vectors_of)
+        hit = self.explainer.cached(key)
+        if hit is not None:
+            return hit
+        targets = index.item_vectors(item_id)
+        if len(targets) == 0:
+            return None
+        return self.explainer.explain(crop, targets, embedder.embed_images, key)
 
     # -- text: reading the screenshot, and the words each region searches for ------------------
 

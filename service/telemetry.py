@@ -31,6 +31,12 @@ class SearchMetrics:
             buckets=STAGE_BUCKETS,
             registry=registry,
         )
+        self.safety = Counter(
+            "lookalike_upload_safety",
+            "Uploads screened by the safety gate, by tenant and verdict (allow, flag, refuse).",
+            ["tenant", "action"],
+            registry=registry,
+        )
 
     def observe(self, tenant: str, timings_ms: Mapping[str, float]) -> None:
         """One answered search: counted, and each stage it ran timed (``cache_hit`` is a flag)."""
@@ -38,6 +44,10 @@ class SearchMetrics:
         for stage, ms in timings_ms.items():
             if stage != "cache_hit":
                 self.stages.labels(tenant, stage).observe(ms / 1000.0)
+
+    def screened(self, tenant: str, action: str) -> None:
+        """One upload's safety verdict (a cached answer counts again: it is answered again)."""
+        self.safety.labels(tenant, action).inc()
 
     def failed(self, tenant: str, status: int) -> None:
         self.requests.labels(tenant, str(status)).inc()

@@ -18,7 +18,8 @@ from api.presenters import search_response
 from api.problems import UrlFetchDisabledError, documented_problem, status_of
 from api.readiness import Warmup
 from api.schemas import SearchJson, SearchResponse
-from lookalike.settings import ApiSettings, Settings
+from lookalike.errors import UnsafeImageError
+from lookalike.settings import ApiSettings, SafetyRule, Settings
 from lookalike.types import Box, SearchResult
 from service.runtime import Runtime
 from service.search import MAX_K, REGION_MODES, SearchRequest
@@ -40,6 +41,7 @@ def run_search(
     parsed: SearchInput,
     api: ApiSettings,
     ref: CatalogRef,
+    safety: tuple[SafetyRule, ...] | None = None,
 ) -> SearchResult:
     """Decode and search in a worker thread: both are CPU-bound and must stay off the event loop."""
     p = parsed.params
@@ -57,6 +59,8 @@ def run_search(
         regions=p.regions,
         q=p.q,
         ocr=p.ocr,
+        safety=safety,
+        explain=p.explain,
     )
     if data is None:
         return runtime.search.search_text(request)
@@ -92,6 +96,11 @@ _PARAMS: list[tuple[str, dict[str, Any], str]] = [
         "ocr",
         {"type": "string", "enum": ["off", "auto", "always"]},
         "Read the image's text to re-rank its matches (default: the server's understanding.ocr).",
+    ),
+    (
+        "explain",
+        {"type": "boolean", "default": False},
+        "Explain each region's best match with an occlusion heatmap of the query crop (grid + PNG).",
     ),
 ]
 _FILTER_PARAMS: list[tuple[str, dict[str, Any], str]] = [
@@ -187,7 +196,10 @@ SEARCH_OPENAPI: dict[str, Any] = {
         404: documented_problem("Unknown catalog"),
         413: documented_problem("Upload over the byte or pixel limit"),
         415: documented_problem("Not an image, or a Content-Type the endpoint does not take"),
-        422: documented_problem("Invalid parameter (k, box, filters, min_score, base64) or unfetchable URL"),
+        422: documented_problem(
+            "Invalid parameter (k, box, filters, min_score, base64), unfetchable URL, or an upload "
+            "the safety policy refuses (type urn:lookalike:problem:unsafe-image, with its findings)"
+        ),
         429: documented_problem("Over the plan's rate or monthly search allowance (Retry-After says when)"),
         503: documented_problem(
             "Models not loaded, or the catalog's index still loading after residency.load_timeout_s "
@@ -210,6 +222,8 @@ async def search(
             return await _search(request, runtime, settings, warmup, http, tenant, caller, tenancy)
     except Exception as exc:
         runtime.search_metrics.failed(tenant, status_of(exc))
+        if isinstance(exc, UnsafeImageError):
+            runtime.search_metrics.screened(tenant, "refuse")
         raise
 
 
@@ -251,7 +265,12 @@ async def _search(
         )
         timings["fetch"] = _ms(fetch_start)
     limiter = request.app.state.search_limiter  # searches computing at once (ApiSettings.search_threads)
-    result = await to_thread.run_sync(run_search, runtime, warmup, data, parsed, api, ref, limiter=limiter)
+    safety = tuple(settings.safety.policy_for(getattr(request.state, "tenant_id", None)))
+    result = await to_thread.run_sync(
+        run_search, runtime, warmup, data, parsed, api, ref, safety, limiter=limiter
+    )
+    if result.safety is not None:
+        runtime.search_metrics.screened(tenant, result.safety)
     timings.update(result.timings_ms)
     timings["total"] = _ms(start)
     runtime.search_metrics.observe(tenant, timings)
