@@ -11,7 +11,7 @@ from PIL import Image
 
 from embedder import Embedder
 from service.runtime import Runtime
-from understanding import ExplainOptions, Explainer
+from understanding import Explainer, ExplainOptions
 
 if TYPE_CHECKING:
     from tests.api_fixtures import ShopCatalog
