@@ -94,3 +94,21 @@ def test_explanations_are_kept_by_image_box_and_item(
     assert len(api_runtime.explainer._cache) == kept  # the heatmap came from the explanation cache
     first_map = first.json()["regions"][0]["matches"][0]["explanation"]
     assert again.json()["regions"][0]["matches"][0]["explanation"] == first_map
+
+
+def test_explanations_and_safety_verdicts_survive_the_shared_result_cache() -> None:
+    from lookalike.items import CatalogItem
+    from lookalike.types import Box, Explanation, Match, Region, RegionResult, SafetyFinding, SearchResult
+    from service.result_cache import result_from_json, result_to_json
+
+    explanation = Explanation([[0.1, 0.0], [0.0, -0.01]], 0.9, "iVBORw0KGgo=", 10, 20)
+    result = SearchResult(
+        "shop",
+        "v1",
+        10,
+        20,
+        [RegionResult(Region(Box(0, 0, 10, 20)), [Match(CatalogItem("a"), 0.9, ("visual",), explanation)])],
+        safety="flag",
+        safety_findings=[SafetyFinding("FACE_FEMALE", 0.8, "flag")],
+    )
+    assert result_from_json(result_to_json(result)) == result

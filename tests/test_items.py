@@ -14,7 +14,9 @@ def test_the_table_the_api_and_the_search_result_carry_the_declared_fields() -> 
     assert set(Item.__table__.columns.keys()) == {"id", "catalog_id", *declared}
     assert [f.name for f in fields(CatalogItem)] == [*declared, "image_url"]
     assert set(ItemOut.model_fields) == {"catalog", *declared, "image_url"}
-    assert set(MatchOut.model_fields) == {"score", "signals", *declared, "image_url"} - {"attributes"}
+    assert set(MatchOut.model_fields) == {"score", "signals", "explanation", *declared, "image_url"} - {
+        "attributes"
+    }
     assert METADATA_FIELDS == ("title", "brand", "category", "price", "currency", "url")
 
 
