@@ -6,23 +6,29 @@ same search with OCR off, in one run, on 1170x2532 product-page screenshots.
 Builds a small text benchmark (``evaluation.datasets.clothing_text``) in a temporary folder,
 ingests it, then searches its product pages through ``SearchService.search_bytes`` (the call
 ``POST /v1/search`` makes; result cache off) with every variant in turn, round after round, so
-machine drift hits all alike. The variants:
+machine drift hits all alike. Wall time and the process's CPU time are both recorded: on a
+shared machine wall time swings with the load, CPU time much less. The variants:
 
 - ``off``: pixels only, the baseline;
-- ``stock``: RapidOCR's own pipeline (short side 736, orientation model) beside the search,
-  serially: what reading would cost without this project's savings;
-- ``serial-960``: the default reader (detector at 960 px long side, lines under 10 px skipped,
-  no orientation model), after the detector and the embedder;
-- ``concurrent-960`` (the default): the same reader in its own thread beside them;
-- ``concurrent-640``: a smaller detector input;
-- ``auto-photo``: ``auto`` on a text-free photo (only the low-resolution text check runs);
-- ``cached``: a second search of the same bytes (the lines come from the read cache).
+- ``stock`` (``--stock``): RapidOCR's own pipeline (short side 736, orientation model, every
+  line) beside the search, serially: what reading would cost without this project's savings;
+- ``always`` (the reader's defaults): text detection at 640 px long side in a thread beside the
+  garment detector, then only the lines of the product regions (3 each) and the 2 tallest others
+  recognised beside the embedder;
+- ``every-line``: the same, every line recognised (what reading cost before regions chose);
+- ``detect-960``: the detector at 960 px;
+- ``serial``: no thread: finding, then recognising, then the models;
+- ``auto``: the low-resolution text check first, then as ``always``;
+- ``auto-photo`` / ``off-photo``: ``auto`` on a text-free photo (only the check runs) and its
+  baseline;
+- ``cached``: a second search of the same bytes (nothing detected or recognised again).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -95,8 +101,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clothing-dir", type=Path, default=default_shared_data() / "clothing")
     parser.add_argument("--pages", type=int, default=12, help="product pages (queries)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--stock", action="store_true", help="also time RapidOCR's own pipeline")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="bench-ocr-") as tmp:
         bench = build_clothing_text(
@@ -114,56 +122,59 @@ def main(argv: list[str] | None = None) -> None:
         ]
         photo = text_free_photo(next((bench / "images" / "catalog").glob("*.jpg")))
 
-        off = service(runtime, ocr="off", cache_entries=0)
-        variants: dict[str, Callable[[bytes], object]] = {
-            "off": lambda d: off.search_bytes(d, SearchRequest("bench", k=10), **LIMITS),
-        }
-        stock = stock_reader()
+        def searcher(svc: SearchService) -> Callable[[bytes], object]:
+            return lambda d: svc.search_bytes(d, SearchRequest("bench", k=10), **LIMITS)
 
-        def stock_then_search(d: bytes) -> None:
-            stock(d)
-            off.search_bytes(d, SearchRequest("bench", k=10), **LIMITS)
+        off = searcher(service(runtime, ocr="off", cache_entries=0))
+        variants: dict[str, Callable[[bytes], object]] = {"off": off}
+        if args.stock:
+            stock = stock_reader()
 
-        variants["stock"] = stock_then_search
+            def stock_then_search(d: bytes) -> None:
+                stock(d)
+                off(d)
+
+            variants["stock"] = stock_then_search
         for name, kw in {
-            "serial-960": {"concurrent": False},
-            "concurrent-960": {},
-            "concurrent-640": {"detect_long_side": 640},
+            "always": {"ocr": "always"},
+            "every-line": {"ocr": "always", "lines_per_region": 48, "loose_lines": 48, "max_lines": 48},
+            "detect-960": {"ocr": "always", "detect_long_side": 960},
+            "serial": {"ocr": "always", "concurrent": False},
+            "auto": {"ocr": "auto"},
         }.items():
-            svc = service(runtime, ocr="always", cache_entries=0, **kw)
-            variants[name] = lambda d, svc=svc: svc.search_bytes(d, SearchRequest("bench", k=10), **LIMITS)
-        auto = service(runtime, ocr="auto", cache_entries=0)
-        cached = service(runtime, ocr="always", cache_entries=1024)
+            variants[name] = searcher(service(runtime, cache_entries=0, **kw))
+        auto = searcher(service(runtime, ocr="auto", cache_entries=0))
+        cached = searcher(service(runtime, ocr="always", cache_entries=1024))
 
         for run in variants.values():  # load every model once before timing
             run(pages[0])
-        cached.search_bytes(photo, SearchRequest("bench", k=10), **LIMITS)
+        auto(photo)
         for page in pages:
-            cached.search_bytes(page, SearchRequest("bench", k=10), **LIMITS)
+            cached(page)
 
-        times: dict[str, list[float]] = {
-            name: [] for name in [*variants, "off-photo", "auto-photo", "cached"]
-        }
+        wall: dict[str, list[float]] = {name: [] for name in [*variants, "off-photo", "auto-photo", "cached"]}
+        cpu: dict[str, list[float]] = {name: [] for name in wall}
+        lines: dict[str, list[float]] = {name: [] for name in wall}
 
-        def timed(name: str, call: Callable[[], object]) -> None:
-            start = time.perf_counter()
-            call()
-            times[name].append((time.perf_counter() - start) * 1000.0)
+        def timed(name: str, run: Callable[[bytes], object], data: bytes) -> None:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            result = run(data)
+            wall[name].append((time.perf_counter() - start) * 1000.0)
+            cpu[name].append((time.process_time() - start_cpu) * 1000.0)
+            timings = getattr(result, "timings_ms", None) or {}
+            lines[name].append(timings.get("ocr_lines", 0.0))
 
         for _ in range(args.rounds):
             for page in pages:
                 for name, run in variants.items():
-                    timed(name, lambda run=run, page=page: run(page))
-                timed(
-                    "cached",
-                    lambda page=page: cached.search_bytes(page, SearchRequest("bench", k=10), **LIMITS),
-                )
+                    timed(name, run, page)
+                timed("cached", cached, page)
             for _ in range(len(pages) // 3 or 1):
-                timed("off-photo", lambda: off.search_bytes(photo, SearchRequest("bench", k=10), **LIMITS))
-                timed("auto-photo", lambda: auto.search_bytes(photo, SearchRequest("bench", k=10), **LIMITS))
+                timed("off-photo", off, photo)
+                timed("auto-photo", auto, photo)
 
         parts: dict[str, dict[str, float]] = {}
-        for side in (960, 640):
+        for side in (960, 640, 512):
             reader = ScreenReader(UnderstandingSettings(detect_long_side=side, cache_entries=0)).reader
             split: dict[str, list[float]] = {}
             for page in pages * args.rounds:
@@ -172,26 +183,32 @@ def main(argv: list[str] | None = None) -> None:
                 reader.read(image.pixels, found)
                 for key, value in found.items():
                     split.setdefault(key, []).append(value)
-            parts[f"reader-{side}"] = {k: round(statistics.median(v), 1) for k, v in split.items()}
+            parts[f"reader-{side}-every-line"] = {k: round(statistics.median(v), 1) for k, v in split.items()}
 
-    p50 = {name: statistics.median(values) for name, values in times.items()}
-    rows = {
-        name: {
-            "p50_ms": round(p50[name], 1),
-            "added_ms": round(p50[name] - p50["off-photo" if name == "auto-photo" else "off"], 1),
-            "ratio": round(p50[name] / p50["off-photo" if name == "auto-photo" else "off"], 2),
-            "n": len(times[name]),
+    def row(name: str) -> dict[str, float]:
+        base = "off-photo" if name in ("off-photo", "auto-photo") else "off"
+        p50, p50_cpu = statistics.median(wall[name]), statistics.median(cpu[name])
+        base_p50, base_cpu = statistics.median(wall[base]), statistics.median(cpu[base])
+        return {
+            "p50_ms": round(p50, 1),
+            "added_ms": round(p50 - base_p50, 1),
+            "ratio": round(p50 / base_p50, 2),
+            "cpu_p50_ms": round(p50_cpu, 1),
+            "cpu_added_ms": round(p50_cpu - base_cpu, 1),
+            "lines_recognised": statistics.median(lines[name]),
+            "n": len(wall[name]),
         }
-        for name in times
-    }
+
     result = {
         "command": "python -m bench.ocr " + " ".join(argv or []),
         "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "load_average_1m": {"before": round(load_before[0], 1), "after": round(os.getloadavg()[0], 1)},
         "screenshot": (
             "1170x2532 product page (evaluation.synth.product_page), decoded at 585x1266 "
             "(api.decode_long_side 1024); photo: a catalog photo enlarged to 1170x1560"
         ),
-        "variants": rows,
+        "variants": {name: row(name) for name in wall},
         "reader_p50_ms": parts,
     }
     print(json.dumps(result, indent=2))

@@ -414,11 +414,11 @@ class UnderstandingSettings(BaseModel):
         description="... reads the screenshot when text covers at least this share of the probe image.",
     )
     detect_long_side: int = Field(
-        default=960,
+        default=640,
         ge=64,
         description=(
-            "Long side of the text detector's input. PP-OCR's default (short side 736: 736x1600 for a "
-            "phone screenshot) cost 3x more and read no more product text (docs/UNDERSTANDING.md)."
+            "Long side of the text detector's input (from the searched image). 960 cost 2x more and "
+            "read no more product text; 512 misread 3% of the titles (docs/UNDERSTANDING.md)."
         ),
     )
     min_line_height: int = Field(
@@ -426,13 +426,40 @@ class UnderstandingSettings(BaseModel):
         ge=0,
         description="Text lines lower than this many pixels of the detector input are not recognised.",
     )
+    lines_per_region: int = Field(
+        default=3,
+        ge=0,
+        description=(
+            "Lines recognised per product region: those under it (nearest first: a card's brand, "
+            "title, price), then inside, then beside it. Recognition is what reading costs."
+        ),
+    )
+    loose_lines: int = Field(
+        default=2,
+        ge=0,
+        description="Lines tied to no product region recognised too, the tallest (a header, a shop name).",
+    )
     max_lines: int = Field(
-        default=48, ge=1, description="At most this many lines are recognised, largest first."
+        default=12, ge=1, description="At most this many lines are recognised per image, the tallest."
     )
     min_line_score: float = Field(
         default=0.6, ge=0.0, le=1.0, description="Recognised lines below this confidence are dropped."
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")
+    engine: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description=(
+            "Engine of the OCR models: 'auto' (OpenVINO where the CPU runs bf16 in hardware, else "
+            "ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
+        ),
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        default="auto",
+        description=(
+            "'auto': bf16 where the CPU has it in hardware (AVX512_BF16, AMX; half the reading time, "
+            "the same text on the text benchmark), else fp32."
+        ),
+    )
     text_fusion: bool = Field(
         default=True,
         description="Fuse a text match of the words read (or q=) with the visual ranking; off: pixels only.",

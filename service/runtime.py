@@ -116,7 +116,7 @@ class Runtime:
     @cached_property
     def screen_reader(self) -> ScreenReader:
         """Reads query screenshots' text (``understanding``); its models load on the first read."""
-        return ScreenReader(self.settings.understanding, self.execution)
+        return ScreenReader(self.settings.understanding, self.execution, self.settings.onnx_dir)
 
     @cached_property
     def safety_gate(self) -> SafetyGate:

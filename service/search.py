@@ -44,6 +44,7 @@ from service.text_fusion import TEXT, fuse, telling_words
 from understanding import (
     OCR_MODES,
     Explainer,
+    FoundText,
     OcrMode,
     QueryWords,
     SafetyGate,
@@ -351,7 +352,7 @@ class SearchService:
                 max_aspect_ratio=max_aspect_ratio,
             )
         verdict = self.screen(image, rules, timer) if rules else None
-        result = self.search(image, request, timer, original=data)
+        result = self.search(image, request, timer)
         if verdict is not None:
             result.safety = verdict.action
             result.safety_findings = list(verdict.findings)
@@ -380,26 +381,21 @@ class SearchService:
         return regions
 
     def search(
-        self,
-        image: DecodedImage,
-        request: SearchRequest,
-        timer: StageTimer | None = None,
-        original: bytes | None = None,
+        self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None = None
     ) -> SearchResult:
-        """``original``: the image's bytes, when ``image`` was decoded at a reduced scale: OCR reads
-        them at full resolution (small print loses the spaces between its words at half size)."""
+        """OCR, when on, reads the searched pixels (a big JPEG's reduced-scale decode too: the text
+        detector sees them at ``detect_long_side`` anyway, and a line's crop is scaled to 48 px)."""
         with self.in_flight:  # the batchers read this to decide whether waiting can pay
-            return self._search(image, request, timer, original)
+            return self._search(image, request, timer)
 
-    def _search(
-        self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None, original: bytes | None
-    ) -> SearchResult:
+    def _search(self, image: DecodedImage, request: SearchRequest, timer: StageTimer | None) -> SearchResult:
         request.validate(image)
         timer = timer or StageTimer()
         version, index = self.indexes.get(request.catalog)
-        reading = self._start_reading(image, request, original)
+        found = self._start_reading(image, request)
         models = self.models_for(request.catalog)
         regions = self.detect(image, request, timer, models)
+        reading = self._read_lines(image, found, regions)
         with timer.stage("embed"):
             vectors = models.embedder.embed_images([image.crop(r.box) for r in regions])
         screen = self._finish_reading(reading, timer)
@@ -501,19 +497,35 @@ class SearchService:
             return "off"
         return request.ocr or self.understanding.ocr
 
-    def _start_reading(
-        self, image: DecodedImage, request: SearchRequest, original: bytes | None
-    ) -> Future[ScreenText] | ScreenText:
-        """Start reading the text (in its own thread, beside detection and embedding, when
-        ``understanding.concurrent``), or read it now."""
+    def _start_reading(self, image: DecodedImage, request: SearchRequest) -> Future[FoundText] | FoundText:
+        """Start finding the text lines (in a thread of their own, beside detection, when
+        ``understanding.concurrent``), or find them now."""
         mode = self._ocr_mode(request)
         if mode == "off" or self.reader is None:
-            return ScreenText()
+            return FoundText()
         if self.understanding.concurrent:
-            if self._ocr_pool is None:
-                self._ocr_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocr")
-            return self._ocr_pool.submit(self.reader.read, image, mode, original)
-        return self.reader.read(image, mode, original)
+            return self._ocr_threads().submit(self.reader.find, image, mode)
+        return self.reader.find(image, mode)
+
+    def _read_lines(
+        self, image: DecodedImage, found: Future[FoundText] | FoundText, regions: list[Region]
+    ) -> Future[ScreenText] | ScreenText:
+        """Recognise the lines the product ``regions`` want (beside the embedder when concurrent)."""
+        full = Box.full(image.width, image.height)
+        boxes = [r.box for r in regions if r.box != full]
+        if self.reader is None or (not isinstance(found, Future) and found.lines is None):
+            return ScreenText(timings_ms=found.timings_ms if isinstance(found, FoundText) else {})
+        reader = self.reader
+        if isinstance(found, Future):
+            # FIFO pool: this task starts after the find it waits for has started
+            done = found
+            return self._ocr_threads().submit(lambda: reader.recognise(image, done.result(), boxes))
+        return reader.recognise(image, found, boxes)
+
+    def _ocr_threads(self) -> ThreadPoolExecutor:
+        if self._ocr_pool is None:
+            self._ocr_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ocr")
+        return self._ocr_pool
 
     @staticmethod
     def _finish_reading(reading: Future[ScreenText] | ScreenText, timer: StageTimer) -> ScreenText:

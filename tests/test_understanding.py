@@ -11,7 +11,7 @@ from lookalike.imaging import sha256_hex
 from lookalike.settings import UnderstandingSettings
 from lookalike.types import Box, DecodedImage, TextLine
 from tests.images import clothing_photos, encode
-from understanding import ScreenReader, TextReader, find_prices, query_words, tie_lines
+from understanding import ScreenReader, TextReader, choose_lines, find_prices, query_words, tie_lines
 
 PHOTO_BOX = (135, 300, 1035, 1400)
 
@@ -121,22 +121,63 @@ def test_screen_reader_modes_probe_and_cache() -> None:
     assert first.read and "ocr" in first.timings_ms
     assert "Linen blend shirt" in [t.text for t in first.lines]
     again = screen.read(shot, "always")
-    assert again.lines == first.lines and again.timings_ms == {"ocr_cached": 1.0}
+    assert again.lines == first.lines and again.timings_ms["ocr_cached"] == 1.0
+    assert "ocr_detect" not in again.timings_ms and "ocr_recognise" not in again.timings_ms
 
     always_blank = screen.read(blank, "always")
     assert always_blank.read and always_blank.lines == []
 
 
-def test_a_draft_decoded_screenshot_is_read_from_its_full_size_bytes() -> None:
-    """Small print read at half size loses the spaces between words; the lines come back in the
-    draft's coordinates, where the regions are."""
+def test_only_the_lines_of_the_product_regions_are_recognised() -> None:
+    """The card's brand, title and price under the photo are read; the status bar clock and the
+    caption further down are not (recognition is what reading costs): the only loose line is the
+    clock, in the status bar."""
+    screen = ScreenReader(UnderstandingSettings(cache_entries=4, lines_per_region=3, loose_lines=2))
+    shot = decoded(shop_screenshot())
+    found = screen.find(shot, "always")
+    assert found.lines is not None and len(found.lines.quads) >= 5  # clock, brand, title, price, caption
+    photo = Box(*map(float, PHOTO_BOX))
+    read = screen.recognise(shot, found, [photo])
+    assert [t.text for t in read.lines] == ["ZARA", "Linen blend shirt", "$39.90"]
+    assert read.timings_ms["ocr_lines"] == 3
+
+    # a second search of the same screenshot, another way: only the lines not read yet are read
+    every = screen.read(shot, "always", None)
+    assert {"9:41", "ZARA", "Linen blend shirt", "$39.90"} <= {t.text for t in every.lines}
+    assert every.timings_ms["ocr_lines"] == len(found.lines.quads) - 3
+
+
+def test_choose_lines_under_inside_beside_then_the_tallest_loose_ones() -> None:
+    card, other = Box(0, 100, 500, 700), Box(600, 100, 1100, 700)
+    boxes = [
+        Box(20, 10, 200, 60),  # 0 status bar (tall)
+        Box(20, 300, 300, 330),  # 1 print inside the card
+        Box(10, 710, 400, 750),  # 2 brand under the card
+        Box(10, 760, 400, 790),  # 3 title under the card
+        Box(10, 800, 200, 830),  # 4 price under the card
+        Box(610, 720, 900, 750),  # 5 the other card's title
+        Box(20, 2000, 300, 2020),  # 6 tab bar (short)
+    ]
+    assert choose_lines(boxes, [card], per_region=3, loose=1) == [0, 2, 3, 4]
+    assert choose_lines(boxes, [card], per_region=4, loose=0) == [1, 2, 3, 4]
+    assert choose_lines(boxes, [card, other], per_region=1, loose=0) == [2, 5]
+    assert choose_lines(boxes, [], per_region=1, loose=1) == [0, 2]
+    # a phone's status bar (the clock) is never a loose line worth reading
+    assert choose_lines(boxes, [card], per_region=3, loose=1, status_bar=80) == [2, 3, 4, 5]
+
+
+def test_a_draft_decoded_screenshot_is_read_at_the_searched_scale() -> None:
+    """A big JPEG the search decodes at half size is read from those pixels: the detector sees
+    them at its own input size anyway and each line is scaled to 48 px; the boxes are where the
+    regions are."""
     from lookalike.imaging import decode_image
 
     data = encode(shop_screenshot(), "JPEG", quality=90)
     draft = decode_image(data, draft_long_side=1024)
     assert draft.scale < 1.0
     screen = ScreenReader(UnderstandingSettings(cache_entries=0))
-    found = screen.read(draft, "always", original=data)
+    found = screen.read(draft, "always")
+    texts = [t.text for t in found.lines]
+    assert {"ZARA", "Linen blend shirt", "$39.90"} <= set(texts)
     title = next(t for t in found.lines if t.text == "Linen blend shirt")
     assert abs(title.box.y1 - 1520 * draft.scale) < 20 * draft.scale
-    assert "ocr_decode" in found.timings_ms

@@ -1,7 +1,8 @@
 """Understanding a screenshot beyond its pixels: the text in it (OCR) and the words worth searching.
 
-- ``ScreenReader.read(image, mode)``: text lines with boxes (PP-OCRv4 in ONNX Runtime, the models
-  packaged in ``rapidocr-onnxruntime``), per the ``understanding`` settings;
+- ``ScreenReader.find(image, mode)``, then ``.recognise(image, found, regions)``: text lines with
+  boxes (PP-OCRv4 in ONNX Runtime, the models packaged in ``rapidocr-onnxruntime``), per the
+  ``understanding`` settings; ``choose_lines``: which lines are worth recognising;
 - ``tie_lines(lines, boxes)``: which product region each line describes;
 - ``query_words(*texts)``: the searchable words (no prices, hashtags, emoji or app chrome);
 - ``SafetyGate.screen(image, rules)``: the upload safety gate (NudeNet 320n in ONNX Runtime, the
@@ -13,7 +14,7 @@ A stage: it stands on the shared ground alone.
 """
 
 from understanding.explain import Explainer, ExplainOptions
-from understanding.layout import tie_lines
+from understanding.layout import choose_lines, tie_lines
 from understanding.ocr import ReaderOptions, TextReader
 from understanding.safety import (
     ALLOWED,
@@ -24,7 +25,7 @@ from understanding.safety import (
     judge,
     policy_acts,
 )
-from understanding.screen import OCR_MODES, OcrMode, ScreenReader, ScreenText
+from understanding.screen import OCR_MODES, FoundLines, FoundText, OcrMode, ScreenReader, ScreenText
 from understanding.words import Price, QueryWords, find_prices, query_words
 
 __all__ = [
@@ -33,6 +34,8 @@ __all__ = [
     "BodyDetector",
     "ExplainOptions",
     "Explainer",
+    "FoundLines",
+    "FoundText",
     "OcrMode",
     "Price",
     "QueryWords",
@@ -43,6 +46,7 @@ __all__ = [
     "ScreenReader",
     "ScreenText",
     "TextReader",
+    "choose_lines",
     "find_prices",
     "judge",
     "policy_acts",

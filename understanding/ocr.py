@@ -1,11 +1,14 @@
 """Reading the text in an image with PP-OCR (the ONNX models packaged in ``rapidocr-onnxruntime``).
 
 RapidOCR's own pipeline resizes a phone screenshot to 736 px on its *short* side (736x1600),
-classifies every line's orientation and recognises every line. A screenshot is upright and
-its useful text is large, so this reader runs the same models through the house's ONNX sessions
-(``lookalike.onnx_sessions``: threads per the execution policy) with three savings: the detector
-sees the image at ``detect_long_side``, lines lower than ``min_line_height`` are never
-recognised, and no orientation model runs. Its pre- and post-processing are RapidOCR's.
+classifies every line's orientation and recognises every line padded to at least 320 px. A
+screenshot is upright and its useful text is large, so this reader runs the same models through
+the house's ONNX sessions (``lookalike.onnx_sessions``: threads per the execution policy) with
+these savings: the detector sees the image at ``detect_long_side``; lines lower than
+``min_line_height`` are never recognised; no orientation model runs; each line is recognised at
+its own width (48 px high, rounded up to 32 px), and only the lines asked for
+(``recognise_lines``: the search asks for those of its product regions). Its pre- and
+post-processing are RapidOCR's.
 """
 
 from __future__ import annotations
@@ -17,23 +20,27 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
 from lookalike.execution import ExecutionPolicy
-from lookalike.onnx_sessions import AdaptiveSession, open_session
+from lookalike.model_runtime import RuntimeRequest
+from lookalike.onnx_sessions import Session, open_session
 from lookalike.types import Box, TextLine
 
 PACKAGE = "rapidocr_onnxruntime"
 DETECTOR_FILE = "ch_PP-OCRv4_det_infer.onnx"
 RECOGNISER_FILE = "ch_PP-OCRv4_rec_infer.onnx"
 REC_HEIGHT = 48
-REC_MIN_WIDTH = 320
-REC_BATCH = 8
+REC_WIDTH_STEP = 32
+"""Line widths are rounded up to this step, so lines of similar widths share one recogniser run."""
 DET_MEAN_STD = 0.5
+
+Quad = npt.NDArray[np.float32]
+T = TypeVar("T")
 
 
 def models_dir() -> Path:
@@ -48,15 +55,18 @@ def models_dir() -> Path:
 class ReaderOptions:
     """How much work one read does (see ``UnderstandingSettings``)."""
 
-    detect_long_side: int = 960
+    detect_long_side: int = 640
     min_line_height: int = 10
     max_lines: int = 48
     min_line_score: float = 0.6
     threads: int = 0
+    runtime: RuntimeRequest | None = None
+    """Engine and precision (``lookalike.model_runtime``); None: ONNX Runtime in fp32."""
 
 
 class TextReader:
-    """Detects text lines, then recognises them; ``probe`` answers "is there text?" cheaply."""
+    """Finds text lines (``find``), then recognises the ones asked for (``recognise_lines``);
+    ``read`` does both for every line; ``probe`` answers "is there text?" cheaply."""
 
     def __init__(
         self, options: ReaderOptions | None = None, execution: ExecutionPolicy | None = None
@@ -66,9 +76,12 @@ class TextReader:
 
         self.options = options or ReaderOptions()
         folder = models_dir()
-        self.detector: AdaptiveSession = open_session(folder / DETECTOR_FILE, self.options.threads, execution)
-        self.recogniser: AdaptiveSession = open_session(
-            folder / RECOGNISER_FILE, self.options.threads, execution
+        runtime = self.options.runtime
+        self.detector: Session = open_session(
+            folder / DETECTOR_FILE, self.options.threads, execution, runtime
+        )
+        self.recogniser: Session = open_session(
+            folder / RECOGNISER_FILE, self.options.threads, execution, runtime
         )
         characters = self.recogniser.get_modelmeta().custom_metadata_map["character"].splitlines()
         self._decode = CTCLabelDecode(character=characters)
@@ -77,18 +90,17 @@ class TextReader:
         )
         self.spec = f"pp-ocrv4:{self.options.detect_long_side}"
 
-    def detect(self, image: Image.Image, long_side: int | None = None) -> list[npt.NDArray[np.float32]]:
+    def detect(self, image: Image.Image, long_side: int | None = None) -> list[Quad]:
         """Text line quadrilaterals (4x2, image pixels), top to bottom."""
-        bgr = np.asarray(image.convert("RGB"))[:, :, ::-1]
-        h, w = bgr.shape[:2]
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        w, h = rgb.size
         side = long_side or self.options.detect_long_side
         ratio = min(1.0, side / max(h, w))
         rh, rw = max(32, round(h * ratio / 32) * 32), max(32, round(w * ratio / 32) * 32)
-        resized = np.asarray(
-            Image.fromarray(np.ascontiguousarray(bgr)).resize((rw, rh), Image.Resampling.BILINEAR)
-        )
-        x = (resized.astype(np.float32) / 255.0 - DET_MEAN_STD) / DET_MEAN_STD
-        x = x.transpose(2, 0, 1)[None]
+        # resize first, then flip to BGR: only the detector's small input is copied
+        bgr = np.asarray(rgb.resize((rw, rh), Image.Resampling.BILINEAR))[:, :, ::-1]
+        x = (bgr.astype(np.float32) / 255.0 - DET_MEAN_STD) / DET_MEAN_STD
+        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
         (prob,) = self.detector.run(None, {self.detector.get_inputs()[0].name: x})
         boxes, _scores = self._boxes(prob, (h, w))
         if len(boxes) == 0:
@@ -98,47 +110,60 @@ class TextReader:
 
     def probe(self, image: Image.Image, long_side: int) -> float:
         """Share of the image covered by text lines, read at a low resolution (a few ms)."""
-        area = sum(_quad_box(q).area for q in self.detect(image, long_side))
-        return area / float(image.width * image.height)
+        return text_share(self.detect(image, long_side), image)
 
-    def read(self, image: Image.Image, timings: dict[str, float] | None = None) -> list[TextLine]:
-        """Every text line with its box (image pixels) and confidence, in reading order; the
-        milliseconds of detection and recognition are added to ``timings`` when given."""
-        start = time.perf_counter()
+    def find(self, image: Image.Image) -> list[Quad]:
+        """The text lines worth recognising at all (``min_line_height`` of the detector's input
+        or taller), top to bottom."""
         quads = self.detect(image)
-        if timings is not None:
-            timings["ocr_detect"] = (time.perf_counter() - start) * 1000.0
         scale = self.options.detect_long_side / max(image.width, image.height)
         min_height = self.options.min_line_height / min(1.0, scale)
-        kept = [q for q in quads if _quad_height(q) >= min_height]
-        if len(kept) > self.options.max_lines:
-            largest = sorted(kept, key=lambda q: -_quad_box(q).area)[: self.options.max_lines]
-            kept = [q for q in kept if any(q is k for k in largest)]
-        if not kept:
-            return []
-        bgr = np.ascontiguousarray(np.asarray(image.convert("RGB"))[:, :, ::-1])
+        return [q for q in quads if quad_height(q) >= min_height]
+
+    def read(self, image: Image.Image, timings: dict[str, float] | None = None) -> list[TextLine]:
+        """Every text line (at most ``max_lines``, the tallest) with its box (image pixels) and
+        confidence, in reading order; the milliseconds of detection and recognition are added to
+        ``timings`` when given."""
+        timings = {} if timings is None else timings
         start = time.perf_counter()
-        crops = [_line_crop(bgr, q) for q in kept]
-        texts = self.recognise(crops)
+        quads = self.find(image)
+        timings["ocr_detect"] = (time.perf_counter() - start) * 1000.0
+        if len(quads) > self.options.max_lines:
+            tallest = sorted(range(len(quads)), key=lambda i: -quad_height(quads[i]))
+            quads = [quads[i] for i in sorted(tallest[: self.options.max_lines])]
+        read = self.recognise_lines(image, quads, timings)
+        return [line for line in read if line is not None]
+
+    def recognise_lines(
+        self, image: Image.Image, quads: list[Quad], timings: dict[str, float] | None = None
+    ) -> list[TextLine | None]:
+        """The line in each quad (None: read with less than ``min_line_score``, or blank)."""
+        if not quads:
+            return []
+        start = time.perf_counter()
+        rgb = np.asarray(image if image.mode == "RGB" else image.convert("RGB"))
+        texts = self.recognise([_line_crop(rgb, q) for q in quads])
         if timings is not None:
-            timings["ocr_recognise"] = (time.perf_counter() - start) * 1000.0
-            timings["ocr_lines"] = float(len(kept))
-        lines = [
-            TextLine(text.strip(), _quad_box(q), score)
-            for q, (text, score) in zip(kept, texts, strict=True)
+            spent = (time.perf_counter() - start) * 1000.0
+            timings["ocr_recognise"] = timings.get("ocr_recognise", 0.0) + spent
+            timings["ocr_lines"] = timings.get("ocr_lines", 0.0) + float(len(quads))
+        return [
+            TextLine(text.strip(), quad_box(q), score)
             if score >= self.options.min_line_score and text.strip()
+            else None
+            for q, (text, score) in zip(quads, texts, strict=True)
         ]
-        return lines
 
     def recognise(self, crops: list[npt.NDArray[np.uint8]]) -> list[tuple[str, float]]:
-        """(text, confidence) per line crop (BGR); similar widths batched together."""
-        order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
+        """(text, confidence) per line crop (BGR). Each line is scaled to 48 px high and padded to
+        its own width rounded up to ``REC_WIDTH_STEP`` (RapidOCR pads every line to at least 320 px
+        and to the widest of its batch: the recogniser's cost grows with the width); lines of one
+        width share a run."""
+        widths = [rec_width(c) for c in crops]
         out: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         name = self.recogniser.get_inputs()[0].name
-        for start in range(0, len(order), REC_BATCH):
-            batch = order[start : start + REC_BATCH]
-            ratio = max(REC_MIN_WIDTH / REC_HEIGHT, *(crops[i].shape[1] / crops[i].shape[0] for i in batch))
-            width = math.ceil(REC_HEIGHT * ratio)
+        for width in sorted(set(widths)):
+            batch = [i for i, w in enumerate(widths) if w == width]
             x = np.stack([_rec_input(crops[i], width) for i in batch])
             (probs,) = self.recogniser.run(None, {name: x})
             for i, (text, score) in zip(batch, self._decode(probs), strict=True):
@@ -146,28 +171,39 @@ class TextReader:
         return out
 
 
-def _quad_box(q: npt.NDArray[np.float32]) -> Box:
+def rec_width(crop: npt.NDArray[np.uint8]) -> int:
+    """The recogniser input width of a line crop: its width at 48 px high, rounded up."""
+    h, w = crop.shape[:2]
+    return max(REC_WIDTH_STEP, math.ceil(REC_HEIGHT * w / max(h, 1) / REC_WIDTH_STEP) * REC_WIDTH_STEP)
+
+
+def text_share(quads: list[Quad], image: Image.Image) -> float:
+    """Share of the image that text lines cover."""
+    return sum(quad_box(q).area for q in quads) / float(image.width * image.height)
+
+
+def quad_box(q: npt.NDArray[np.float32]) -> Box:
     return Box(float(q[:, 0].min()), float(q[:, 1].min()), float(q[:, 0].max()), float(q[:, 1].max()))
 
 
-def _quad_height(q: npt.NDArray[np.float32]) -> float:
+def quad_height(q: npt.NDArray[np.float32]) -> float:
     return float(max(np.linalg.norm(q[0] - q[3]), np.linalg.norm(q[1] - q[2])))
 
 
-def _line_crop(bgr: npt.NDArray[np.uint8], q: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
-    """The line straightened to a rectangle (RapidOCR's perspective crop)."""
+def _line_crop(rgb: npt.NDArray[np.uint8], q: npt.NDArray[np.float32]) -> npt.NDArray[np.uint8]:
+    """The line straightened to a rectangle (RapidOCR's perspective crop), BGR."""
     import cv2
 
     width = max(1, int(max(np.linalg.norm(q[0] - q[1]), np.linalg.norm(q[2] - q[3]))))
-    height = max(1, int(_quad_height(q)))
+    height = max(1, int(quad_height(q)))
     target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(q.astype(np.float32), target)
     crop = cv2.warpPerspective(
-        bgr, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
+        rgb, matrix, (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC
     )
     if crop.shape[0] / crop.shape[1] >= 1.5:
         crop = np.rot90(crop)
-    return np.ascontiguousarray(crop)
+    return np.ascontiguousarray(crop[:, :, ::-1])
 
 
 def _rec_input(crop: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.float32]:
@@ -182,23 +218,23 @@ def _rec_input(crop: npt.NDArray[np.uint8], width: int) -> npt.NDArray[np.float3
     return out
 
 
-class ReadCache:
-    """Lines read per image hash: a second search of one screenshot (another tapped box, other
+class ReadCache(Generic[T]):
+    """What was read per image hash: a second search of one screenshot (another tapped box, other
     filters) reads nothing again."""
 
     def __init__(self, entries: int) -> None:
         self.entries = entries
-        self._lines: OrderedDict[str, list[TextLine]] = OrderedDict()
+        self._lines: OrderedDict[str, T] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> list[TextLine] | None:
+    def get(self, key: str) -> T | None:
         with self._lock:
             found = self._lines.get(key)
             if found is not None:
                 self._lines.move_to_end(key)
             return found
 
-    def put(self, key: str, lines: list[TextLine]) -> None:
+    def put(self, key: str, lines: T) -> None:
         if self.entries <= 0:
             return
         with self._lock:
