@@ -14,9 +14,12 @@ shared machine wall time swings with the load, CPU time much less. The variants:
   line) beside the search, serially: what reading would cost without this project's savings;
 - ``always`` (the reader's defaults): text detection at 640 px long side in a thread beside the
   garment detector, then only the lines of the product regions (3 each) and the 2 tallest others
-  recognised beside the embedder;
-- ``every-line``: the same, every line recognised (what reading cost before regions chose);
-- ``detect-960``: the detector at 960 px;
+  recognised beside the embedder; OpenVINO bf16 where the CPU has it (``engine``/``precision``
+  auto), else ONNX Runtime fp32;
+- ``fp32``: the same in ONNX Runtime fp32 (a CPU without bf16);
+- ``every-line``: the defaults, but every line recognised;
+- ``before``: every line, the detector at 960 px, ONNX Runtime fp32: close to the reader before
+  this bench's changes (which also decoded big JPEGs again at full size, and padded lines to 320 px);
 - ``serial``: no thread: finding, then recognising, then the models;
 - ``auto``: the low-resolution text check first, then as ``always``;
 - ``auto-photo`` / ``off-photo``: ``auto`` on a text-free photo (only the check runs) and its
@@ -47,6 +50,8 @@ from service.search import SearchRequest, SearchService
 from understanding import ScreenReader
 
 LIMITS = {"max_bytes": 20_000_000, "max_pixels": 40_000_000}
+FP32 = {"engine": "onnxruntime", "precision": "fp32"}
+EVERY_LINE = {"lines_per_region": 48, "loose_lines": 48, "max_lines": 48}
 
 
 def cpu_model() -> str:
@@ -137,8 +142,9 @@ def main(argv: list[str] | None = None) -> None:
             variants["stock"] = stock_then_search
         for name, kw in {
             "always": {"ocr": "always"},
-            "every-line": {"ocr": "always", "lines_per_region": 48, "loose_lines": 48, "max_lines": 48},
-            "detect-960": {"ocr": "always", "detect_long_side": 960},
+            "fp32": {"ocr": "always", **FP32},
+            "every-line": {"ocr": "always", **EVERY_LINE},
+            "before": {"ocr": "always", "detect_long_side": 960, **EVERY_LINE, **FP32},
             "serial": {"ocr": "always", "concurrent": False},
             "auto": {"ocr": "auto"},
         }.items():
