@@ -161,3 +161,33 @@ def test_bf16_queries_find_the_fp32_top_10_in_an_fp32_catalog() -> None:
     assert list(bf16_top[:, 0]) == list(fp32_top[:, 0])
     overlaps = [len(set(a) & set(b)) / 10 for a, b in zip(fp32_top, bf16_top, strict=True)]
     assert np.mean(overlaps) >= 0.9, overlaps
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not this_cpu().native_bf16, reason="this CPU has no bf16 in hardware")
+def test_the_bf16_detector_finds_the_same_products_on_screenshots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16 pinned where the CPU has it (the suite hides bf16 from the sessions: shown again here)."""
+    import random
+
+    from detector import load_detector
+    from evaluation.synth.screenshot import compose_screenshot
+    from lookalike.settings import DetectorSettings
+    from lookalike.types import DecodedImage
+
+    monkeypatch.setattr(onnx_sessions, "this_cpu", this_cpu)
+    fp32: Any = load_detector(
+        DetectorSettings(engine="onnxruntime", precision="fp32", rect_inputs=False), export_dir=tmp_path
+    )
+    bf16: Any = load_detector(DetectorSettings(precision="bf16", rect_inputs=False), export_dir=tmp_path)
+    assert (bf16.runtime_choice.engine, bf16.runtime_choice.precision) == ("openvino", "bf16")
+    for seed in range(3):
+        photos = [Image.open(p).convert("RGB") for p in clothing_photos(2, start=60 + 2 * seed)]
+        img, _ = compose_screenshot(photos, random.Random(seed), size=(585, 1266))
+        shot = DecodedImage(img, f"{seed:064d}")
+        want, got = fp32.detect([shot])[0], bf16.detect([shot])[0]
+        assert want, "the fixed screenshot has products to find"
+        assert abs(len(got) - len(want)) <= 1
+        best = [max((w.box.iou(g.box) for g in got), default=0.0) for w in want if w.score > 0.3]
+        assert all(iou >= 0.8 for iou in best), best
