@@ -11,6 +11,7 @@ from cli.options import ConfigOpt
 from lookalike.redact import public_reason
 from lookalike.settings import load_settings
 
+RUNNERS = ("local", "ray")
 OUR_LOGGERS = ("api", "service", "lookalike", "detector", "embedder", "index", "catalog", "catalog_ingest")
 
 
@@ -39,6 +40,18 @@ def serve(
     log_level: Annotated[
         str, typer.Option(metavar="TEXT", help="critical, error, warning, info or debug.")
     ] = "info",
+    runner: Annotated[
+        str,
+        typer.Option("--runner", metavar="local|ray", help="uvicorn here, or Ray Serve (docs/SCALE.md)."),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            metavar="auto|ray://HOST:PORT",
+            help="Ray cluster, with --runner ray (default: ray.address; unset: a local cluster).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the search API over HTTP (interactive docs at /docs).
 
@@ -50,7 +63,12 @@ def serve(
     from catalog import CatalogStore
     from lookalike.execution import usable_cores
 
+    if runner not in RUNNERS:
+        typer.echo(f"error: --runner must be one of {', '.join(RUNNERS)}, got {runner!r}", err=True)
+        raise typer.Exit(2)
     settings = load_settings(config)
+    if address is not None:
+        settings = settings.model_copy(update={"ray": settings.ray.model_copy(update={"address": address})})
     # Migrate once here: workers starting together would race to create the schema. A database
     # that is not up yet does not stop the server: /readyz answers 503 until it is (then each
     # worker migrates on its own retry; the migration is idempotent).
@@ -66,6 +84,16 @@ def serve(
     finally:
         store.close()
     host, port = host or settings.api.host, port or settings.api.port
+    if runner == "ray":
+        from on_ray_serve.run import serve_until_stopped
+
+        serve_until_stopped(
+            settings,
+            host,
+            port,
+            lambda url: typer.echo(f"lookalike: Ray Serve answers the API at {url}/docs"),
+        )
+        return
     typer.echo(f"lookalike: the web page at http://{host}:{port}/ui/, the API at http://{host}:{port}/docs")
     run(
         # The settings object itself travels to each worker (pickled with uvicorn's config by the

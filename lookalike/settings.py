@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -627,6 +627,58 @@ class JobsSettings(BaseModel):
     )
 
 
+class ServeDeploymentSettings(BaseModel):
+    """The replicas of one Ray Serve deployment: autoscaled between two counts (equal: fixed)."""
+
+    min_replicas: int = Field(default=1, ge=1, description="Replicas kept up however idle the service is.")
+    max_replicas: int = Field(default=1, ge=1, description="Replicas the autoscaler may grow to.")
+    target_ongoing_requests: float = Field(
+        default=2.0, gt=0, description="Requests in flight per replica the autoscaler aims for."
+    )
+    num_cpus: float = Field(default=1.0, ge=0, description="CPUs each replica reserves on the cluster.")
+    num_gpus: float | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs each replica reserves; None: 1 for a model on a cluster with GPUs, else 0.",
+    )
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> ServeDeploymentSettings:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas {self.max_replicas} is below min_replicas {self.min_replicas}")
+        return self
+
+
+class RayServeSettings(BaseModel):
+    """The online API on Ray Serve (``lookalike serve --runner ray``, ``on_ray_serve/``, docs/SCALE.md):
+    the FastAPI app (decode, index search, catalog rows) as the ingress, the detector and the embedder
+    as deployments of their own that batch concurrent requests."""
+
+    ingress: ServeDeploymentSettings = Field(
+        default_factory=lambda: ServeDeploymentSettings(num_cpus=0.5, num_gpus=0),
+        description="The API replicas: HTTP, decoding, the FAISS search and the catalog rows.",
+    )
+    detector: ServeDeploymentSettings = Field(
+        default_factory=lambda: ServeDeploymentSettings(num_cpus=0.5),
+        description="The detector replicas (one model each).",
+    )
+    embedder: ServeDeploymentSettings = Field(
+        default_factory=lambda: ServeDeploymentSettings(num_cpus=1.0),
+        description="The embedder replicas (one model each).",
+    )
+    max_batch_size: int = Field(
+        default=8, ge=1, le=1024, description="Requests one model call takes at most (``@serve.batch``)."
+    )
+    batch_wait_ms: float = Field(
+        default=2.0, ge=0, le=1000, description="How long a model replica waits for company for a batch."
+    )
+    model_threads: int = Field(
+        default=0,
+        ge=0,
+        description="CPU threads of each model replica's ONNX Runtime; 0 = the node's cores, as one server.",
+    )
+
+
 class RaySettings(BaseModel):
     """Runs on a Ray cluster (``--runner ray``, ``on_ray/``, docs/SCALE.md)."""
 
@@ -651,6 +703,7 @@ class RaySettings(BaseModel):
         ge=64,
         description="Object store of a local cluster (MB); None: Ray's default (30% of RAM).",
     )
+    serve: RayServeSettings = Field(default_factory=RayServeSettings)
 
 
 class TenancySettings(BaseModel):

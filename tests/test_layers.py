@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUND = {"lookalike"}
 STAGES = {"detector", "embedder", "index", "catalog", "catalog_ingest", "understanding", "jobs", "tenancy"}
 WIRING = {"service", "triton_repo", "on_ray"}
-ABOVE = {"api", "evaluation", "bench", "web", "quantize"}
+ABOVE = {"api", "evaluation", "bench", "web", "quantize", "on_ray_serve"}
 TOP = {"cli"}
 PACKAGES = GROUND | STAGES | WIRING | ABOVE | TOP
 
