@@ -128,18 +128,22 @@ def _model_gpus(replicas: ServeDeploymentSettings, cluster_gpus: float, runs_a_m
     return GPU_SHARE if cluster_gpus > 0 and runs_a_model else 0.0
 
 
-def application(settings: Settings, cluster_gpus: float = 0.0) -> Application:
-    """The bound application: ingress -> (detector, embedder), sized by ``settings.ray.serve``."""
+def deployment_options(settings: Settings, cluster_gpus: float = 0.0) -> dict[str, dict[str, Any]]:
+    """Each deployment's ``.options(...)``: replicas or autoscaling, CPUs, GPUs, requests in flight."""
     s = settings.ray.serve
     model_queue = 2 * s.max_batch_size  # a batch forms while the previous one runs
-    detector = DETECTOR.options(
-        **_options(
-            s.detector, _model_gpus(s.detector, cluster_gpus, settings.detector.spec != "none"), model_queue
-        )
-    ).bind(settings)
-    embedder = EMBEDDER.options(
-        **_options(s.embedder, _model_gpus(s.embedder, cluster_gpus), model_queue)
-    ).bind(settings)
-    # The API admits api.max_in_flight searches per process and answers 429 past them: let them in.
-    ingress = API.options(**_options(s.ingress, s.ingress.num_gpus or 0.0, settings.api.max_in_flight))
-    return ingress.bind(settings, detector, embedder)
+    detector_gpus = _model_gpus(s.detector, cluster_gpus, runs_a_model=settings.detector.spec != "none")
+    return {
+        # The API admits api.max_in_flight searches per process and answers 429 past them: let them in.
+        "api": _options(s.ingress, s.ingress.num_gpus or 0.0, settings.api.max_in_flight),
+        "detector": _options(s.detector, detector_gpus, model_queue),
+        "embedder": _options(s.embedder, _model_gpus(s.embedder, cluster_gpus), model_queue),
+    }
+
+
+def application(settings: Settings, cluster_gpus: float = 0.0) -> Application:
+    """The bound application: api -> (detector, embedder), sized by ``settings.ray.serve``."""
+    options = deployment_options(settings, cluster_gpus)
+    detector = DETECTOR.options(**options["detector"]).bind(settings)
+    embedder = EMBEDDER.options(**options["embedder"]).bind(settings)
+    return API.options(**options["api"]).bind(settings, detector, embedder)

@@ -55,13 +55,14 @@ def serve_until_stopped(settings: Settings, host: str, port: int, on_ready: Call
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        on_ready(start(settings, host, port))
+        url = start(settings, host, port)
+        # After ray.init, whose own SIGTERM handler ends the process without cleaning up.
+        signal.signal(signal.SIGTERM, interrupt)
+        on_ready(url)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         stop(settings)

@@ -126,3 +126,48 @@ def test_concurrent_searches_batched_together_each_get_their_own_answer(
     for query, response in zip(photos, responses, strict=True):
         assert response.status_code == 200, response.text
         assert response.json()["regions"][0]["matches"][0]["item_id"] == query.stem
+
+
+def test_replicas_autoscaling_and_gpus_come_from_the_settings(api_settings: Settings) -> None:
+    from lookalike.settings import RayServeSettings, ServeDeploymentSettings
+    from on_ray_serve.deployments import API, DETECTOR, EMBEDDER, deployment_options
+
+    cpu = deployment_options(api_settings, cluster_gpus=0)
+    assert {name: o["num_replicas"] for name, o in cpu.items()} == {"api": 1, "detector": 1, "embedder": 1}
+    assert {name: o["ray_actor_options"] for name, o in cpu.items()} == {
+        "api": {"num_cpus": 0.5, "num_gpus": 0.0},
+        "detector": {"num_cpus": 0.5, "num_gpus": 0.0},
+        "embedder": {"num_cpus": 1.0, "num_gpus": 0.0},
+    }
+    assert cpu["api"]["max_ongoing_requests"] == api_settings.api.max_in_flight
+
+    scaled = api_settings.model_copy(
+        update={
+            "ray": RaySettings(
+                serve=RayServeSettings(
+                    embedder=ServeDeploymentSettings(max_replicas=4, target_ongoing_requests=3)
+                )
+            )
+        }
+    )
+    gpu = deployment_options(scaled, cluster_gpus=1)
+    assert "num_replicas" not in gpu["embedder"]
+    assert gpu["embedder"]["autoscaling_config"] == {
+        "min_replicas": 1,
+        "max_replicas": 4,
+        "target_ongoing_requests": 3.0,
+    }
+    assert gpu["embedder"]["ray_actor_options"]["num_gpus"] == 0.5  # the detector's model would share it
+    assert gpu["detector"]["ray_actor_options"]["num_gpus"] == 0.0  # detector "none": no model to place
+    assert gpu["api"]["ray_actor_options"]["num_gpus"] == 0.0
+    for deployment, name in ((API, "api"), (DETECTOR, "detector"), (EMBEDDER, "embedder")):
+        deployment.options(**gpu[name])  # Ray accepts them
+
+
+def test_serve_refuses_an_unknown_runner() -> None:
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    result = CliRunner().invoke(app, ["serve", "--runner", "k8s"])
+    assert result.exit_code == 2 and "--runner must be one of local, ray, got 'k8s'" in result.output
