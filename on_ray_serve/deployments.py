@@ -39,6 +39,11 @@ def _configure_batches(handler: Any, settings: RayServeSettings) -> None:
     handler.set_batch_wait_timeout_s(settings.batch_wait_ms / 1000.0)
 
 
+def _runtime_choice(model: object) -> object:
+    """What the model runs in (engine, precision, why), for the API's /readyz; None: no ONNX model."""
+    return getattr(getattr(model, "inner", model), "runtime_choice", None)
+
+
 def _split(rows: list[Any], counts: list[int]) -> list[list[Any]]:
     out, start = [], 0
     for count in counts:
@@ -55,7 +60,7 @@ class DetectorReplica:
         _configure_batches(self.detect, settings.ray.serve)
 
     def describe(self) -> dict[str, Any]:
-        return {"spec": self.detector.spec}
+        return {"spec": self.detector.spec, "runtime_choice": _runtime_choice(self.detector)}
 
     @serve.batch
     async def detect(self, requests: list[list[DecodedImage]]) -> list[list[list[Region]]]:
@@ -72,7 +77,11 @@ class EmbedderReplica:
         _configure_batches(self.embed, settings.ray.serve)
 
     def describe(self) -> dict[str, Any]:
-        return {"spec": self.embedder.spec, "dim": self.embedder.dim}
+        return {
+            "spec": self.embedder.spec,
+            "dim": self.embedder.dim,
+            "runtime_choice": _runtime_choice(self.embedder),
+        }
 
     @serve.batch
     async def embed(self, requests: list[list[Image.Image]]) -> list[Vectors]:

@@ -1,6 +1,7 @@
 """The ingress's detector and embedder: proxies that call the model deployments through handles.
 
-They satisfy ``detector.Detector`` and ``embedder.Embedder``, so ``SearchService`` runs unchanged;
+They satisfy ``detector.Detector`` and ``embedder.Embedder``, so ``SearchService`` runs unchanged,
+and carry the replica's ``runtime_choice``, so /readyz says what the models run in;
 ``ServeRuntime`` is a ``Runtime`` whose models are these proxies. A call blocks its search thread
 (never the event loop: the API runs searches in worker threads) until the deployment answers.
 """
@@ -18,6 +19,7 @@ from PIL import Image
 from detector import Detector
 from embedder import Embedder
 from lookalike.errors import NotReadyError
+from lookalike.model_runtime import RuntimeChoice
 from lookalike.types import DecodedImage, Region, Vectors
 from service.runtime import Runtime
 
@@ -38,7 +40,9 @@ class RemoteDetector:
 
     def __init__(self, handle: Any) -> None:
         self.handle = handle
-        self.spec: str = _call(handle, "describe")["spec"]
+        described = _call(handle, "describe")
+        self.spec: str = described["spec"]
+        self.runtime_choice: RuntimeChoice | None = described["runtime_choice"]
 
     def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
         if not images:
@@ -55,6 +59,7 @@ class RemoteEmbedder:
         described = _call(handle, "describe")
         self.spec: str = described["spec"]
         self.dim: int = described["dim"]
+        self.runtime_choice: RuntimeChoice | None = described["runtime_choice"]
 
     def embed_images(self, images: Sequence[Image.Image]) -> Vectors:
         if not images:

@@ -77,8 +77,11 @@ def served_port(api_settings: Settings, shop_catalog: ShopCatalog) -> Iterator[i
     settings = api_settings.model_copy(
         update={
             "ray": RAY,
-            # The suite runs fp32 (conftest); the replicas must not pick bf16 or a cached int8 copy.
-            "embedder": api_settings.embedder.model_copy(update={"precision": "fp32"}),
+            # The suite takes the rules' choice, fp32 (conftest); the replicas must not time the
+            # candidates nor pick bf16 or a cached int8 copy.
+            "embedder": api_settings.embedder.model_copy(
+                update={"engine": "onnxruntime", "precision": "fp32"}
+            ),
         }
     )
     port = free_port()
