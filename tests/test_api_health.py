@@ -137,7 +137,7 @@ def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[st
     )
     assert {p["name"] for p in search["parameters"]} == {
         *("catalog", "k", "box", "regions", "categories", "min_score"),
-        *("brand", "price_min", "price_max", "in_stock", "attributes", "q", "ocr"),
+        *("brand", "price_min", "price_max", "in_stock", "attributes", "q", "ocr", "explain"),
     }
     assert {"400", "404", "413", "415", "422"} <= set(search["responses"])
     assert search["responses"]["413"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
