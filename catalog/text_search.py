@@ -18,6 +18,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from catalog.models import Item
 
 FTS_TABLE = "items_fts"
+# SQLite queries join ``CROSS JOIN items``: it keeps the FTS5 match as the outer loop. With a plain
+# JOIN the planner walked the catalog's items and ran the match once per item: 82 ms instead of
+# 0.25 ms to count one word's items in a 1,300-item catalog.
 PG_INDEX = "ix_items_text_search"
 BM25_WEIGHTS = "4.0, 4.0, 2.0, 1.0"
 """title, brand, category, attributes: the column order of ``items_fts``."""
@@ -61,7 +64,7 @@ def search(
         restrict = "AND items.item_id IN :among" if among is not None else ""
         stmt = text(
             f"SELECT items.item_id AS item_id, -bm25({FTS_TABLE}, {BM25_WEIGHTS}) AS relevance "
-            f"FROM {FTS_TABLE} JOIN items ON items.id = {FTS_TABLE}.rowid "
+            f"FROM {FTS_TABLE} CROSS JOIN items ON items.id = {FTS_TABLE}.rowid "
             f"WHERE {FTS_TABLE} MATCH :query AND items.catalog_id = :catalog {restrict} "
             "ORDER BY relevance DESC, items.item_id LIMIT :limit"
         )
@@ -91,7 +94,7 @@ def word_counts(conn: Connection, catalog_id: int, words: Sequence[str]) -> dict
         if conn.dialect.name == "sqlite":
             n = conn.scalar(
                 text(
-                    f"SELECT count(*) FROM {FTS_TABLE} JOIN items ON items.id = {FTS_TABLE}.rowid "
+                    f"SELECT count(*) FROM {FTS_TABLE} CROSS JOIN items ON items.id = {FTS_TABLE}.rowid "
                     f"WHERE {FTS_TABLE} MATCH :query AND items.catalog_id = :catalog"
                 ),
                 {"query": fts5_query([word]), "catalog": catalog_id},
