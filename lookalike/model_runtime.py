@@ -42,6 +42,10 @@ class RuntimeRequest:
     export_dir: Path | None = None
     auto_int8: bool = True
     """May ``auto`` pick int8? False for the embedder: its int8 vectors are another vector space."""
+    trial_shape: tuple[int, ...] | None = None
+    """The first input's shape when ``auto`` times the candidates, for a model whose dimensions
+    are dynamic (an OCR line: 48 px high, as wide as the line); None: the model's own, 1 where
+    dynamic."""
 
 
 @dataclass(frozen=True)

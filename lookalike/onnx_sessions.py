@@ -143,7 +143,7 @@ def open_session(
         for c in choices:
             opened[(c.engine, c.precision)] = _open_choice(c, path, threads, execution, runtime)
         sessions = [opened[(c.engine, c.precision)] for c in choices]
-        feeds = _trial_feeds(sessions[0])
+        feeds = _trial_feeds(sessions[0], runtime.trial_shape)
         timings = time_runs([functools.partial(s.run, None, feeds) for s in sessions])
         return [
             Trial(c.engine, c.precision, round(ms, 2), round(speedup, 3))
@@ -193,12 +193,15 @@ def _open_choice(
     return session
 
 
-def _trial_feeds(session: Session) -> dict[str, np.ndarray]:
-    """Seeded inputs of the model's own shape (a dynamic dimension, the batch, as 1)."""
+def _trial_feeds(session: Session, first_shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+    """Seeded inputs of the model's own shape (a dynamic dimension, the batch, as 1), the first
+    one ``first_shape`` when given."""
     rng = np.random.default_rng(0)
     feeds = {}
-    for arg in session.get_inputs():
+    for n, arg in enumerate(session.get_inputs()):
         shape = [d if isinstance(d, int) and d > 0 else 1 for d in arg.shape]
+        if n == 0 and first_shape is not None:
+            shape = list(first_shape)
         feeds[arg.name] = rng.random(shape, dtype=np.float32)
     return feeds
 

@@ -18,7 +18,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -76,12 +76,12 @@ class TextReader:
 
         self.options = options or ReaderOptions()
         folder = models_dir()
-        runtime = self.options.runtime
+        threads, runtime = self.options.threads, self.options.runtime
         self.detector: Session = open_session(
-            folder / DETECTOR_FILE, self.options.threads, execution, runtime
+            folder / DETECTOR_FILE, threads, execution, _trial(runtime, self.detector_trial_shape())
         )
         self.recogniser: Session = open_session(
-            folder / RECOGNISER_FILE, self.options.threads, execution, runtime
+            folder / RECOGNISER_FILE, threads, execution, _trial(runtime, (1, 3, REC_HEIGHT, 320))
         )
         characters = self.recogniser.get_modelmeta().custom_metadata_map["character"].splitlines()
         self._decode = CTCLabelDecode(character=characters)
@@ -89,6 +89,11 @@ class TextReader:
             thresh=0.3, box_thresh=0.5, max_candidates=1000, unclip_ratio=1.6, use_dilation=True
         )
         self.spec = f"pp-ocrv4:{self.options.detect_long_side}"
+
+    def detector_trial_shape(self) -> tuple[int, int, int, int]:
+        """A phone screenshot (19.5:9) at the detector's input size: what ``auto`` times it on."""
+        side = self.options.detect_long_side
+        return (1, 3, max(32, round(side / 32) * 32), max(32, round(side * 9 / 19.5 / 32) * 32))
 
     def detect(self, image: Image.Image, long_side: int | None = None) -> list[Quad]:
         """Text line quadrilaterals (4x2, image pixels), top to bottom."""
@@ -169,6 +174,11 @@ class TextReader:
             for i, (text, score) in zip(batch, self._decode(probs), strict=True):
                 out[i] = (str(text), float(score))
         return out
+
+
+def _trial(runtime: RuntimeRequest | None, shape: tuple[int, ...]) -> RuntimeRequest | None:
+    """The models' dimensions are dynamic: ``auto`` times them on a real input size."""
+    return None if runtime is None else replace(runtime, trial_shape=shape)
 
 
 def rec_width(crop: npt.NDArray[np.uint8]) -> int:
