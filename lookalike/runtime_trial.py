@@ -23,7 +23,7 @@ import logging
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,7 +140,12 @@ def measured_choice(
     if cache_dir is None:
         return pick(candidates, measure(candidates))
     path = cache_file(cache_dir, model)
-    with _locked(path):
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(_locked(path))
+        except OSError as exc:  # a read-only export folder: measure, but every process again
+            log.warning("runtime choice cache %s unusable (%s): measuring without it", path, exc)
+            return pick(candidates, measure(candidates))
         entries = _read(path)
         entry = entries.get(key)
         if entry is not None:
@@ -157,7 +162,10 @@ def measured_choice(
             "trials": [asdict(t) for t in trials],
             "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }
-        _write(path, entries)
+        try:
+            _write(path, entries)
+        except OSError as exc:
+            log.warning("runtime choice not cached in %s (%s)", path, exc)
     log.info("measured %s: %s", model.name, chosen.reason)
     return chosen
 

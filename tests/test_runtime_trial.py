@@ -112,6 +112,20 @@ def test_auto_picks_bf16_where_it_exists_falls_back_without_it_and_measures_once
     assert len(entries) == 2 and {e["precision"] for e in entries.values()} == {"bf16", "fp32"}
 
 
+def test_an_unusable_cache_folder_only_costs_a_measurement_per_process(tmp_path: Path) -> None:
+    model = garment_yolo_onnx()
+    not_a_folder = tmp_path / "runtime-choices"
+    not_a_folder.write_text("a file where the cache folder should be")
+    xeon = parse_cpuinfo(XEON_BF16)
+    candidates = auto_candidates(RuntimeRequest(), model, xeon, openvino_installed=True)
+    watch = Stopwatch({"onnxruntime fp32": 9.5, "openvino fp32": 9.2, "openvino bf16": 4.3})
+    for calls in (1, 2):
+        chosen = measured_choice(
+            candidates, model, cache_dir=not_a_folder, cpu=xeon, threads=2, versions=VERSIONS, measure=watch
+        )
+        assert (chosen.precision, watch.calls) == ("bf16", calls)
+
+
 @pytest.mark.slow
 def test_real_sessions_are_timed_once_and_the_winner_serves(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
