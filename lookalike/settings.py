@@ -449,15 +449,15 @@ class UnderstandingSettings(BaseModel):
     engine: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description=(
-            "Engine of the OCR models: 'auto' (OpenVINO where the CPU runs bf16 in hardware, else "
-            "ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
+            "Engine of the OCR models: 'auto' (the fastest this CPU may run, measured once per "
+            "machine: docs/PRECISION.md), 'onnxruntime' or 'openvino'."
         ),
     )
     precision: Literal["auto", "fp32", "bf16"] = Field(
         default="auto",
         description=(
-            "'auto': bf16 where the CPU has it in hardware (AVX512_BF16, AMX; half the reading time, "
-            "the same text on the text benchmark), else fp32."
+            "'auto': measured, bf16 only where the CPU has it in hardware (AVX512_BF16, AMX: there "
+            "it read the same text on the text benchmark at 1.6x the speed), else fp32."
         ),
     )
     text_fusion: bool = Field(
