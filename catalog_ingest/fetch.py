@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
@@ -62,9 +62,13 @@ class Fetcher:
 
     def fetch_all(self, refs: Sequence[ImageRef]) -> list[Fetched]:
         """Results in the order of ``refs``; never raises for a single bad image."""
+        return [future.result() for future in self.submit_all(refs)]
+
+    def submit_all(self, refs: Sequence[ImageRef]) -> list[Future[Fetched]]:
+        """Start reading ``refs`` in the pool; each future's result is one ``fetch``."""
         if any(ref.is_url for ref in refs):
             _ = self.client  # create it here, not racing in the pool's threads
-        return list(self._pool.map(self.fetch, refs))
+        return [self._pool.submit(self.fetch, ref) for ref in refs]
 
     def fetch(self, ref: ImageRef) -> Fetched:
         return self._fetch_url(ref.source) if ref.is_url else self._read_file(ref.source)

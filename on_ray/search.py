@@ -1,7 +1,8 @@
 """Bulk search on Ray Data: the query manifest streamed into an actor pool of searchers.
 
 Each actor builds a ``Runtime`` (models, index, catalog rows) once and searches chunks with the
-same ``search_chunk`` as the local runner; the driver writes each chunk's part file as it
+same ``search_chunk`` as the local runner (a chunk is one batch: its crops in one embedder call,
+its vectors in one FAISS search); the driver writes each chunk's part file as it
 arrives (``service.bulk_search.run_bulk``). A killed actor is restarted by Ray and its chunk
 retried; a chunk written twice overwrites itself, and the merge keeps one row set per query.
 """
@@ -18,7 +19,14 @@ from lookalike.settings import Settings
 from on_ray.cluster import connect, worker_count
 from on_ray.ingest import worker_settings
 from on_ray.manifest_source import manifest_datasource, unpickle_rows
-from service.bulk_search import QUERY_COLUMNS, BulkOptions, ChunkResult, ChunkSource, search_chunk
+from service.bulk_search import (
+    QUERY_COLUMNS,
+    BulkOptions,
+    ChunkResult,
+    ChunkSource,
+    bulk_searcher,
+    search_chunk,
+)
 from service.runtime import Runtime
 
 
@@ -30,13 +38,14 @@ class SearchWorker:
         self.runtime = Runtime(settings, cores=max(1, round(settings.ray.cpus_per_worker)))
         self.settings, self.options, self.base, self.done = settings, options, Path(base), done
         self.fetcher = Fetcher(settings.ingest)
+        self.searcher = bulk_searcher(self.runtime.search, settings, self.runtime.execution.cores)
         self.runtime.search.indexes.get(options.catalog)  # load the index before the first chunk
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
         rows = unpickle_rows(batch["row"])
         if rows and rows[0].number in self.done:
             return {"chunk": []}
-        result = search_chunk(rows, self.runtime.search, self.options, self.settings, self.fetcher, self.base)
+        result = search_chunk(rows, self.searcher, self.options, self.fetcher, self.base)
         return {"chunk": [pickle.dumps(result)]}
 
 

@@ -6,6 +6,10 @@ time; each chunk's results are written to a part file named by its first line, a
 run that dies resumes from the parts it finished and a retried chunk overwrites, never adds. The
 final merge keeps one row set per query (the first part's), then writes ``results.parquet``
 (one row per query region and match) and ``rejects.parquet`` (query, reason).
+
+A chunk is searched as one batch (``service.batch_search``): its images side by side on every
+core, its region vectors in one FAISS search, its catalog rows in one lookup; per query the
+result is the one a single search gives.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,12 +28,13 @@ from urllib.parse import urlparse
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from catalog_ingest.fetch import Fetcher
+from catalog_ingest.fetch import Fetched, Fetcher
 from catalog_ingest.manifest import RawRow, iter_manifest
 from catalog_ingest.rows import ImageRef, RowError, resolve_image
-from lookalike.errors import ClientError, InvalidParameterError
+from lookalike.errors import ClientError, ImageFetchError, InvalidParameterError
 from lookalike.settings import Settings
 from lookalike.types import SearchResult
+from service.batch_search import BatchSearcher, ImageLimits, PendingBatch, Query
 from service.runtime import Runtime
 from service.search import MAX_K, REGION_MODES, SearchRequest, SearchService
 
@@ -138,16 +145,41 @@ def query_id(row: RawRow) -> str:
     return str(value) if value is not None else str(row.number)
 
 
-def search_chunk(
-    rows: Sequence[RawRow],
-    search: SearchService,
-    options: BulkOptions,
-    settings: Settings,
-    fetcher: Fetcher,
-    base: Path,
-) -> ChunkResult:
-    """Fetch and search each query of a chunk; a bad query becomes a reject row, never an error."""
-    results: list[dict[str, Any]] = []
+def bulk_searcher(search: SearchService, settings: Settings, workers: int) -> BatchSearcher:
+    """The batch searcher of a bulk run: the API's image limits, ``workers`` threads."""
+    limits = settings.api
+    return BatchSearcher(search, ImageLimits(limits.max_upload_bytes, limits.max_pixels), workers=workers)
+
+
+@dataclass
+class PendingChunk:
+    """A chunk whose images are being read and searched; ``finish`` collects its tables."""
+
+    rows: Sequence[RawRow]
+    searched: list[RawRow]
+    rejects: list[dict[str, Any]]
+    batch: PendingBatch
+
+    def finish(self) -> ChunkResult:
+        results: list[dict[str, Any]] = []
+        rejects = list(self.rejects)
+        for row, outcome in zip(self.searched, self.batch.results(), strict=True):
+            if isinstance(outcome, ClientError):
+                rejects.append(_reject(row, outcome.detail))
+            else:
+                results.extend(result_rows(row, outcome))
+        key = self.rows[0].number if self.rows else 0
+        return ChunkResult(
+            key,
+            pa.Table.from_pylist(results, schema=RESULT_SCHEMA),
+            pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA),
+        )
+
+
+def start_chunk(
+    rows: Sequence[RawRow], searcher: BatchSearcher, options: BulkOptions, fetcher: Fetcher, base: Path
+) -> PendingChunk:
+    """Start fetching and searching a chunk's queries; a bad query becomes a reject row, never an error."""
     rejects: list[dict[str, Any]] = []
     refs: list[tuple[RawRow, ImageRef]] = []
     for row in rows:
@@ -163,30 +195,27 @@ def search_chunk(
             rejects.append(_reject(row, str(exc)))
             continue
         refs.append((row, ref))
-    request = options.request()
-    limits = settings.api
-    for (row, ref), fetched in zip(refs, fetcher.fetch_all([r for _, r in refs]), strict=True):
+    fetches = fetcher.submit_all([ref for _, ref in refs])
+    queries = [Query(ref.source, _reader(fetch)) for (_, ref), fetch in zip(refs, fetches, strict=True)]
+    batch = searcher.start(queries, options.request())
+    return PendingChunk(rows, [row for row, _ in refs], rejects, batch)
+
+
+def search_chunk(
+    rows: Sequence[RawRow], searcher: BatchSearcher, options: BulkOptions, fetcher: Fetcher, base: Path
+) -> ChunkResult:
+    """Fetch and search each query of a chunk (see ``start_chunk``)."""
+    return start_chunk(rows, searcher, options, fetcher, base).finish()
+
+
+def _reader(fetch: Future[Fetched]) -> Callable[[], bytes]:
+    def read() -> bytes:
+        fetched = fetch.result()
         if fetched.data is None:
-            rejects.append(_reject(row, fetched.error or "unreadable image"))
-            continue
-        try:
-            result = search.search_bytes(
-                fetched.data,
-                request,
-                max_bytes=limits.max_upload_bytes,
-                max_pixels=limits.max_pixels,
-                source=ref.source,
-            )
-        except ClientError as exc:
-            rejects.append(_reject(row, exc.detail))
-            continue
-        results.extend(result_rows(row, result))
-    key = rows[0].number if rows else 0
-    return ChunkResult(
-        key,
-        pa.Table.from_pylist(results, schema=RESULT_SCHEMA),
-        pa.Table.from_pylist(rejects, schema=REJECT_SCHEMA),
-    )
+            raise ImageFetchError(fetched.error or "unreadable image")
+        return fetched.data
+
+    return read
 
 
 def check_ref(ref: ImageRef, options: BulkOptions) -> None:
@@ -346,16 +375,28 @@ def run_bulk(
 
 
 def local_chunks(
-    manifest: Path, search: SearchService, options: BulkOptions, settings: Settings, base: Path
+    manifest: Path,
+    search: SearchService,
+    options: BulkOptions,
+    settings: Settings,
+    base: Path,
+    *,
+    workers: int = 1,
 ) -> ChunkSource:
-    """The chunks searched in this process, one after another."""
+    """The chunks searched in this process by ``workers`` threads; the next chunk is already being
+    read and searched while one is collected and written."""
 
     def source(done: set[int]) -> Iterator[ChunkResult]:
-        with Fetcher(settings.ingest) as fetcher:
+        with Fetcher(settings.ingest) as fetcher, bulk_searcher(search, settings, workers) as searcher:
+            pending: deque[PendingChunk] = deque()
             for chunk in chunks(read_queries(manifest), options.chunk_rows):
                 if chunk[0].number in done:
                     continue
-                yield search_chunk(chunk, search, options, settings, fetcher, base)
+                pending.append(start_chunk(chunk, searcher, options, fetcher, base))
+                if len(pending) > 1:
+                    yield pending.popleft().finish()
+            while pending:
+                yield pending.popleft().finish()
 
     return source
 
@@ -371,4 +412,5 @@ def chunk_source(
         return ray_chunks(manifest, options, runtime.settings, base)
     if runner != "local":
         raise InvalidParameterError(f"runner must be 'local' or 'ray', got {runner!r}")
-    return local_chunks(manifest, runtime.search, options, runtime.settings, base)
+    workers = runtime.execution.cores
+    return local_chunks(manifest, runtime.search, options, runtime.settings, base, workers=workers)

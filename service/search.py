@@ -7,7 +7,7 @@ is measured is what is served.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -34,6 +34,7 @@ from lookalike.types import (
     DecodedImage,
     Explanation,
     Match,
+    Neighbour,
     Region,
     RegionResult,
     SearchResult,
@@ -214,6 +215,35 @@ class StageTimer:
             )
 
 
+@dataclass
+class Found:
+    """What a search found in one image, before its catalog rows: regions, ranked matches per
+    region (item, score, signals), the text read and each region's words."""
+
+    regions: list[Region]
+    ranked: list[list[tuple[str, float, tuple[str, ...]]]]
+    screen: ScreenText
+    region_words: list[tuple[str, ...]]
+
+
+def needs_detector(request: SearchRequest) -> bool:
+    """Whether a search runs the detector: not for a tapped box, nor for the whole image only."""
+    return request.box is None and request.regions != "none"
+
+
+def visual_matches(
+    index: SearchableIndex, row: Sequence[Neighbour], depth: int, min_score: float | None
+) -> list[tuple[str, float]]:
+    """One region's neighbours as (item, best score), best first, at most ``depth``."""
+    items = index.items_of([n.vector_id for n in row])
+    return merge_neighbours(list(zip(items, (n.score for n in row), strict=True)), depth, min_score)
+
+
+def wanted_items(ranked: Iterable[list[list[tuple[str, float, tuple[str, ...]]]]]) -> list[str]:
+    """The catalog rows some searches' ranked matches need, each once, sorted."""
+    return sorted({item_id for regions in ranked for row in regions for item_id, _, _ in row})
+
+
 def merge_neighbours(
     neighbours: Sequence[tuple[str, float]], k: int, min_score: float | None
 ) -> list[tuple[str, float]]:
@@ -319,25 +349,10 @@ class SearchService:
         timer = StageTimer(budget_s)
         with timer.stage("hash"):
             digest = sha256_hex(data)
-        key = None
         rules = self.safety_rules(request)
-        if self.cache is not None:
-            version, _ = self.indexes.get(request.catalog)
-            models = self.models_for(request.catalog)
-            # the policy is part of the key: an answer given under a lax policy is never served
-            # under a strict one (a cached answer also means the upload passed this very policy)
-            policy = [r.model_dump() for r in rules] or None
-            explain = self.explain_key() if request.explain else None
-            key = cache_key(
-                digest,
-                version,
-                request.cache_parts(),
-                models.detector.spec,
-                models.embedder.spec,
-                self.understanding_key(),
-                *([policy] if policy else []),
-                *([explain] if explain else []),
-            )
+        cached = self.result_cache_key(digest, request, rules)
+        if self.cache is not None and cached is not None:
+            version, key = cached
             hit = self.cache.get(key)
             if hit is not None:
                 return replace(hit, timings_ms={**timer.ms, "cache_hit": 1.0})
@@ -356,9 +371,34 @@ class SearchService:
         if verdict is not None:
             result.safety = verdict.action
             result.safety_findings = list(verdict.findings)
-        if self.cache is not None and key is not None and result.index_version == version:
+        if self.cache is not None and cached is not None and result.index_version == version:
             self.cache.put(key, result)
         return result
+
+    def result_cache_key(
+        self, digest: str, request: SearchRequest, rules: tuple[SafetyRule, ...]
+    ) -> tuple[str, str] | None:
+        """(index version, key) of the result cache entry for these bytes and this request; None
+        without a cache."""
+        if self.cache is None:
+            return None
+        version, _ = self.indexes.get(request.catalog)
+        models = self.models_for(request.catalog)
+        # the policy is part of the key: an answer given under a lax policy is never served
+        # under a strict one (a cached answer also means the upload passed this very policy)
+        policy = [r.model_dump() for r in rules] or None
+        explain = self.explain_key() if request.explain else None
+        key = cache_key(
+            digest,
+            version,
+            request.cache_parts(),
+            models.detector.spec,
+            models.embedder.spec,
+            self.understanding_key(),
+            *([policy] if policy else []),
+            *([explain] if explain else []),
+        )
+        return version, key
 
     def detect(
         self,
@@ -368,13 +408,22 @@ class SearchService:
         models: CatalogModelSet | None = None,
     ) -> list[Region]:
         models = models or self
+        if not needs_detector(request):
+            return self.regions_of(image, request, [], models)
+        with timer.stage("detect"):
+            found = models.detector.detect([image])[0]
+        return self.regions_of(image, request, found, models)
+
+    @staticmethod
+    def regions_of(
+        image: DecodedImage, request: SearchRequest, found: list[Region], models: CatalogModelSet
+    ) -> list[Region]:
+        """The regions a search embeds, given what the detector ``found`` (when it ran)."""
         full = Box.full(image.width, image.height)
         if request.box is not None:
             return [Region(request.box.scaled(image.scale), None, 1.0)]
         if request.regions == "none":
             return [Region(full, None, 1.0)]
-        with timer.stage("detect"):
-            found = models.detector.detect([image])[0]
         regions = select_regions(found, image, models.detector_settings)
         if request.regions == "all" and all(r.box != full for r in regions):
             regions.append(Region(full, None, 0.0))
@@ -400,23 +449,33 @@ class SearchService:
             vectors = models.embedder.embed_images([image.crop(r.box) for r in regions])
         screen = self._finish_reading(reading, timer)
         region_words = self._region_words(request, screen.lines, regions, image)
-        depth = max(request.k, self.understanding.rerank_depth) if any(region_words) else request.k
+        depth = self.depth(request, region_words)
         with timer.stage("search"):
             hits = index.search(vectors, depth * NEIGHBOUR_OVERSAMPLE, filter=request.index_filter())
-            visual = [
-                merge_neighbours(
-                    list(
-                        zip(index.items_of([n.vector_id for n in row]), (n.score for n in row), strict=True)
-                    ),
-                    depth,
-                    request.min_score,
-                )
-                for row in hits
-            ]
+            visual = [visual_matches(index, row, depth, request.min_score) for row in hits]
         ranked = self._fuse(request, visual, region_words, timer)
         with timer.stage("metadata"):
-            wanted = sorted({item_id for row in ranked for item_id, _, _ in row})
-            rows = self.items.get_items(request.catalog, wanted)
+            rows = self.items.get_items(request.catalog, wanted_items([ranked]))
+        found = Found(regions, ranked, screen, region_words)
+        return self.assemble(image, request, version, index, models, found, rows, timer)
+
+    def depth(self, request: SearchRequest, region_words: list[tuple[str, ...]]) -> int:
+        """Matches per region fetched before fusion: deeper when words will re-rank them."""
+        return max(request.k, self.understanding.rerank_depth) if any(region_words) else request.k
+
+    def assemble(
+        self,
+        image: DecodedImage,
+        request: SearchRequest,
+        version: str,
+        index: SearchableIndex,
+        models: CatalogModelSet,
+        found: Found,
+        rows: dict[str, CatalogItem],
+        timer: StageTimer,
+    ) -> SearchResult:
+        """One image's result: its regions in original pixels, each with its catalog rows."""
+        regions, screen = found.regions, found.screen
         to_original = 1.0 / image.scale
         tied, _ = tie_lines(screen.lines, [r.box for r in regions])
         results = [
@@ -425,7 +484,7 @@ class SearchService:
                 [Match(rows[item_id], score, signals) for item_id, score, signals in row if item_id in rows],
                 [line.text for line in lines],
             )
-            for region, row, lines in zip(regions, ranked, tied, strict=True)
+            for region, row, lines in zip(regions, found.ranked, tied, strict=True)
         ]
         if request.explain:
             with timer.stage("explain"):
@@ -440,7 +499,7 @@ class SearchService:
             regions=results,
             timings_ms=timer.ms,
             text=[line.text for line in screen.lines],
-            query_text=" ".join(dict.fromkeys(w for ws in region_words for w in ws)) or None,
+            query_text=" ".join(dict.fromkeys(w for ws in found.region_words for w in ws)) or None,
         )
 
     # -- why this match: occlusion heatmaps of the query crops ---------------------------------
@@ -635,6 +694,7 @@ def merged_ranking(result: SearchResult, k: int) -> list[str]:
 
 __all__ = [
     "MAX_K",
+    "Found",
     "IndexProvider",
     "ItemLookup",
     "ModelProvider",
@@ -643,4 +703,7 @@ __all__ = [
     "StageTimer",
     "TextLookup",
     "merged_ranking",
+    "needs_detector",
+    "visual_matches",
+    "wanted_items",
 ]

@@ -20,7 +20,7 @@ from catalog_ingest.datasets.clothing import write_clothing_manifest
 from lookalike.settings import RaySettings
 from service.bulk_search import BulkOptions, chunk_source, run_bulk
 from service.runtime import Runtime
-from tests.conftest import RuntimeFactory
+from tests.conftest import CPU_EMBEDDER, RuntimeFactory
 from tests.images import CLOTHING, CLOTHING_IMAGES, clothing_photos
 
 ray = pytest.importorskip("ray")
@@ -78,7 +78,9 @@ def catalog_vectors(runtime: Runtime) -> dict[str, np.ndarray]:
 def test_ray_ingest_loads_the_same_catalog_as_the_local_runner(
     ray_cluster: None, make_runtime: RuntimeFactory, manifest: Path
 ) -> None:
-    local, on_ray = make_runtime(ray=RAY), make_runtime(ray=RAY)
+    # fp32 pinned: the suite hides a host's bf16 from this process only, not from Ray's actors
+    fp32 = {"ray": RAY, "embedder": CPU_EMBEDDER.model_copy(update={"precision": "fp32"})}
+    local, on_ray = make_runtime(**fp32), make_runtime(**fp32)
     expected, got = load(local, manifest, "local"), load(on_ray, manifest, "ray")
     assert got.loaded_items == expected.loaded_items == PHOTOS + 1
     assert [(r.row, r.reason) for r in got.rejects] == [(r.row, r.reason) for r in expected.rejects]
