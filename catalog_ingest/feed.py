@@ -57,7 +57,8 @@ class FeedState:
             self.stored_shas[item_id] = shas.get(item_id, set())
 
     def linked(self, item_id: str, sha: str) -> None:
-        self.run_shas.setdefault(item_id, set()).add(sha)
+        if self.follows_feed:  # only a feed run compares an item's images with the stored ones
+            self.run_shas.setdefault(item_id, set()).add(sha)
 
 
 def planned_removals(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
@@ -17,11 +18,23 @@ def _same(a: Any, b: Any) -> bool:
 
 
 class ItemLedger:
-    """A blank field never conflicts: later rows of an item may omit or fill in metadata."""
+    """A blank field never conflicts: later rows of an item may omit or fill in metadata.
 
-    def __init__(self) -> None:
-        self._items: dict[str, ItemRecord] = {}
+    With ``max_items`` it keeps only the items seen most recently: for a run that writes every
+    accepted item as it goes, a forgotten item is in the store, and its next row is checked
+    against the stored record (``add_stored``)."""
+
+    def __init__(self, max_items: int | None = None) -> None:
+        self._items: OrderedDict[str, ItemRecord] = OrderedDict()
         self._origin: dict[str, dict[str, str]] = {}
+        self.max_items = max_items
+
+    def _remember(self, record: ItemRecord, origin: dict[str, str]) -> None:
+        self._items[record.item_id] = record
+        self._origin[record.item_id] = origin
+        while self.max_items is not None and len(self._items) > self.max_items:
+            forgotten, _ = self._items.popitem(last=False)
+            del self._origin[forgotten]
 
     def __contains__(self, item_id: str) -> bool:
         return item_id in self._items
@@ -33,8 +46,8 @@ class ItemLedger:
     def add_stored(self, record: ItemRecord) -> None:
         """What the catalog already holds for an item this run has not seen yet."""
         if record.item_id not in self._items:
-            self._items[record.item_id] = replace(record, attributes=dict(record.attributes))
-            self._origin[record.item_id] = dict.fromkeys(METADATA_FIELDS, "the catalog")
+            stored = replace(record, attributes=dict(record.attributes))
+            self._remember(stored, dict.fromkeys(METADATA_FIELDS, "the catalog"))
 
     def conflict(self, record: ItemRecord) -> str | None:
         """Why this row disagrees with what is known about its item, or None."""
@@ -54,11 +67,9 @@ class ItemLedger:
         known = self._items.get(record.item_id)
         if known is None:
             merged = replace(record, attributes=dict(record.attributes))
-            self._items[record.item_id] = merged
-            self._origin[record.item_id] = {
-                n: where for n in METADATA_FIELDS if getattr(record, n) is not None
-            }
+            self._remember(merged, {n: where for n in METADATA_FIELDS if getattr(record, n) is not None})
             return merged
+        self._items.move_to_end(record.item_id)
         origin = self._origin[record.item_id]
         for name in METADATA_FIELDS:
             if getattr(known, name) is None and getattr(record, name) is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +26,7 @@ from catalog_ingest.feed import (
 )
 from catalog_ingest.fetch import Fetcher
 from catalog_ingest.ledger import ItemLedger
-from catalog_ingest.manifest import RawRow, read_manifest
+from catalog_ingest.manifest import RawRow, iter_manifest
 from catalog_ingest.parts import IngestParts, catalog_detector_settings
 from catalog_ingest.publish import publish_catalog_index
 from catalog_ingest.regions import embed_regions
@@ -42,6 +42,9 @@ from lookalike.types import DecodedImage
 
 CATALOG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 MIN_BATCH_ROWS = 32
+LEDGER_ITEMS = 50_000
+"""Items an ``add`` run keeps in memory (about 0.75 kB each); older ones are read back from the
+store when a later row names them, so a million-item manifest runs in bounded memory."""
 
 
 @dataclass
@@ -113,23 +116,24 @@ class RowSource(Protocol):
 
 @dataclass
 class LocalSource:
-    """The manifest read into memory, then fetched, decoded and embedded here, a batch at a time."""
+    """The manifest streamed from disk, fetched, decoded and embedded here, a batch at a time: a
+    manifest of millions of rows is never in memory (rows are counted first, for progress)."""
 
-    raw_rows: Sequence[RawRow]
+    manifest: Path
     loads_models: bool = True
+    total: int = field(init=False)
 
-    @property
-    def total(self) -> int:
-        return len(self.raw_rows)
+    def __post_init__(self) -> None:
+        self.total = sum(1 for _ in iter_manifest(self.manifest))  # also: an unreadable file fails here
 
     def item_ids(self) -> Iterator[str | None]:
-        return (_text(raw.values.get("item_id")) for raw in self.raw_rows)
+        return (_text(raw.values.get("item_id")) for raw in iter_manifest(self.manifest))
 
     def run(self, stages: Stages, state: RunState, advance: Callable[[int], None]) -> None:
-        state.report.rows = len(self.raw_rows)
+        state.report.rows = self.total
         batch_rows = max(stages.settings.embedder.batch_size, MIN_BATCH_ROWS)
         with Fetcher(stages.settings.ingest) as fetcher:
-            for chunk in _chunks(self.raw_rows, batch_rows):
+            for chunk in _chunks(iter_manifest(self.manifest), batch_rows):
                 process_batch(chunk, stages, state, fetcher)
                 advance(len(chunk))
 
@@ -174,7 +178,7 @@ def ingest_manifest(
     """
     started = time.perf_counter()
     check_run(catalog, images_root, mode)
-    source = source if source is not None else LocalSource(read_manifest(Path(manifest)))
+    source = source if source is not None else LocalSource(Path(manifest))
     feed = FeedState(mode)
     if mode == "sync":
         named = (n for n in source.item_ids() if n)
@@ -186,7 +190,12 @@ def ingest_manifest(
         if source.loads_models:
             stages.detector, stages.embedder = parts.detector(), parts.embedder()
             stages.model_spec = stages.embedder.spec
-    state = RunState(IngestReport(catalog=catalog, validate_only=validate_only, mode=mode), feed=feed)
+    # add: every accepted item is written in its batch, so the ledger may forget old ones (a later
+    # row of a forgotten item finds it in the store); feed modes and checks keep every item
+    bounded = mode == "add" and not validate_only
+    ledger = ItemLedger(max_items=LEDGER_ITEMS if bounded else None)
+    report = IngestReport(catalog=catalog, validate_only=validate_only, mode=mode)
+    state = RunState(report, ledger=ledger, feed=feed)
     loop_started = time.perf_counter()  # after model loading: images/s measures the pipeline
     done = 0
     with tqdm(total=source.total, unit="row", desc=f"ingest {catalog}", disable=not progress) as bar:
@@ -243,9 +252,15 @@ def publish_index(parts: IngestParts, model_spec: str, report: IngestReport) -> 
     )
 
 
-def _chunks(rows: Sequence[RawRow], size: int) -> Iterator[Sequence[RawRow]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    chunk: list[RawRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def process_batch(raw_rows: Sequence[RawRow], stages: Stages, state: RunState, fetcher: Fetcher) -> None:

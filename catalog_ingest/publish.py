@@ -18,6 +18,10 @@ from catalog import CatalogStore
 from index import IndexStore, IndexVersionError, LiveIndex, Payload, plan_index
 from lookalike.settings import IndexSettings
 
+OWNERS_READ_BY_ID = 50_000
+"""Up to this many items own the index's vectors, their rows are read by id, not the whole
+catalog's: a million items sharing a few thousand photos never sit in memory at once."""
+
 
 @dataclass(frozen=True, slots=True)
 class PublishResult:
@@ -52,7 +56,9 @@ def catalog_payload(
     vectors, ids, items, categories = store.region_vectors(
         catalog, model_spec, item_ids, with_vectors=with_vectors
     )
-    records = store.item_records(catalog, sorted(set(items.tolist())) if item_ids is not None else None)
+    owners = sorted(set(items.tolist()))
+    by_id = item_ids is not None or len(owners) <= OWNERS_READ_BY_ID
+    records = store.item_records(catalog, owners if by_id else None)
     owners = [records.get(str(i)) for i in items]
     payload = Payload.build(
         ids,
