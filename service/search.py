@@ -456,8 +456,8 @@ class SearchService:
         ranked = self._fuse(request, visual, region_words, timer)
         with timer.stage("metadata"):
             rows = self.items.get_items(request.catalog, wanted_items([ranked]))
-        found = Found(regions, ranked, screen, region_words)
-        return self.assemble(image, request, version, index, models, found, rows, timer)
+        seen = Found(regions, ranked, screen, region_words)
+        return self.assemble(image, request, version, index, models, seen, rows, timer)
 
     def depth(self, request: SearchRequest, region_words: list[tuple[str, ...]]) -> int:
         """Matches per region fetched before fusion: deeper when words will re-rank them."""
