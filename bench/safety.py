@@ -11,8 +11,9 @@ reports, for the default policy and for each single rule of a threshold sweep, t
 photos it would refuse and flag. Every photo here is benign: each refusal is a false refusal.
 
 ``cost`` times ``SearchService.search_bytes`` (the call ``POST /v1/search`` makes; result cache
-off) on people photos with the default policy against the same search with an empty policy,
-round after round in one run, and the gate's own time (its ``safety`` stage).
+off) on people photos, round after round in one run: ``plain`` (an empty policy: the gate never
+runs), ``gate`` (the default policy) and ``explain`` (``explain=true``: each region's best match
+explained, explanation cache off), with the gate's and the explanations' own stage times.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def rates(scores: dict[str, dict[str, float]], rules: Sequence[SafetyRule]) -> d
     flagged = [name for name, v in zip(scores, verdicts, strict=True) if v.action == "flag"]
     return {
         "photos": len(scores),
+        "refuse_rate": round(len(refused) / max(len(scores), 1), 4),
         "refused": len(refused),
-        "refusal_rate": round(len(refused) / max(len(scores), 1), 4),
         "flagged": len(flagged),
         "flag_rate": round(len(flagged) / max(len(scores), 1), 4),
         "refused_photos": refused[:20],
@@ -88,9 +89,13 @@ def run_rates(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         cached[name] = scan(paths[: args.limit] if args.limit else paths, detector)
         timings[name] = round((time.perf_counter() - start) * 1000.0 / max(len(cached[name]), 1), 1)
-    if args.scores:
+    if args.scores:  # the scores, and what scanning them cost, for the next run
         args.scores.parent.mkdir(parents=True, exist_ok=True)
         args.scores.write_text(json.dumps(cached))
+        ms_file = args.scores.with_suffix(".ms.json")
+        if timings or not ms_file.is_file():
+            ms_file.write_text(json.dumps(timings))
+        timings = json.loads(ms_file.read_text())
     default = list(DEFAULT_SAFETY_RULES)
     return {
         "command": "python -m bench.safety rates",
@@ -99,6 +104,16 @@ def run_rates(args: argparse.Namespace) -> dict[str, Any]:
         "ms_per_photo": timings,
         "default_policy": [r.model_dump() for r in default],
         "default": {name: rates(s, default) for name, s in cached.items()},
+        "sweep": {
+            f"{rule.action} {'+'.join(rule.classes)}": {
+                f"{t:.1f}": {
+                    name: rates(s, [rule.model_copy(update={"min_score": t})])[f"{rule.action}_rate"]
+                    for name, s in cached.items()
+                }
+                for t in SWEEP
+            }
+            for rule in default
+        },
         "class_shares": {name: class_shares(s) for name, s in cached.items()},
     }
 
@@ -106,7 +121,7 @@ def run_rates(args: argparse.Namespace) -> dict[str, Any]:
 def run_cost(args: argparse.Namespace) -> dict[str, Any]:
     from catalog_ingest import ingest_manifest
     from catalog_ingest.datasets.clothing import write_clothing_manifest
-    from lookalike.settings import DetectorSettings, SafetySettings, Settings
+    from lookalike.settings import DetectorSettings, ExplainSettings, SafetySettings, Settings
     from service.runtime import Runtime
     from service.search import SearchRequest
 
@@ -116,12 +131,12 @@ def run_cost(args: argparse.Namespace) -> dict[str, Any]:
         settings = Settings(
             data_dir=Path(tmp) / "data",
             detector=DetectorSettings(spec="garment-yolo"),
-            cache={"max_bytes": 0},
+            explain=ExplainSettings(cache_entries=0),  # every explanation computed, none from memory
         )
-        runtime = Runtime(settings)
+        runtime = Runtime(settings)  # not serving: no result cache
         manifest = Path(tmp) / "catalog.csv"
         write_clothing_manifest(
-            args.shared / "clothing", manifest, item_ids={p.stem for p in photos["clothing"][:200]}
+            args.shared / "clothing", manifest, item_ids={p.stem for p in photos["clothing"][: args.catalog]}
         )
         report = ingest_manifest(
             runtime.ingest_parts(),
@@ -132,29 +147,43 @@ def run_cost(args: argparse.Namespace) -> dict[str, Any]:
         )
         assert report.index_version, report.summary()
         service = runtime.search
-        policies = {"off": SafetySettings(rules=[]).rules, "default": SafetySettings().rules}
-        for rules in policies.values():  # load every model before timing
-            service.search_bytes(people[0], SearchRequest("bench", k=10, safety=tuple(rules)), **LIMITS)
-        times: dict[str, list[float]] = {name: [] for name in policies}
-        gate: list[float] = []
+        default = tuple(SafetySettings().rules)
+        variants = {
+            "plain": SearchRequest("bench", k=10, safety=()),
+            "gate": SearchRequest("bench", k=10, safety=default),
+            "explain": SearchRequest("bench", k=10, safety=(), explain=True),
+        }
+        for request in variants.values():  # load every model before timing
+            service.search_bytes(people[0], request, **LIMITS)
+        times: dict[str, list[float]] = {name: [] for name in variants}
+        stage: dict[str, list[float]] = {"safety": [], "explain": [], "explain_per_match": []}
         for _ in range(args.rounds):
             for data in people:
-                for name, rules in policies.items():
+                for name, request in variants.items():
                     start = time.perf_counter()
-                    result = service.search_bytes(
-                        data, SearchRequest("bench", k=10, safety=tuple(rules)), **LIMITS
-                    )
+                    result = service.search_bytes(data, request, **LIMITS)
                     times[name].append((time.perf_counter() - start) * 1000.0)
-                    if name == "default":
-                        gate.append(result.timings_ms.get("safety", 0.0))
+                    for key in ("safety", "explain"):
+                        if key in result.timings_ms:
+                            stage[key].append(result.timings_ms[key])
+                    if "explain" in result.timings_ms:
+                        explained = sum(1 for r in result.regions for m in r.matches if m.explanation)
+                        stage["explain_per_match"].append(result.timings_ms["explain"] / max(explained, 1))
         p50 = {name: statistics.median(v) for name, v in times.items()}
     return {
-        "command": f"python -m bench.safety cost --queries {args.queries} --rounds {args.rounds}",
+        "command": (
+            f"python -m bench.safety cost --queries {args.queries} --rounds {args.rounds} "
+            f"--catalog {args.catalog}"
+        ),
         "cpu": cpu_model(),
-        "queries": "people photos (512 px), garment-yolo detector, MobileNetV2, 200-item clothing catalog",
+        "queries": (
+            f"{args.queries} people photos (512 px), garment-yolo detector, MobileNetV2, "
+            f"{args.catalog}-item clothing catalog, result cache off"
+        ),
         "p50_ms": {name: round(v, 1) for name, v in p50.items()},
-        "gate_p50_ms": round(statistics.median(gate), 1),
-        "ratio_default_over_off": round(p50["default"] / p50["off"], 3),
+        "ratio_over_plain": {name: round(v / p50["plain"], 3) for name, v in p50.items()},
+        "stage_p50_ms": {name: round(statistics.median(v), 1) for name, v in stage.items() if v},
+        "explain_grid": f"{settings.explain.grid}x{settings.explain.grid}, window {settings.explain.window}",
         "n": {name: len(v) for name, v in times.items()},
     }
 
@@ -167,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=0, help="photos per set (0: all)")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--catalog", type=int, default=200, help="clothing items in the cost bench's catalog")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     result = run_rates(args) if args.what == "rates" else run_cost(args)

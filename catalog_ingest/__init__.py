@@ -6,8 +6,15 @@ additive: rows add items and images (identical bytes are stored and embedded onc
 is deleted, and re-running a manifest changes nothing.
 """
 
-from catalog_ingest.parts import IngestParts, catalog_detector_settings
+from catalog_ingest.parts import IngestParts, PhotoScreen, catalog_detector_settings
 from catalog_ingest.pipeline import ingest_manifest
 from catalog_ingest.report import IngestReport, Reject
 
-__all__ = ["IngestParts", "IngestReport", "Reject", "catalog_detector_settings", "ingest_manifest"]
+__all__ = [
+    "IngestParts",
+    "IngestReport",
+    "PhotoScreen",
+    "Reject",
+    "catalog_detector_settings",
+    "ingest_manifest",
+]

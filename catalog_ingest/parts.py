@@ -16,6 +16,10 @@ from detector import Detector
 from embedder import Embedder
 from index import IndexStore
 from lookalike.settings import DetectorSettings, Settings
+from lookalike.types import DecodedImage
+
+PhotoScreen = Callable[[DecodedImage], str | None]
+"""Judges one catalog photo (``safety.catalog_photos``): why it is refused, or None to keep it."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,8 @@ class IngestParts:
     detector: Callable[[], Detector]
     """Loads (or hands out) the detector for catalog photos (``catalog_detector_settings``)."""
     embedder: Callable[[], Embedder]
+    screen: PhotoScreen | None = None
+    """The safety gate for catalog photos; None: photos are not screened."""
 
 
 def catalog_detector_settings(settings: Settings) -> DetectorSettings:
@@ -34,4 +40,4 @@ def catalog_detector_settings(settings: Settings) -> DetectorSettings:
     return settings.detector.model_copy(update={"spec": settings.ingest.catalog_detector})
 
 
-__all__ = ["IngestParts", "catalog_detector_settings"]
+__all__ = ["IngestParts", "PhotoScreen", "catalog_detector_settings"]

@@ -27,7 +27,7 @@ from catalog_ingest.feed import (
 from catalog_ingest.fetch import Fetcher
 from catalog_ingest.ledger import ItemLedger
 from catalog_ingest.manifest import RawRow, iter_manifest
-from catalog_ingest.parts import IngestParts, catalog_detector_settings
+from catalog_ingest.parts import IngestParts, PhotoScreen, catalog_detector_settings
 from catalog_ingest.publish import publish_catalog_index
 from catalog_ingest.regions import embed_regions
 from catalog_ingest.report import IngestReport, Reject, write_rejects, write_unreferenced
@@ -60,6 +60,8 @@ class Stages:
     embedder: Embedder | None = None
     model_spec: str | None = None
     """The embedder's spec (its vectors' name); None when only validating."""
+    screen: PhotoScreen | None = None
+    """The safety gate for new photos (``safety.catalog_photos``); a refused photo's rows are rejects."""
 
     @property
     def validate_only(self) -> bool:
@@ -190,6 +192,7 @@ def ingest_manifest(
         if source.loads_models:
             stages.detector, stages.embedder = parts.detector(), parts.embedder()
             stages.model_spec = stages.embedder.spec
+            stages.screen = parts.screen
     # add: every accepted item is written in its batch, so the ledger may forget old ones (a later
     # row of a forgotten item finds it in the store); feed modes and checks keep every item
     bounded = mode == "add" and not validate_only
@@ -364,6 +367,10 @@ def decode_new(
             image = stages.decode(item.data, item.row.ref.source)
         except ClientError as exc:
             state.decoded[sha] = exc.detail
+            continue
+        refused = stages.screen(image) if stages.screen is not None else None
+        if refused is not None:
+            state.decoded[sha] = refused  # the rows naming these bytes are rejected with this reason
             continue
         state.decoded[sha] = (image.width, image.height)
         if not stages.validate_only:

@@ -566,11 +566,12 @@ class SafetySettings(BaseModel):
         default_factory=dict,
         description="Per-tenant policies by tenant name (tenancy): they replace `rules` for its searches.",
     )
-    catalog_photos: Literal["off", "flag", "refuse"] = Field(
-        default="off",
+    catalog_photos: bool = Field(
+        default=False,
         description=(
-            "Screen catalog photos at ingest under `rules`: flag logs and counts them in the ingest "
-            "report, refuse also leaves them out of the index; off: not screened."
+            "Screen new catalog photos at ingest under `rules` (lookalike ingest, local runner): a "
+            "photo the policy refuses is left out, its rows rejected with the classes found in the "
+            "ingest report; a flagged one is loaded and logged."
         ),
     )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")

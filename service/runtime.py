@@ -8,13 +8,14 @@ under way. Nothing here is process-wide: two runtimes in one process do not stee
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from prometheus_client import CollectorRegistry
 
 from catalog import CatalogStore
-from catalog_ingest import IngestParts, catalog_detector_settings
+from catalog_ingest import IngestParts, PhotoScreen, catalog_detector_settings
 from detector import Detector, load_detector
 from embedder import Embedder, load_embedder
 from index import IndexRegistry, IndexStore
@@ -23,11 +24,14 @@ from lookalike.batching import InFlight
 from lookalike.devices import gpu_present
 from lookalike.execution import ExecutionPolicy
 from lookalike.settings import Settings
+from lookalike.types import DecodedImage
 from service.models import ModelRouter
 from service.result_cache import LruResultCache, RedisResultCache, ResultCache, TieredResultCache
 from service.search import SearchService
 from service.telemetry import SearchMetrics
-from understanding import BodyDetector, Explainer, ExplainOptions, SafetyGate, ScreenReader
+from understanding import BodyDetector, Explainer, ExplainOptions, SafetyGate, ScreenReader, policy_acts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -222,6 +226,24 @@ class Runtime:
             return self.detector
         return load_detector(settings, execution=self.execution, export_dir=self.settings.onnx_dir)
 
+    def photo_screen(self) -> PhotoScreen | None:
+        """The safety gate for catalog photos (``safety.catalog_photos``), under ``safety.rules``."""
+        rules = self.settings.safety.rules
+        if not self.settings.safety.catalog_photos or not policy_acts(rules):
+            return None
+        gate = self.safety_gate
+
+        def screen(image: DecodedImage) -> str | None:
+            verdict = gate.screen(image.pixels, rules)
+            found = ", ".join(f"{f.label} ({f.score:.2f})" for f in verdict.findings)
+            if verdict.action == "refuse":
+                return f"refused by the safety policy: {found}"
+            if verdict.action == "flag":
+                log.warning("catalog photo flagged by the safety policy: %s (%s)", image.source, found)
+            return None
+
+        return screen
+
     def ingest_parts(self, catalog: str | None = None) -> IngestParts:
         """What ``catalog_ingest.ingest_manifest`` uses; the models load only if it embeds. With
         ``catalog``, its own embedder when ``catalog_models`` names one."""
@@ -232,6 +254,7 @@ class Runtime:
                 index_store=self.index_store,
                 detector=self.catalog_detector,
                 embedder=lambda: self.embedder,
+                screen=self.photo_screen(),
             )
         embedder_settings = self.models.embedder_settings(catalog)
         return IngestParts(
@@ -240,6 +263,7 @@ class Runtime:
             index_store=self.index_store,
             detector=self.catalog_detector,
             embedder=lambda: self.models.embedder(embedder_settings),
+            screen=self.photo_screen(),
         )
 
 

@@ -146,3 +146,21 @@ def test_a_tenant_policy_replaces_the_server_policy_and_the_cache_keeps_them_apa
     assert strict.status_code == 422
     assert lax.status_code == 200 and lax.json()["safety"] is None  # not screened at all
     assert "safety" not in lax.json()["timings_ms"]
+
+
+def test_catalog_photos_the_policy_refuses_are_left_out_at_ingest(make_runtime: Any, tmp_path: Path) -> None:
+    from catalog_ingest import ingest_manifest
+    from tests.images import clothing_photos
+
+    garments = clothing_photos(2)
+    manifest = tmp_path / "catalog.csv"
+    rows = [f"{p.stem},{p},Item {p.stem},Brand,Shirt" for p in garments] + [
+        f"person,{PERSON},A look,Brand,Dress"
+    ]
+    manifest.write_text("item_id,image,title,brand,category\n" + "\n".join(rows) + "\n")
+    runtime = make_runtime(safety=SafetySettings(rules=REFUSE_FACES, catalog_photos=True))
+    report = ingest_manifest(runtime.ingest_parts(), manifest, "screened", progress=False)
+    assert report.loaded_items == 2, report.summary()
+    [reject] = report.rejects
+    assert reject.item_id == "person" and "FACE_FEMALE" in reject.reason
+    assert make_runtime().ingest_parts().screen is None  # off by default
