@@ -1,7 +1,8 @@
 """The upload safety gate, measured: how often a policy refuses or flags benign photos, and its cost.
 
     python -m bench.safety rates --out bench/results/safety-rates.json
-    python -m bench.safety cost --out bench/results/safety-cost.json
+    python -m bench.safety cost --queries 8 --rounds 2 --catalog 100 --regions auto \
+        --out bench/results/safety-cost-auto.json
 
 ``rates`` runs NudeNet (``understanding.safety.BodyDetector``) over every photo of the shared
 clothing catalog (5,756 garment photos, flat-lay, hangers, some worn) and the people photos (800
@@ -149,9 +150,9 @@ def run_cost(args: argparse.Namespace) -> dict[str, Any]:
         service = runtime.search
         default = tuple(SafetySettings().rules)
         variants = {
-            "plain": SearchRequest("bench", k=10, safety=()),
-            "gate": SearchRequest("bench", k=10, safety=default),
-            "explain": SearchRequest("bench", k=10, safety=(), explain=True),
+            "plain": SearchRequest("bench", k=10, safety=(), regions=args.regions),
+            "gate": SearchRequest("bench", k=10, safety=default, regions=args.regions),
+            "explain": SearchRequest("bench", k=10, safety=(), explain=True, regions=args.regions),
         }
         for request in variants.values():  # load every model before timing
             service.search_bytes(people[0], request, **LIMITS)
@@ -173,12 +174,12 @@ def run_cost(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "command": (
             f"python -m bench.safety cost --queries {args.queries} --rounds {args.rounds} "
-            f"--catalog {args.catalog}"
+            f"--catalog {args.catalog} --regions {args.regions}"
         ),
         "cpu": cpu_model(),
         "queries": (
             f"{args.queries} people photos (512 px), garment-yolo detector, MobileNetV2, "
-            f"{args.catalog}-item clothing catalog, result cache off"
+            f"{args.catalog}-item clothing catalog, regions={args.regions}, result cache off"
         ),
         "p50_ms": {name: round(v, 1) for name, v in p50.items()},
         "ratio_over_plain": {name: round(v / p50["plain"], 3) for name, v in p50.items()},
@@ -196,6 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=0, help="photos per set (0: all)")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--regions", choices=["none", "auto"], default="none")
     parser.add_argument("--catalog", type=int, default=200, help="clothing items in the cost bench's catalog")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)

@@ -22,7 +22,14 @@ from api.app import create_app
 from catalog_ingest import ingest_manifest
 from catalog_ingest.datasets.clothing import write_clothing_manifest
 from embedder import Embedder
-from lookalike.settings import ApiSettings, DetectorSettings, EmbedderSettings, IngestSettings, Settings
+from lookalike.settings import (
+    ApiSettings,
+    DetectorSettings,
+    EmbedderSettings,
+    IngestSettings,
+    SafetySettings,
+    Settings,
+)
 from service.runtime import Runtime
 from tests.images import CLOTHING, CLOTHING_IMAGES, clothing_photos
 
@@ -55,6 +62,7 @@ def api_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
             default_catalog=CATALOG, preload_catalogs=[CATALOG], fetch_allow_private_networks=True
         ),
         ingest=IngestSettings(fetch_allow_private_networks=True),
+        safety=SafetySettings(rules=[]),  # the gate has tests of its own (test_safety_gate.py)
     )
 
 

@@ -18,7 +18,13 @@ from embedder import Embedder, load_embedder
 from lookalike import onnx_sessions
 from lookalike.cpu_features import BF16_FLAGS, CpuFeatures, this_cpu
 from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, choose_runtime
-from lookalike.settings import DetectorSettings, EmbedderSettings, Settings, default_export_dir
+from lookalike.settings import (
+    DetectorSettings,
+    EmbedderSettings,
+    SafetySettings,
+    Settings,
+    default_export_dir,
+)
 from service.runtime import Runtime
 
 # -- the CPU ----------------------------------------------------------------------------
@@ -136,7 +142,11 @@ class SharedModelRuntime(Runtime):
 
 RuntimeFactory = Callable[..., Runtime]
 
-TEST_DEFAULTS: dict[str, Any] = {"embedder": CPU_EMBEDDER, "detector": DetectorSettings(spec="none")}
+TEST_DEFAULTS: dict[str, Any] = {
+    "embedder": CPU_EMBEDDER,
+    "detector": DetectorSettings(spec="none"),
+    "safety": SafetySettings(rules=[]),  # the upload gate has tests of its own (test_safety_gate.py)
+}
 
 
 @pytest.fixture

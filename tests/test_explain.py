@@ -112,3 +112,10 @@ def test_explanations_and_safety_verdicts_survive_the_shared_result_cache() -> N
         safety_findings=[SafetyFinding("FACE_FEMALE", 0.8, "flag")],
     )
     assert result_from_json(result_to_json(result)) == result
+
+
+def test_a_crop_smaller_than_the_grid_is_explained_too() -> None:
+    from understanding.explain import occluded_copies
+
+    copies = occluded_copies(Image.new("RGB", (2, 3), (200, 10, 10)), grid=7, window=2)
+    assert len(copies) == 49 and {c.size for c in copies} == {(2, 3)}

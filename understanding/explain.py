@@ -50,11 +50,10 @@ def occluded_copies(crop: Image.Image, grid: int, window: int) -> list[Image.Ima
         for col in range(grid):
             cx, cy = (col + 0.5) * cw, (row + 0.5) * ch
             half_w, half_h = window * cw / 2, window * ch / 2
+            x0, y0 = round(cx - half_w), round(cy - half_h)
+            x1, y1 = max(x0, round(cx + half_w) - 1), max(y0, round(cy + half_h) - 1)  # a crop of 2 px too
             copy = rgb.copy()
-            ImageDraw.Draw(copy).rectangle(
-                (round(cx - half_w), round(cy - half_h), round(cx + half_w) - 1, round(cy + half_h) - 1),
-                fill=mean,
-            )
+            ImageDraw.Draw(copy).rectangle((x0, y0, x1, y1), fill=mean)
             copies.append(copy)
     return copies
 
