@@ -21,6 +21,7 @@ shared machine wall time swings with the load, CPU time much less. The variants:
 - ``before``: every line, the detector at 960 px, ONNX Runtime fp32: close to the reader before
   this bench's changes (which also decoded big JPEGs again at full size, and padded lines to 320 px);
 - ``serial``: no thread: finding, then recognising, then the models;
+- ``one-thread``: the defaults with the OCR models on one thread each (``threads = 1``);
 - ``auto``: the low-resolution text check first, then as ``always``;
 - ``auto-photo`` / ``off-photo``: ``auto`` on a text-free photo (only the check runs) and its
   baseline;
@@ -34,6 +35,7 @@ import json
 import os
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -146,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
             "every-line": {"ocr": "always", **EVERY_LINE},
             "before": {"ocr": "always", "detect_long_side": 960, **EVERY_LINE, **FP32},
             "serial": {"ocr": "always", "concurrent": False},
+            "one-thread": {"ocr": "always", "threads": 1},
             "auto": {"ocr": "auto"},
         }.items():
             variants[name] = searcher(service(runtime, cache_entries=0, **kw))
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         }
 
     result = {
-        "command": "python -m bench.ocr " + " ".join(argv or []),
+        "command": "python -m bench.ocr " + " ".join(sys.argv[1:] if argv is None else argv),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "load_average_1m": {"before": round(load_before[0], 1), "after": round(os.getloadavg()[0], 1)},
