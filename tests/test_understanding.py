@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -181,3 +182,20 @@ def test_a_draft_decoded_screenshot_is_read_at_the_searched_scale() -> None:
     assert {"ZARA", "Linen blend shirt", "$39.90"} <= set(texts)
     title = next(t for t in found.lines if t.text == "Linen blend shirt")
     assert abs(title.box.y1 - 1520 * draft.scale) < 20 * draft.scale
+
+
+@pytest.mark.slow
+def test_auto_times_the_ocr_models_on_real_sizes_and_the_winner_reads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The models' dimensions are dynamic: ``auto`` times them on a 48x320 line and a phone screen
+    at the detector's size (1x1 inputs fail PP-OCR's pooling in OpenVINO), and whichever engine
+    wins reads the card (the suite otherwise takes the rules' choice, conftest)."""
+    from lookalike import model_runtime, onnx_sessions
+
+    monkeypatch.setattr(onnx_sessions, "auto_candidates", model_runtime.auto_candidates)
+    screen = ScreenReader(UnderstandingSettings(cache_entries=0), export_dir=tmp_path)
+    for session in (screen.reader.detector, screen.reader.recogniser):
+        assert session.choice.reason.startswith("measured"), session.choice
+    texts = {t.text for t in screen.read(decoded(shop_screenshot()), "always").lines}
+    assert {"ZARA", "Linen blend shirt", "$39.90"} <= texts
