@@ -134,7 +134,12 @@ def _maybe_onnx(
 
 def _runtime_request(settings: EmbedderSettings, export_dir: Path | None) -> RuntimeRequest:
     """The engine and precision settings ask for; ``auto`` never picks int8 for the embedder, whose
-    int8 vectors are another vector space (an index built in fp32 would not be served)."""
+    int8 vectors are another vector space (an index built in fp32 would not be served), nor bf16,
+    which cost grocery recall@10 with catalog and queries both in bf16 (pin it to use it)."""
     return RuntimeRequest(
-        settings.engine, settings.precision, export_dir or default_export_dir(), auto_int8=False
+        settings.engine,
+        settings.precision,
+        export_dir or default_export_dir(),
+        auto_int8=False,
+        auto_bf16=False,
     )

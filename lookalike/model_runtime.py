@@ -42,6 +42,9 @@ class RuntimeRequest:
     export_dir: Path | None = None
     auto_int8: bool = True
     """May ``auto`` pick int8? False for the embedder: its int8 vectors are another vector space."""
+    auto_bf16: bool = True
+    """May ``auto`` pick bf16 (where the CPU has it)? False for the embedder: with the catalog and
+    the queries both in bf16, grocery recall@10 fell 0.008 (docs/PRECISION.md); pinned bf16 runs."""
     trial_shape: tuple[int, ...] | None = None
     """The first input's shape when ``auto`` times the candidates, for a model whose dimensions
     are dynamic (an OCR line: 48 px high, as wide as the line); None: the model's own, 1 where
@@ -128,11 +131,12 @@ def choose_runtime(
     if request.auto_int8 and manifest is not None and manifest.get("adopted") is True:
         xml = int8_paths(onnx_path, request.export_dir)[0]  # type: ignore[arg-type]
         return RuntimeChoice("openvino", "int8", xml, "an int8 copy kept recall (lookalike quantize)")
-    if cpu.native_bf16:
+    if cpu.native_bf16 and request.auto_bf16:
         return RuntimeChoice("openvino", "bf16", onnx_path, "the CPU has bf16 in hardware")
+    no_bf16 = "no bf16 in this CPU" if not cpu.native_bf16 else "bf16 not for this model under auto"
     if engine == "openvino":
-        return RuntimeChoice("openvino", "fp32", onnx_path, "engine pinned; no bf16 in this CPU")
-    return RuntimeChoice("onnxruntime", "fp32", onnx_path, "no bf16 in this CPU and no adopted int8 copy")
+        return RuntimeChoice("openvino", "fp32", onnx_path, f"engine pinned; {no_bf16}")
+    return RuntimeChoice("onnxruntime", "fp32", onnx_path, f"{no_bf16} and no adopted int8 copy")
 
 
 def auto_candidates(
@@ -146,9 +150,9 @@ def auto_candidates(
     """Every engine and precision ``auto`` may run ``onnx_path`` in on this machine, the baseline
     first (ONNX Runtime fp32, what the service ran before OpenVINO; OpenVINO fp32 when the engine
     is pinned to it): ``lookalike.runtime_trial`` times them and keeps the fastest. bf16 is a
-    candidate only where the CPU has it natively, int8 only from an adopted copy the request
-    allows. A pinned precision, a pinned ONNX Runtime, a GPU or no OpenVINO leave one candidate:
-    ``choose_runtime``'s."""
+    candidate only where the CPU has it natively and the request allows it, int8 only from an
+    adopted copy the request allows. A pinned precision, a pinned ONNX Runtime, a GPU or no
+    OpenVINO leave one candidate: ``choose_runtime``'s."""
     rules = choose_runtime(request, onnx_path, cpu, openvino_installed=openvino_installed, gpu=gpu)
     if request.precision != "auto" or request.engine == "onnxruntime" or gpu or not openvino_installed:
         return [rules]
@@ -160,7 +164,7 @@ def auto_candidates(
     if request.auto_int8 and manifest is not None and manifest.get("adopted") is True:
         xml = int8_paths(onnx_path, request.export_dir)[0]  # type: ignore[arg-type]
         out.append(RuntimeChoice("openvino", "int8", xml, "an int8 copy kept recall (lookalike quantize)"))
-    if cpu.native_bf16:
+    if cpu.native_bf16 and request.auto_bf16:
         out.append(RuntimeChoice("openvino", "bf16", onnx_path, "the CPU has bf16 in hardware"))
     return out
 
