@@ -14,6 +14,7 @@ COPY tenancy tenancy
 COPY understanding understanding
 COPY jobs jobs
 COPY on_ray on_ray
+COPY on_ray_serve on_ray_serve
 COPY quantize quantize
 COPY service service
 COPY triton_repo triton_repo
