@@ -87,6 +87,9 @@ def serve(
     if runner == "ray":
         from on_ray_serve.run import serve_until_stopped
 
+        if workers:
+            typer.echo("lookalike: --workers does not apply to Ray Serve: see [ray.serve.ingress]", err=True)
+
         serve_until_stopped(
             settings,
             host,

@@ -85,11 +85,11 @@ def served_port(api_settings: Settings, shop_catalog: ShopCatalog) -> Iterator[i
         }
     )
     port = free_port()
-    start(settings, "127.0.0.1", port)
     try:
+        start(settings, "127.0.0.1", port)
         yield port
     finally:
-        stop(settings)
+        stop(settings)  # also after a failed start: no cluster left behind for the next module
 
 
 class ToServe(httpx.HTTPTransport):
