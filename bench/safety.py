@@ -82,7 +82,7 @@ def run_rates(args: argparse.Namespace) -> dict[str, Any]:
     cached: dict[str, dict[str, dict[str, float]]] = {}
     if args.scores and args.scores.is_file():
         cached = json.loads(args.scores.read_text())
-    detector = BodyDetector()
+    detector = BodyDetector(side=args.side)
     timings: dict[str, float] = {}
     for name, paths in photo_sets(args.shared).items():
         if name in cached and len(cached[name]) == len(paths):
@@ -99,9 +99,9 @@ def run_rates(args: argparse.Namespace) -> dict[str, Any]:
         timings = json.loads(ms_file.read_text())
     default = list(DEFAULT_SAFETY_RULES)
     return {
-        "command": "python -m bench.safety rates",
+        "command": f"python -m bench.safety rates --side {args.side}",
         "cpu": cpu_model(),
-        "model": "NudeNet 320n.onnx (nudenet 3.4.2), ONNX Runtime, best score per class, no NMS",
+        "model": f"NudeNet 320n.onnx (nudenet 3.4.2) at {args.side} px in ONNX Runtime, best class score",
         "ms_per_photo": timings,
         "default_policy": [r.model_dump() for r in default],
         "default": {name: rates(s, default) for name, s in cached.items()},
@@ -154,19 +154,32 @@ def run_cost(args: argparse.Namespace) -> dict[str, Any]:
             "gate": SearchRequest("bench", k=10, safety=default, regions=args.regions),
             "explain": SearchRequest("bench", k=10, safety=(), explain=True, regions=args.regions),
         }
-        for request in variants.values():  # load every model before timing
-            service.search_bytes(people[0], request, **LIMITS)
+        services = {name: service for name in variants}
+        if args.also_side:  # the same search with the gate at another input side
+            import copy
+
+            from understanding import BodyDetector, SafetyGate
+
+            other = copy.copy(service)
+            other.gate = SafetyGate(BodyDetector(execution=runtime.execution, side=args.also_side))
+            name = f"gate-{args.also_side}"
+            variants[name], services[name] = variants["gate"], other
+        for name, request in variants.items():  # load every model before timing
+            services[name].search_bytes(people[0], request, **LIMITS)
         times: dict[str, list[float]] = {name: [] for name in variants}
         stage: dict[str, list[float]] = {"safety": [], "explain": [], "explain_per_match": []}
+        stage[f"gate-{args.also_side}"] = []
         for _ in range(args.rounds):
             for data in people:
                 for name, request in variants.items():
                     start = time.perf_counter()
-                    result = service.search_bytes(data, request, **LIMITS)
+                    result = services[name].search_bytes(data, request, **LIMITS)
                     times[name].append((time.perf_counter() - start) * 1000.0)
                     for key in ("safety", "explain"):
                         if key in result.timings_ms:
-                            stage[key].append(result.timings_ms[key])
+                            stage[key if name != f"gate-{args.also_side}" else name].append(
+                                result.timings_ms[key]
+                            )
                     if "explain" in result.timings_ms:
                         explained = sum(1 for r in result.regions for m in r.matches if m.explanation)
                         stage["explain_per_match"].append(result.timings_ms["explain"] / max(explained, 1))
@@ -175,6 +188,7 @@ def run_cost(args: argparse.Namespace) -> dict[str, Any]:
         "command": (
             f"python -m bench.safety cost --queries {args.queries} --rounds {args.rounds} "
             f"--catalog {args.catalog} --regions {args.regions}"
+            + (f" --also-side {args.also_side}" if args.also_side else "")
         ),
         "cpu": cpu_model(),
         "queries": (
@@ -193,14 +207,20 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("what", choices=["rates", "cost"])
     parser.add_argument("--shared", type=Path, default=default_shared_data())
-    parser.add_argument("--scores", type=Path, default=Path("var/bench/safety-scores.json"))
+    parser.add_argument("--side", type=int, default=320, help="NudeNet's input side (safety.input_side)")
+    parser.add_argument(
+        "--scores", type=Path, default=None, help="default: var/bench/safety-scores[-SIDE].json"
+    )
     parser.add_argument("--limit", type=int, default=0, help="photos per set (0: all)")
     parser.add_argument("--queries", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--regions", choices=["none", "auto"], default="none")
+    parser.add_argument("--also-side", type=int, default=0, help="cost: time the gate at this side too")
     parser.add_argument("--catalog", type=int, default=200, help="clothing items in the cost bench's catalog")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
+    if args.scores is None:
+        args.scores = Path(f"var/bench/safety-scores{'' if args.side == 320 else f'-{args.side}'}.json")
     result = run_rates(args) if args.what == "rates" else run_cost(args)
     text = json.dumps(result, indent=2)
     print(text)

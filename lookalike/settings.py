@@ -574,6 +574,13 @@ class SafetySettings(BaseModel):
             "ingest report; a flagged one is loaded and logged."
         ),
     )
+    input_side: int = Field(
+        default=320,
+        ge=160,
+        le=640,
+        multiple_of=32,
+        description="NudeNet's input side (its own: 320); smaller is cheaper (docs/UNDERSTANDING.md).",
+    )
     threads: int = Field(default=0, ge=0, description="ONNX Runtime CPU threads; 0 = all cores.")
 
     def policy_for(self, tenant: str | None) -> list[SafetyRule]:

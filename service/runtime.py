@@ -125,7 +125,8 @@ class Runtime:
     @cached_property
     def safety_gate(self) -> SafetyGate:
         """The upload safety gate (``safety``); NudeNet loads on the first upload a policy acts on."""
-        return SafetyGate(BodyDetector(self.settings.safety.threads, self.execution))
+        s = self.settings.safety
+        return SafetyGate(BodyDetector(s.threads, self.execution, side=s.input_side))
 
     @cached_property
     def explainer(self) -> Explainer:

@@ -386,7 +386,9 @@ class SearchService:
         models = self.models_for(request.catalog)
         # the policy is part of the key: an answer given under a lax policy is never served
         # under a strict one (a cached answer also means the upload passed this very policy)
-        policy = [r.model_dump() for r in rules] or None
+        policy = None
+        if rules and self.gate is not None:
+            policy = {"rules": [r.model_dump() for r in rules], "model": self.gate.detector.spec}
         explain = self.explain_key() if request.explain else None
         key = cache_key(
             digest,

@@ -74,9 +74,11 @@ def test_the_most_severe_rule_that_fires_decides() -> None:
     assert not policy_acts([]) and not policy_acts([rules[2]]) and policy_acts(rules)
 
 
-def test_unknown_classes_are_refused_by_the_settings() -> None:
+def test_unknown_classes_and_input_sides_are_refused_by_the_settings() -> None:
     with pytest.raises(ValueError, match="unknown NudeNet class"):
         SafetyRule(classes=["SWIMSUIT"], action="refuse")
+    with pytest.raises(ValueError, match="multiple of 32"):
+        SafetySettings(input_side=250)
 
 
 def test_the_model_finds_a_face_on_a_person_and_no_exposed_class_on_garments(

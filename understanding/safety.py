@@ -90,10 +90,14 @@ class BodyDetector:
 
     threads: int = 0
     execution: ExecutionPolicy | None = None
+    side: int = INPUT_SIDE
+    """The model's input side (a multiple of 32; NudeNet's own is 320)."""
     _session: AdaptiveSession | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    spec = "nudenet-320n"
+    @property
+    def spec(self) -> str:
+        return f"nudenet-320n@{self.side}"
 
     @property
     def session(self) -> AdaptiveSession:
@@ -103,7 +107,7 @@ class BodyDetector:
             return self._session
 
     def class_scores(self, image: Image.Image) -> dict[str, float]:
-        blob = letterbox(image)
+        blob = letterbox(image, self.side)
         (out,) = self.session.run(None, {"images": blob})
         scores = np.asarray(out)[0, 4:, :]  # (classes, anchors): box rows 0-3 are not needed
         best = scores.max(axis=1)
