@@ -9,19 +9,23 @@ through one model run, the gain a GPU replica is for (on a CPU a batch costs the
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from fastapi import FastAPI
 from PIL import Image
 from ray import serve
 from ray.serve import Application
 from ray.serve.handle import DeploymentHandle
 
+from lookalike.execution import ExecutionPolicy
 from lookalike.settings import RayServeSettings, ServeDeploymentSettings, Settings
 from lookalike.types import DecodedImage, Region, Vectors
-from on_ray_serve.remote_models import ServeRuntime
-from service.runtime import Runtime
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+# A model replica imports only its model's package; the API replica imports the app and the
+# service when it builds them (each import costs seconds of a replica's start on a busy machine).
 
 APP_NAME = "lookalike"
 GPU_SHARE = 0.5
@@ -29,9 +33,9 @@ GPU_SHARE = 0.5
 embedder fit on one GPU together."""
 
 
-def _model_runtime(settings: Settings) -> Runtime:
-    """The replica's models use ``model_threads`` cores (0: the node's), as one server process would."""
-    return Runtime(settings, cores=settings.ray.serve.model_threads or None)
+def _execution(settings: Settings) -> ExecutionPolicy:
+    """The replica's model uses ``model_threads`` cores (0: the node's), as one server process would."""
+    return ExecutionPolicy(settings.ray.serve.model_threads or None)
 
 
 def _configure_batches(handler: Any, settings: RayServeSettings) -> None:
@@ -56,7 +60,11 @@ class DetectorReplica:
     """One detector per replica; ``detect`` takes one search's images, batched across searches."""
 
     def __init__(self, settings: Settings) -> None:
-        self.detector = _model_runtime(settings).detector
+        from detector import load_detector
+
+        self.detector = load_detector(
+            settings.detector, execution=_execution(settings), export_dir=settings.onnx_dir
+        )
         _configure_batches(self.detect, settings.ray.serve)
 
     def describe(self) -> dict[str, Any]:
@@ -73,7 +81,9 @@ class EmbedderReplica:
     """One embedder per replica; ``embed`` takes one search's crops, batched across searches."""
 
     def __init__(self, settings: Settings) -> None:
-        self.embedder = _model_runtime(settings).embedder
+        from embedder import load_embedder
+
+        self.embedder = load_embedder(settings.embedder, settings.onnx_dir, execution=_execution(settings))
         _configure_batches(self.embed, settings.ray.serve)
 
     def describe(self) -> dict[str, Any]:
@@ -99,6 +109,7 @@ class ApiReplica:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         from api.app import create_app
+        from on_ray_serve.remote_models import ServeRuntime
 
         runtime = ServeRuntime(
             self.settings, serving=True, detector_handle=self.detector, embedder_handle=self.embedder
