@@ -32,7 +32,7 @@ from bench.bulk_search import write_screenshots
 from bench.ray_ingest import cpu_model
 from catalog_ingest import ingest_manifest
 from catalog_ingest.datasets.clothing import write_clothing_manifest
-from lookalike.settings import RaySettings, Settings
+from lookalike.settings import DetectorSettings, RaySettings, Settings
 from service.bulk_search import BulkOptions, chunk_source, parts_folder, run_bulk
 from service.runtime import Runtime
 
@@ -119,11 +119,18 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=5000)
     parser.add_argument("--kills", type=int, default=3)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument(
+        "--detector",
+        default=None,
+        help="detector spec (default: the settings'); 'none' searches whole images",
+    )
     parser.add_argument("--out", type=Path, help="write the figures here as JSON too")
     args = parser.parse_args()
     clothing = args.clothing_dir.resolve()
     work = Path(tempfile.mkdtemp(prefix="bench-bulk-kills-"))
     settings = Settings(data_dir=work / "data", ray=RaySettings(num_cpus=len(os.sched_getaffinity(0))))
+    if args.detector:
+        settings = settings.model_copy(update={"detector": DetectorSettings(spec=args.detector)})
     manifest = write_clothing_manifest(clothing, work / "catalog.csv", limit=args.catalog_images)
     images = clothing / "images"
     ingest_manifest(
@@ -160,6 +167,7 @@ def main() -> None:
         "queries": args.queries,
         "distinct_query_images": len(shots),
         "query_kind": "screenshots 1170x2532" if args.screenshots else "clothing photos",
+        "detector": settings.detector.spec,
         "chunks": chunks,
         "kills": killer.kills,
         "elapsed_s": round(elapsed, 1),
