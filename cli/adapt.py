@@ -37,7 +37,16 @@ def adapt(
         ),
     ] = 0.2,
     steps: Annotated[
-        int, typer.Option("--steps", min=10, metavar="N", help="Most training steps (the best is kept).")
+        int,
+        typer.Option(
+            "--steps",
+            min=0,
+            metavar="N",
+            help=(
+                "Most training steps of the head (the best is kept); 0: no head, the closed-form "
+                "projection alone (seconds; the grocery recipe of docs/EMBEDDER.md)."
+            ),
+        ),
     ] = 600,
     as_references: Annotated[
         bool,

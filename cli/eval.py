@@ -55,6 +55,22 @@ def eval_command(
             "--as-references", help="With --adapt: also ingest the labelled photos as images of their items."
         ),
     ] = False,
+    adapt_steps: Annotated[
+        int,
+        typer.Option(
+            "--adapt-steps",
+            min=0,
+            metavar="N",
+            help=(
+                "With --adapt: most steps of the adapter's head; 0: the projection alone "
+                "(lookalike adapt --steps)."
+            ),
+        ),
+    ] = 600,
+    colour: Annotated[
+        bool,
+        typer.Option("--colour", help="Append colour histograms to the vectors (embedder.colour_histogram)."),
+    ] = False,
     flip_average: Annotated[
         bool, typer.Option("--flip-average", help="Average each crop's vector with its mirror image's.")
     ] = False,
@@ -93,6 +109,10 @@ def eval_command(
                     )
                 }
             )
+        if colour:
+            settings = settings.model_copy(
+                update={"embedder": settings.embedder.model_copy(update={"colour_histogram": True})}
+            )
         if flip_average:
             settings = settings.model_copy(
                 update={"embedder": settings.embedder.model_copy(update={"flip_average": True})}
@@ -110,7 +130,7 @@ def eval_command(
             from evaluation.adaptation import adapt_benchmark
 
             bench, settings, fit = adapt_benchmark(
-                bench, settings, adapt, folder, as_references=as_references
+                bench, settings, adapt, folder, as_references=as_references, max_steps=adapt_steps
             )
             typer.echo(render_fit(fit.as_dict()))
         run = run_benchmark(bench, settings, limit=limit, progress=not no_progress)

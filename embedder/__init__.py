@@ -21,13 +21,17 @@ __all__ = ["Embedder", "TextEmbedder", "load_embedder", "load_model"]
 def load_embedder(
     settings: EmbedderSettings, export_dir: Path | None = None, *, execution: ExecutionPolicy | None = None
 ) -> Embedder:
-    """The embedder the settings name: the model of ``spec``, then flip averaging and the adapter
-    when they are set (each part of the vectors' name)."""
+    """The embedder the settings name: the model of ``spec``, then flip averaging, colour histograms
+    and the adapter when they are set (each part of the vectors' name)."""
     embedder = load_model(settings, export_dir, execution=execution)
     if settings.flip_average:
         from embedder.flip import FlipAveraged
 
         embedder = FlipAveraged(embedder)
+    if settings.colour_histogram:
+        from embedder.colour import WithColour
+
+        embedder = WithColour(embedder)
     if settings.adapter is not None:
         from embedder.adapters import AdaptedEmbedder, load_adapter
 
@@ -43,6 +47,17 @@ def load_model(
     ``export_dir`` caches its ONNX export (``Settings.onnx_dir``); ``execution`` is the policy its
     ONNX session shares with the other models of the process. torch's own threads are set from it
     too, explicitly, so an ``OMP_NUM_THREADS`` some import left in the environment never decides."""
+    from embedder.concat import parse_concat
+
+    parts = parse_concat(settings.spec)
+    if parts is not None:
+        from embedder.concat import Concatenated
+
+        loaded = [
+            load_model(settings.model_copy(update={"spec": p}), export_dir, execution=execution)
+            for p in parts
+        ]
+        return Concatenated(loaded)
     if is_triton_spec(settings.spec):
         from embedder.triton import TritonEmbedder
 
@@ -62,6 +77,16 @@ def load_model(
             device=settings.device,
         )
         return _maybe_onnx(lite, settings, export_dir, execution)
+    if name.strip().lower() == "efficientnet_lite2":
+        from embedder.efficientnet_lite import build_efficientnet_lite2_embedder
+
+        lite2 = build_efficientnet_lite2_embedder(
+            weights.strip() or None,
+            image_size=settings.image_size,
+            batch_size=settings.batch_size,
+            device=settings.device,
+        )
+        return _maybe_onnx(lite2, settings, export_dir, execution)
     if name.strip().lower() == "product":
         from embedder.product import build_product_embedder
 

@@ -27,7 +27,13 @@ from lookalike.settings import Settings
 
 
 def adapt_benchmark(
-    bench: Benchmark, settings: Settings, labelled: Path, out: Path, *, as_references: bool = False
+    bench: Benchmark,
+    settings: Settings,
+    labelled: Path,
+    out: Path,
+    *,
+    as_references: bool = False,
+    max_steps: int = 600,
 ) -> tuple[Benchmark, Settings, FitReport]:
     """The benchmark (with the extra references if asked) and settings that use the new adapter."""
     rows = read_labelled_photos(labelled)
@@ -54,6 +60,7 @@ def adapt_benchmark(
         list(catalog),
         base_spec=frozen.spec,
         measure_references=as_references,
+        max_steps=max_steps,
     )
     path = adapter.save(out / "adapter")
     (out / "adapt-report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")

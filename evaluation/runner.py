@@ -115,6 +115,8 @@ def catalog_key(bench: Benchmark, settings: Settings) -> str:
         "ingest": settings.ingest.model_dump(include={"catalog_detector", "max_pixels", "max_image_bytes"}),
         "index_factory": settings.index.factory,
     }
+    if settings.embedder.colour_histogram:  # only when set, so the caches of older runs stay valid
+        parts["colour_histogram"] = True
     if settings.embedder.adapter is not None:  # a fitted adapter's file names its version
         parts["adapter"] = Path(settings.embedder.adapter).name
     if settings.ingest.catalog_detector != "none":  # its region filters shape the catalog vectors too

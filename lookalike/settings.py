@@ -135,7 +135,9 @@ class EmbedderSettings(BaseModel):
         default="torchvision:mobilenet_v2",
         description=(
             "'torchvision:<arch>[@<weights file>]', 'open_clip:<model>[@<pretrained tag or file>]', "
-            "'efficientnet_lite0', 'product[@<head.pt>]' (the project's trained product embedder, "
+            "'efficientnet_lite0', 'efficientnet_lite2' (260 px at the standard size), "
+            "'concat:<spec>,<spec>' (the parts' vectors side by side, for `lookalike adapt`), "
+            "'product[@<head.pt>]' (the project's trained product embedder, "
             "models/product-embedder), 'onnx:<file>', or 'triton+grpc://host:8001/embedder' (served by "
             "Triton; its vector space names the served model and version, docs/DEPLOY.md)."
         ),
@@ -177,12 +179,21 @@ class EmbedderSettings(BaseModel):
             "the vectors' name ('+flip'): a catalog embedded without it is ingested again."
         ),
     )
+    colour_histogram: bool = Field(
+        default=False,
+        description=(
+            "Append the crop's colour histograms (HSV, whole and centre) to its vector, for "
+            "`lookalike adapt` to weigh: colour tells apart what ImageNet features merge (a lime and "
+            "a Granny Smith). Part of the vectors' name ('+colour'): a catalog embedded without it "
+            "is ingested again (docs/EMBEDDER.md)."
+        ),
+    )
     adapter: Path | None = Field(
         default=None,
         description=(
-            "A domain-fit adapter file written by `lookalike adapt` (applied after the embedder and "
-            "flip averaging). Part of the vectors' name ('+adapter-<hash>'): an index built with "
-            "another adapter, or none, is refused."
+            "A domain-fit adapter file written by `lookalike adapt` (applied after the embedder, "
+            "flip averaging and colour histograms). Part of the vectors' name ('+adapter-<hash>'): an "
+            "index built with another adapter, or none, is refused."
         ),
     )
 

@@ -138,7 +138,9 @@ def fit_adapter(
     ref_weight: int = 5,
 ) -> tuple[Adapter, FitReport]:
     """``photos`` (unit vectors of the frozen embedder) each name an item of ``ref_items`` (the
-    catalog's reference vectors, one or more per item). Items no photo names stay in the softmax."""
+    catalog's reference vectors, one or more per item). Items no photo names stay in the softmax.
+    ``max_steps=0`` trains no head: the projection alone (what wins on the richer vectors of
+    ``concat:...`` + colour histograms, docs/EMBEDDER.md), in seconds."""
     started = time.perf_counter()
     unknown = sorted(set(photo_items) - set(ref_items))
     if unknown:
@@ -174,9 +176,12 @@ def fit_adapter(
         return recall_at(q, items_arr[held], g, g_items)
 
     steps = max_steps
+    if max_steps <= 0:  # no head: the closed-form projection alone (a 1-wide identity head)
+        steps, hidden = 0, 1
     if held.any():
         identity = Adapter(ResidualHead(photos.shape[1], hidden).eval(), base_spec)
         recall["frozen"] = held_recall(identity)
+    if held.any() and steps > 0:
         _, curve = _train(
             photos[~held],
             y[~held],
@@ -190,6 +195,7 @@ def fit_adapter(
             check=lambda h: held_recall(Adapter(h, base_spec))["@1"],
         )
         steps = max(curve, key=lambda sc: (sc[1], -sc[0]))[0]
+    if held.any():
         fitted, _ = _train(
             photos[~held], y[~held], refs, ref_col, steps, hidden=hidden, temperature=temperature, seed=seed
         )
