@@ -99,8 +99,11 @@ def load_detector(
                 rect_margin_strides=settings.rect_margin_strides,
                 export_dir=export_dir,
                 execution=execution,
+                # auto never picks bf16 here: on grocery photos the bf16 graphs found other
+                # regions (1.65 -> 1.69 per query) and recall@10 fell 0.012 (docs/PRECISION.md);
+                # int8 only from a copy that kept box F1; pinned bf16 still runs
                 runtime=RuntimeRequest(
-                    settings.engine, settings.precision, export_dir or default_export_dir()
+                    settings.engine, settings.precision, export_dir or default_export_dir(), auto_bf16=False
                 ),
                 **common,
             )

@@ -43,8 +43,8 @@ class RuntimeRequest:
     auto_int8: bool = True
     """May ``auto`` pick int8? False for the embedder: its int8 vectors are another vector space."""
     auto_bf16: bool = True
-    """May ``auto`` pick bf16 (where the CPU has it)? False for the embedder: with the catalog and
-    the queries both in bf16, grocery recall@10 fell 0.008 (docs/PRECISION.md); pinned bf16 runs."""
+    """May ``auto`` pick bf16 (where the CPU has it)? False for the embedder and the detector: each
+    cost grocery recall@10 more than 0.005 in bf16 (docs/PRECISION.md); pinned bf16 runs."""
     trial_shape: tuple[int, ...] | None = None
     """The first input's shape when ``auto`` times the candidates, for a model whose dimensions
     are dynamic (an OCR line: 48 px high, as wide as the line); None: the model's own, 1 where
