@@ -7,6 +7,7 @@ runner rejects exactly the rows the local runner rejects.
 
 from __future__ import annotations
 
+import functools
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,18 +17,27 @@ from catalog_ingest.manifest import REQUIRED_COLUMNS, RawRow, iter_manifest
 
 
 def row_blocks(
-    path: Path, rows_per_block: int, required: tuple[str, ...] = REQUIRED_COLUMNS
+    path: Path,
+    rows_per_block: int,
+    required: tuple[str, ...] = REQUIRED_COLUMNS,
+    *,
+    part: int = 0,
+    parts: int = 1,
 ) -> Iterator[Any]:
-    """pyarrow tables of pickled ``RawRow``s, ``rows_per_block`` at a time."""
+    """pyarrow tables of pickled ``RawRow``s, ``rows_per_block`` at a time; with ``parts``, only
+    every ``parts``-th block from the ``part``-th (one read task of several)."""
     import pyarrow as pa
 
     block: list[bytes] = []
+    number = 0
     for row in iter_manifest(path, required):
-        block.append(pickle.dumps(row))
+        block.append(pickle.dumps(row) if number % parts == part else b"")
         if len(block) == rows_per_block:
-            yield pa.table({"row": pa.array(block, pa.binary())})
+            if number % parts == part:
+                yield pa.table({"row": pa.array(block, pa.binary())})
             block = []
-    if block:
+            number += 1
+    if block and number % parts == part:
         yield pa.table({"row": pa.array(block, pa.binary())})
 
 
@@ -35,10 +45,20 @@ def unpickle_rows(column: Any) -> list[RawRow]:
     return [pickle.loads(value) for value in column]
 
 
-def manifest_datasource(path: Path, rows_per_block: int, required: tuple[str, ...] = REQUIRED_COLUMNS) -> Any:
-    """A ``ray.data.Datasource`` for ``ray.data.read_datasource`` (built here: Ray is imported lazily)."""
+def manifest_datasource(
+    path: Path, rows_per_block: int, required: tuple[str, ...] = REQUIRED_COLUMNS, *, tasks: int = 1
+) -> Any:
+    """A ``ray.data.Datasource`` for ``ray.data.read_datasource`` (built here: Ray is imported lazily).
+
+    ``tasks`` read tasks each stream the file and keep every ``tasks``-th block: Ray Data sizes an
+    actor pool by the inputs it expects, so one read task feeds one actor however many the pool
+    asks for. Blocks of several tasks arrive in no fixed order (bulk search keys its chunks by
+    their first line; an ingest, applied in manifest order, reads with one task)."""
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
+
+    def read_part(part: int) -> Iterator[Any]:
+        return row_blocks(path, rows_per_block, required, part=part, parts=tasks)
 
     class ManifestDatasource(Datasource):
         def estimate_inmemory_data_size(self) -> int | None:
@@ -50,6 +70,6 @@ def manifest_datasource(path: Path, rows_per_block: int, required: tuple[str, ..
             metadata = BlockMetadata(
                 num_rows=None, size_bytes=None, exec_stats=None, input_files=(str(path),)
             )
-            return [ReadTask(lambda: row_blocks(path, rows_per_block, required), metadata)]
+            return [ReadTask(functools.partial(read_part, part), metadata) for part in range(tasks)]
 
     return ManifestDatasource()

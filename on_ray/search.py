@@ -56,16 +56,17 @@ def ray_chunks(manifest: Path, options: BulkOptions, settings: Settings, base: P
         import ray
 
         connect(settings.ray)
-        dataset = ray.data.read_datasource(
-            manifest_datasource(manifest, options.chunk_rows, required=QUERY_COLUMNS),
-            override_num_blocks=1,
+        workers = worker_count(settings.ray)
+        dataset = ray.data.read_datasource(  # one read task per searcher: see manifest_datasource
+            manifest_datasource(manifest, options.chunk_rows, required=QUERY_COLUMNS, tasks=workers),
+            override_num_blocks=workers,
             ray_remote_args={"num_cpus": 0},
         ).map_batches(
             SearchWorker,
             fn_constructor_args=(settings, options, str(base), frozenset(done)),
             batch_size=options.chunk_rows,
             batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=worker_count(settings.ray)),
+            compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=settings.ray.cpus_per_worker,
             num_gpus=settings.ray.gpus_per_worker or None,
         )
