@@ -99,11 +99,16 @@ def load_detector(
                 rect_margin_strides=settings.rect_margin_strides,
                 export_dir=export_dir,
                 execution=execution,
-                # auto never picks bf16 here: on grocery photos the bf16 graphs found other
-                # regions (1.65 -> 1.69 per query) and recall@10 fell 0.012 (docs/PRECISION.md);
-                # int8 only from a copy that kept box F1; pinned bf16 still runs
+                # auto picks neither int8 nor bf16 here: with the int8 square copy (adopted by box
+                # F1) grocery photos gave other regions (1.65 -> 1.68 per query) and item
+                # recall@10 fell 0.012; bf16 was not shown to keep it (docs/PRECISION.md). Pinned
+                # precisions still run.
                 runtime=RuntimeRequest(
-                    settings.engine, settings.precision, export_dir or default_export_dir(), auto_bf16=False
+                    settings.engine,
+                    settings.precision,
+                    export_dir or default_export_dir(),
+                    auto_int8=False,
+                    auto_bf16=False,
                 ),
                 **common,
             )

@@ -41,10 +41,11 @@ class RuntimeRequest:
     precision: Precision = "auto"
     export_dir: Path | None = None
     auto_int8: bool = True
-    """May ``auto`` pick int8? False for the embedder: its int8 vectors are another vector space."""
+    """May ``auto`` pick int8? False for the embedder (its int8 vectors are another vector space)
+    and the detector (the adopted copy cost grocery recall@10 0.012: docs/PRECISION.md)."""
     auto_bf16: bool = True
-    """May ``auto`` pick bf16 (where the CPU has it)? False for the embedder and the detector: each
-    cost grocery recall@10 more than 0.005 in bf16 (docs/PRECISION.md); pinned bf16 runs."""
+    """May ``auto`` pick bf16 (where the CPU has it)? False for the embedder and the detector: their
+    bf16 was not shown to keep grocery recall within 0.005 (docs/PRECISION.md); pinned bf16 runs."""
     trial_shape: tuple[int, ...] | None = None
     """The first input's shape when ``auto`` times the candidates, for a model whose dimensions
     are dynamic (an OCR line: 48 px high, as wide as the line); None: the model's own, 1 where

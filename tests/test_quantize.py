@@ -1,6 +1,6 @@
 """int8 copies made by NNCF from training data: the detector's keep finding the same products and
-are picked by ``auto``; the embedder's keep the same neighbours, name a vector space of their own,
-and never search an index built in fp32."""
+run when pinned (``auto`` leaves them: grocery recall); the embedder's keep the same neighbours,
+name a vector space of their own, and never search an index built in fp32."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def screenshot(seed: int) -> DecodedImage:
     return DecodedImage(img, f"{seed:064d}")
 
 
-def test_the_int8_detector_is_adopted_and_finds_the_same_products(
+def test_the_int8_detector_is_adopted_and_pinned_finds_the_same_products(
     detector_int8: list[Any], export_dir: Path
 ) -> None:
     assert len(detector_int8) == 3  # the square and the two phone rectangles
@@ -73,6 +73,8 @@ def test_the_int8_detector_is_adopted_and_finds_the_same_products(
         assert 0.0 <= manifest["int8"] <= 1.0
     fp32: Any = load_detector(DetectorSettings(precision="fp32", engine="onnxruntime"), export_dir=export_dir)
     auto: Any = load_detector(DetectorSettings(), export_dir=export_dir)
+    assert auto.runtime_choice.precision == "fp32"  # auto: int8 cost grocery recall (docs/PRECISION.md)
+    auto = load_detector(DetectorSettings(precision="int8"), export_dir=export_dir)
     assert (auto.runtime_choice.engine, auto.runtime_choice.precision) == ("openvino", "int8")
     for seed in range(3):
         shot = screenshot(seed)
