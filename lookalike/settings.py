@@ -62,16 +62,16 @@ class DetectorSettings(BaseModel):
     engine: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description=(
-            "Engine of the ONNX model on the CPU: 'auto' (OpenVINO where it runs bf16 or an adopted "
-            "int8 copy, else ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
+            "Engine of the ONNX model on the CPU: 'auto' (OpenVINO where a pinned precision needs it, "
+            "else ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
         ),
     )
     precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         default="auto",
         description=(
-            "'auto': int8 when `lookalike quantize` adopted an int8 copy of this detector, "
-            "bf16 where the CPU has it in hardware (AVX512_BF16, AMX), else fp32. "
-            "'bf16' and 'int8' run in OpenVINO; int8 needs `lookalike quantize` first."
+            "'auto': fp32 (int8 and bf16 did not keep grocery recall within 0.005, "
+            "docs/PRECISION.md). 'bf16' (CPUs with AVX512_BF16 or AMX) and 'int8' (after "
+            "`lookalike quantize`) run in OpenVINO."
         ),
     )
     rect_inputs: bool = Field(
@@ -160,16 +160,17 @@ class EmbedderSettings(BaseModel):
     engine: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
         description=(
-            "Engine of the ONNX model on the CPU: 'auto' (OpenVINO where it runs bf16 or an adopted "
-            "int8 copy, else ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
+            "Engine of the ONNX model on the CPU: 'auto' (OpenVINO where a pinned precision needs it, "
+            "else ONNX Runtime), 'onnxruntime' or 'openvino' (docs/PRECISION.md)."
         ),
     )
     precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
         default="auto",
         description=(
-            "'auto': never int8 (another vector space: pin it, then ingest again), "
-            "bf16 where the CPU has it in hardware (AVX512_BF16, AMX), else fp32. "
-            "'bf16' and 'int8' run in OpenVINO; int8 needs `lookalike quantize` first."
+            "'auto': fp32; never int8 (another vector space: pin it, then ingest again), nor bf16 "
+            "(with catalog and queries in bf16 grocery recall@10 fell 0.008; bf16 queries on an fp32 "
+            "catalog kept it: pin it on CPUs with AVX512_BF16 or AMX). 'bf16' and 'int8' run in "
+            "OpenVINO; int8 needs `lookalike quantize` first."
         ),
     )
     flip_average: bool = Field(
