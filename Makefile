@@ -122,10 +122,12 @@ quantize: install
 	nice -n 10 $(LOOKALIKE) quantize embedder --clothing-dir $(CLOTHING) --grocery-dir $(SHARED)/data/grocery
 
 # Schemathesis over every operation of the served OpenAPI document (docs/RELIABILITY.md):
-# FUZZ_EXAMPLES cases per operation and mode (valid, invalid); 800 gives > 50,000 cases.
+# FUZZ_EXAMPLES cases per operation and mode (valid, invalid); 800 gives > 50,000 cases,
+# split over FUZZ_WORKERS pytest processes (bench/fuzz.py); counts in bench/results/fuzz.json.
 FUZZ_EXAMPLES ?= 800
+FUZZ_WORKERS ?= 3
 fuzz: install
-	nice -n 10 $(VENV)/bin/pytest -q -s -p no:cacheprovider tests/test_fuzz_api.py --fuzz-examples=$(FUZZ_EXAMPLES)
+	nice -n 10 $(PY) -m bench.fuzz --workers $(FUZZ_WORKERS) --examples $(FUZZ_EXAMPLES) --out bench/results/fuzz.json
 
 # 10 minutes at 70% of the capacity measured in the same run: errors, RSS growth, p99 per minute.
 soak: install

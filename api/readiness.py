@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from index.presence import index_files_problem, published_catalogs
 from lookalike.errors import NotReadyError
 from lookalike.redact import public_reason
 from service.runtime import Runtime
@@ -144,8 +145,23 @@ class Warmup:
             return f"unreachable: {public_reason(exc)}"
         return "ok"
 
+    def _index_files(self) -> dict[str, str]:
+        """Every published catalog, preloaded or not, whose live index files are missing or cut
+        short on disk (a search of it would fail): a stat per file, no loading, no hashing."""
+        store = self.runtime.index_store
+        problems: dict[str, str] = {}
+        for catalog in published_catalogs(store):
+            try:
+                problem = index_files_problem(store, catalog)
+            except OSError as exc:
+                problem = f"index files unreadable: {public_reason(exc)}"
+            if problem:
+                problems[f"catalog:{catalog}"] = problem
+        return problems
+
     def report(self) -> ReadyReport:
-        """Checks now; an index published since start-up gets loaded here, so readiness heals itself."""
+        """Checks now; an index published since start-up gets loaded here, so readiness heals itself.
+        Every published catalog's files are checked too, not only the preloaded ones'."""
         self._retry_if_failed()
         checks = dict(self.components)
         if checks["database"] == "ok":
@@ -155,6 +171,7 @@ class Warmup:
         for catalog in self.preload_catalogs:
             key = f"catalog:{catalog}"
             checks[key] = self._load_catalog(catalog) if self.models_ok else "waiting for models"
+        checks.update(self._index_files())
         return ReadyReport(
             ready=all(state == "ok" for state in checks.values()), checks=checks, runtimes=dict(self.runtimes)
         )

@@ -150,8 +150,26 @@ class SearchParams(BaseModel):
         return parsed
 
 
+def _one_image_schema() -> dict[str, Any]:
+    """ "Exactly one of image_base64 / image_url, or q alone" in the document, not only in
+    ``_one_image``: clients and fuzzers see the rule (a missing or null field is no image)."""
+    text, none, words = {"type": "string"}, {"type": "null"}, {"type": "string", "minLength": 1}
+    return {
+        "oneOf": [
+            {"required": ["image_base64"], "properties": {"image_base64": text, "image_url": none}},
+            {"required": ["image_url"], "properties": {"image_url": text, "image_base64": none}},
+            {
+                "required": ["q"],
+                "properties": {"q": words, "image_base64": none, "image_url": none},
+            },
+        ]
+    }
+
+
 class SearchJson(SearchParams):
     """JSON body of POST /v1/search: the image as base64 or as a URL the server fetches."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_image_schema())
 
     image_base64: str | None = Field(
         default=None, description="Image bytes, base64 (a `data:image/...;base64,` prefix is accepted)."

@@ -10,15 +10,22 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from api.schemas import CatalogName, item_fields
 from tenancy import scopes
 
+DB_INT_MAX = 2**31 - 1
+"""The largest count a 32-bit INTEGER column holds (PostgreSQL's): a larger one is a 422, not a 500."""
+KEY_LIFETIME_MAX_S = 100 * 365 * 86_400
+"""Longer than any key should live, and short of the calendar's end (year 9999): a 422, not a 500."""
+
 TenantId = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 
 
 class PlanIn(BaseModel):
     rate_per_s: float | None = Field(default=None, gt=0, description="Requests per second; null: unlimited.")
-    burst: int = Field(default=1, ge=1, description="Requests allowed at once above the steady rate.")
-    monthly_searches: int | None = Field(default=None, ge=0)
-    max_catalogs: int | None = Field(default=None, ge=0)
-    max_items: int | None = Field(default=None, ge=0, description="Items per catalog.")
+    burst: int = Field(
+        default=1, ge=1, le=DB_INT_MAX, description="Requests allowed at once above the steady rate."
+    )
+    monthly_searches: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    max_catalogs: int | None = Field(default=None, ge=0, le=DB_INT_MAX)
+    max_items: int | None = Field(default=None, ge=0, le=DB_INT_MAX, description="Items per catalog.")
     models: list[str] = Field(default_factory=list, description="Embedder specs allowed; empty: any.")
 
 
@@ -57,7 +64,7 @@ class KeyIn(BaseModel):
         default_factory=lambda: list(scopes.DEFAULT_SCOPES),
         description=f"Of {', '.join(scopes.TENANT_SCOPES)}.",
     )
-    expires_in_s: float | None = Field(default=None, gt=0)
+    expires_in_s: float | None = Field(default=None, gt=0, le=KEY_LIFETIME_MAX_S)
 
 
 class KeyOut(BaseModel):

@@ -67,11 +67,12 @@ def main() -> None:
     ap.add_argument("--load", type=float, default=0.7, help="share of the measured capacity")
     ap.add_argument("--queries", type=int, default=24)
     ap.add_argument("--out", type=Path, default=Path("bench/results/soak.json"))
+    ap.add_argument("--port", type=int, default=0, help="the server's port; 0: a free one")
     args = ap.parse_args()
 
     manifest = ensure_catalog(args.data_dir, args.images_root, args.items)
     payloads = [q.jpeg for q in make_queries(manifest, args.images_root, args.queries)]
-    server = Server(args.data_dir, free_port(), cache=False)
+    server = Server(args.data_dir, args.port or free_port(), cache=False)
     try:
         server.wait_ready()
         asyncio.run(closed_loop(server.url, payloads, 2, 8))  # warm
@@ -85,6 +86,7 @@ def main() -> None:
         while time.monotonic() - started < args.minutes * 60:
             window = asyncio.run(open_loop(server.url, payloads, rate, 60.0))
             row = window.row() | {"rss_mb": round(_proc_rss_mb(server.proc.pid), 1)}
+            row["load_average_1m"] = round(os.getloadavg()[0], 1)  # the box is shared: how busy it was
             row["statuses"] = window.status_counts  # type: ignore[assignment]
             windows.append(row)
             print(json.dumps(row), flush=True)
@@ -104,6 +106,7 @@ def main() -> None:
             "rss_growth_pct": round(100 * (last - first) / first, 1),
             "p99_ms_min": min(p99s),
             "p99_ms_max": max(p99s),
+            "load_average_1m": [w["load_average_1m"] for w in windows],
             "windows": windows,
         }
     finally:

@@ -28,7 +28,7 @@ import tempfile
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,9 @@ class IndexManifest:
     """sha256 per file; empty in first-format versions, whose checksum covers index + payload."""
     plan: dict[str, Any] = field(default_factory=dict)
     build: dict[str, float] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+    """Bytes per file (versions published since readiness checks them; empty before): a cheap
+    ``stat`` finds a missing or truncated file without hashing it."""
 
     @property
     def index_plan(self) -> IndexPlan:
@@ -93,6 +96,13 @@ class SegmentInfo:
     checksum: str
     created_at: str
     files: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+def known_fields(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a manifest this code knows: one written by a newer version still reads."""
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
 
 
 def sha256_file(*paths: Path) -> str:
@@ -227,7 +237,8 @@ class IndexStore:
         build: dict[str, float],
         carry_from: tuple[str, int] | None,
     ) -> IndexManifest:
-        files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        written = [p for p in sorted(tmp.iterdir()) if p.is_file()]
+        files = {p.name: sha256_file(p) for p in written}
         checksum = _combined(files)
         version = f"v{_stamp()}-{checksum[:8]}"
         build = {**build, "index_bytes": float(estimate_bytes(index.plan, index.count))}
@@ -243,6 +254,7 @@ class IndexStore:
             files=files,
             plan=index.plan.to_dict(),
             build=build,
+            sizes={p.name: p.stat().st_size for p in written},
         )
         (tmp / MANIFEST_FILE).write_text(json.dumps(asdict(manifest), indent=2))
         cdir = self.catalog_dir(catalog)
@@ -312,7 +324,7 @@ class IndexStore:
     def read_manifest(self, catalog: str, version: str) -> IndexManifest:
         path = self.catalog_dir(catalog) / version / MANIFEST_FILE
         try:
-            return IndexManifest(**json.loads(path.read_text()))
+            return IndexManifest(**known_fields(IndexManifest, json.loads(path.read_text())))
         except (OSError, ValueError, TypeError) as exc:
             raise IndexVersionError(f"{path}: unreadable manifest ({exc})") from exc
 
@@ -389,7 +401,7 @@ class IndexStore:
     def read_segment_info(self, catalog: str, base: str, seq: int) -> SegmentInfo:
         path = self.deltas_dir(catalog, base) / f"{seq:06d}" / SEGMENT_FILE
         try:
-            return SegmentInfo(**json.loads(path.read_text()))
+            return SegmentInfo(**known_fields(SegmentInfo, json.loads(path.read_text())))
         except (OSError, ValueError, TypeError) as exc:
             raise IndexVersionError(f"{path}: unreadable segment ({exc})") from exc
 
@@ -444,7 +456,8 @@ class IndexStore:
             np.save(tmp / REMOVED_FILE, removed)
             np.save(tmp / SEGMENT_VECTORS_FILE, vectors)
             np.savez(tmp / PAYLOAD_FILE, **payload.to_arrays())  # type: ignore[arg-type]
-            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir())}
+            written = sorted(tmp.iterdir())
+            files = {p.name: sha256_file(p) for p in written}
             info = SegmentInfo(
                 seq=seq,
                 base=base,
@@ -453,6 +466,7 @@ class IndexStore:
                 checksum=_combined(files),
                 created_at=datetime.now(UTC).isoformat(),
                 files=files,
+                sizes={p.name: p.stat().st_size for p in written},
             )
             (tmp / SEGMENT_FILE).write_text(json.dumps(asdict(info), indent=2))
             tmp.rename(ddir / f"{seq:06d}")

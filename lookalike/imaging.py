@@ -65,7 +65,10 @@ def decode_image(
 
     ``draft_long_side`` lets a large JPEG decode at a reduced DCT scale (1/2, 1/4, 1/8) while
     its long side stays at least that many pixels: several times less decode work for phone
-    screenshots. ``DecodedImage.scale`` records the reduction so boxes map back.
+    screenshots. Formats without a reduced-scale decode (PNG, WebP, TIFF, ...) are box-averaged
+    down to the same bound right after decoding, so the detector and the embedder never work on
+    40 million pixels (a 40 Mpx PNG cost 11.9x a screenshot). ``DecodedImage.scale`` records the
+    reduction so boxes map back.
     ``max_aspect_ratio`` refuses long, thin images (a 440-byte 60000x2 PNG) before any pixel is decoded.
     """
     if not data:
@@ -102,6 +105,8 @@ def decode_image(
             scale = img.size[0] / width
             ImageOps.exif_transpose(img, in_place=True)  # without the tag, no copy of the pixels
             rgb = _to_rgb(img)
+            if draft_long_side and max(rgb.size) >= 2 * draft_long_side:
+                rgb, scale = _reduced(rgb, max(rgb.size) // draft_long_side, scale)
     except (BadImageError, ImageTooLargeError, ImageShapeError):
         raise
     except Image.DecompressionBombError as exc:
@@ -111,6 +116,13 @@ def decode_image(
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise BadImageError(f"{source or 'image'}: corrupt or truncated image ({exc})") from exc
     return DecodedImage(pixels=rgb, sha256=digest, source=source, scale=scale)
+
+
+def _reduced(rgb: Image.Image, factor: int, scale: float) -> tuple[Image.Image, float]:
+    """``rgb`` shrunk by an integer ``factor`` (each output pixel the mean of a factor x factor
+    block: no aliasing), and the scale against the upload that comes with it."""
+    small = rgb.reduce(factor)
+    return small, scale * small.size[0] / rgb.size[0]
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

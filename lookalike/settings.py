@@ -328,7 +328,10 @@ class ApiSettings(BaseModel):
     decode_long_side: int = Field(
         default=1024,
         ge=0,
-        description="Decode big JPEGs at a reduced DCT scale keeping at least this long side; 0 = full size.",
+        description=(
+            "Decode big uploads at a reduced size keeping at least this long side: JPEGs at a reduced DCT "
+            "scale, other formats (PNG, WebP, ...) box-averaged right after decoding; 0 = full size."
+        ),
     )
     allow_url_fetch: bool = True
     fetch_allow_private_networks: bool = Field(

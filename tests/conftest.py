@@ -66,6 +66,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=0,
         help="Schemathesis cases per API operation (tests/test_fuzz_api.py); 0: the short run of make test.",
     )
+    parser.addoption(
+        "--fuzz-shard",
+        default="1/1",
+        help="K/N: fuzz only every N-th (operation, mode) pair from the K-th (parallel runs: bench.fuzz).",
+    )
+    parser.addoption(
+        "--fuzz-report",
+        default="",
+        help="Write the fuzz run's counts to this JSON file (bench.fuzz reads it).",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

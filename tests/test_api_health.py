@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 
@@ -117,6 +118,55 @@ def test_a_failed_model_load_is_retried_and_the_service_recovers(tmp_path: Path,
     }
 
 
+def test_readyz_says_which_published_catalog_lost_its_index_files_without_loading_it(
+    tmp_path: Path, embedder: Embedder, shop_catalog: ShopCatalog
+) -> None:
+    """A catalog nobody preloads, whose live version's files go missing or get cut short on disk,
+    makes /readyz 503 with a reason naming the file (no server path); a search of it says 503."""
+    from tests.api_fixtures import API_EMBEDDER
+
+    settings = Settings(
+        data_dir=tmp_path / "data", embedder=API_EMBEDDER, detector=DetectorSettings(spec="none")
+    )
+    runtime = Runtime(settings, serving=True)
+    runtime.__dict__["embedder"] = embedder
+    manifest = tmp_path / "side.csv"
+    with manifest.open("w", newline="") as f:
+        csv.writer(f).writerows([["item_id", "image"], *[[p.stem, p.name] for p in shop_catalog.photos[:2]]])
+    report = ingest_manifest(
+        runtime.ingest_parts(), manifest, "side", images_root=CLOTHING_IMAGES, progress=False
+    )
+    version = report.index_version
+    vdir = settings.index_dir / "side" / str(version)
+    index_file, payload_file = vdir / "index.faiss", vdir / "payload.npz"
+    index_bytes, payload_bytes = index_file.read_bytes(), payload_file.read_bytes()
+    photo = {"image": ("x.jpg", shop_catalog.photos[0].read_bytes(), "image/jpeg")}
+
+    with TestClient(create_app(settings, runtime=runtime)) as client:
+        status, body = readiness_settled(client)
+        assert status == 200 and "catalog:side" not in body["checks"], body
+
+        index_file.unlink()
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        reason = response.json()["checks"]["catalog:side"]
+        assert reason == f"index version {version}: missing index.faiss; run `lookalike repair`"
+        assert str(tmp_path) not in response.text
+        search = client.post("/v1/search?catalog=side", files=photo)
+        assert search.status_code == 503, search.text
+        assert str(tmp_path) not in search.text
+
+        index_file.write_bytes(index_bytes)
+        payload_file.write_bytes(payload_bytes[: len(payload_bytes) // 2])  # a copy cut short
+        response = client.get("/readyz")
+        assert response.status_code == 503
+        assert "wrong size: payload.npz" in response.json()["checks"]["catalog:side"]
+
+        payload_file.write_bytes(payload_bytes)
+        assert client.get("/readyz").status_code == 200
+        assert client.post("/v1/search?catalog=side", files=photo).status_code == 200
+
+
 @pytest.fixture(scope="module")
 def openapi(api_client: TestClient) -> dict[str, Any]:
     response = api_client.get("/openapi.json")
@@ -140,6 +190,12 @@ def test_openapi_documents_all_three_search_forms_with_examples(openapi: dict[st
         *("brand", "price_min", "price_max", "in_stock", "attributes", "q", "ocr", "explain"),
     }
     assert {"400", "404", "413", "415", "422"} <= set(search["responses"])
+    body = content["application/json"]
+    assert len(body["schema"]["oneOf"]) == 3  # exactly one of image_base64 / image_url, or q alone
+    one_image = jsonschema.Draft202012Validator(body["schema"])
+    assert all(one_image.is_valid(example["value"]) for example in body["examples"].values())
+    assert not one_image.is_valid({"image_base64": "aGk=", "image_url": "https://example.com/a.jpg"})
+    assert not one_image.is_valid({"k": 5})
     assert search["responses"]["413"]["content"]["application/problem+json"]["schema"]["$ref"].endswith(
         "/Problem"
     )

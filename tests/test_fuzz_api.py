@@ -8,7 +8,10 @@ a long random one (``--fuzz-examples``), whose figures are in docs/RELIABILITY.m
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -44,29 +47,58 @@ def fuzz(operation: Any, mode: GenerationMode, cases: Counter[str], statuses: Co
     return run
 
 
+def shard_of(config: pytest.Config) -> tuple[int, int]:
+    k, n = (int(part) for part in str(config.getoption("--fuzz-shard")).split("/"))
+    assert 1 <= k <= n, "--fuzz-shard is K/N with 1 <= K <= N"
+    return k, n
+
+
 @pytest.mark.slow
-def test_no_operation_answers_5xx_or_off_schema(api_client: TestClient, shop_catalog: ShopCatalog) -> None:
+def test_no_operation_answers_5xx_or_off_schema(
+    api_client: TestClient, shop_catalog: ShopCatalog, pytestconfig: pytest.Config
+) -> None:
     app = api_client.app  # lifespan already run: models and the shop catalog loaded
     assert isinstance(app, FastAPI)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10, [op.label for op in operations]
+    k, n = shard_of(pytestconfig)
+    pairs = [(op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
     cases: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
+    seconds: Counter[str] = Counter()
     failures: dict[str, str] = {}
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            try:
-                fuzz(operation, mode, cases, statuses)()
-            except KeyboardInterrupt:
-                raise
-            except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
-                continue
-            except BaseException as exc:  # collect every operation's failure, then report them all
-                failures[f"{operation.label} ({mode.value})"] = str(exc)[:2000]
+    started = time.perf_counter()
+    for operation, mode in pairs[k - 1 :: n]:
+        began = time.perf_counter()
+        try:
+            fuzz(operation, mode, cases, statuses)()
+        except KeyboardInterrupt:
+            raise
+        except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
+            pass
+        except BaseException as exc:  # collect every operation's failure, then report them all
+            failures[f"{operation.label} ({mode.value})"] = str(exc)[:2000]
+        seconds[operation.label] += time.perf_counter() - began
     total = sum(cases.values())
     print(
-        f"\nfuzz: {total} cases over {len(operations)} operations; statuses {dict(sorted(statuses.items()))}"
+        f"\nfuzz: {total} cases over {len({op.label for op, _ in pairs[k - 1 :: n]})} operations "
+        f"in {time.perf_counter() - started:.0f} s; statuses {dict(sorted(statuses.items()))}"
     )
+    for label, spent in seconds.most_common(5):
+        print(f"  slowest: {label}: {cases[label]} cases in {spent:.1f} s")
+    if report := pytestconfig.getoption("--fuzz-report"):
+        Path(report).write_text(
+            json.dumps(
+                {
+                    "operations": sorted({op.label for op in operations}),
+                    "cases": dict(cases),
+                    "statuses": {str(code): count for code, count in sorted(statuses.items())},
+                    "failures": failures,
+                    "seconds": round(time.perf_counter() - started, 1),
+                },
+                indent=1,
+            )
+        )
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     assert not [s for s in statuses if s >= 500]

@@ -6,6 +6,7 @@ import io
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -118,6 +119,18 @@ def test_large_jpeg_decodes_at_reduced_dct_scale_and_remembers_it() -> None:
     assert (img.original_width, img.original_height) == (1170, 2532)
     small = decode_image(encode(photo(), "JPEG"), draft_long_side=1024)
     assert small.scale == 1.0
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_large_images_of_formats_without_a_dct_scale_are_reduced_right_after_decoding(fmt: str) -> None:
+    """Bounded like a JPEG: a 40 Mpx PNG must not reach the detector and the embedder at full size."""
+    big = photo().resize((2400, 5200))
+    img = decode_image(encode(big, fmt), draft_long_side=1024)
+    assert (img.width, img.height) == (480, 1040) and img.scale == 0.2
+    assert (img.original_width, img.original_height) == (2400, 5200)
+    assert abs(np.asarray(img.pixels, dtype=float).mean() - np.asarray(big.reduce(5), dtype=float).mean()) < 2
+    assert decode_image(encode(big.resize((1200, 2047)), fmt), draft_long_side=1024).scale == 1.0
+    assert decode_image(encode(big, fmt)).scale == 1.0  # catalog photos: full size
 
 
 def test_garbage_is_a_bad_image_even_after_ultralytics_patches_pillow() -> None:

@@ -1,0 +1,99 @@
+"""The long schemathesis run (issue 16: >= 50,000 cases over every operation, no 5xx, no schema
+violation), split over parallel pytest processes so that it fits an hour on a shared 2-core box.
+
+    python -m bench.fuzz --workers 3 --examples 800 --out bench/results/fuzz.json
+
+Each worker runs ``tests/test_fuzz_api.py`` over every N-th (operation, mode) pair, in its own
+app, data folder and hypothesis seed; this sums their counts. A worker waits on its requests
+(the ASGI round trip, SQLite, the thread pool) as much as it computes, so three workers finish
+in well under half the time of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from lookalike.cpu_features import this_cpu
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(workers: int, examples: int, work: Path) -> dict[str, object]:
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    load_before = os.getloadavg()
+    procs = []
+    for k in range(1, workers + 1):
+        report = work / f"shard-{k}.json"
+        report.unlink(missing_ok=True)
+        cmd = [
+            sys.executable,
+            *("-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", "tests/test_fuzz_api.py"),
+            f"--fuzz-examples={examples}",
+            f"--fuzz-shard={k}/{workers}",
+            f"--fuzz-report={report}",
+            f"--basetemp={work / f'tmp-{k}'}",
+        ]
+        log = (work / f"shard-{k}.log").open("w")
+        procs.append((report, subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)))
+    codes = [proc.wait() for _, proc in procs]
+    wall_s = time.monotonic() - started
+    cases: Counter[str] = Counter()
+    statuses: Counter[str] = Counter()
+    failures: dict[str, str] = {}
+    operations: set[str] = set()
+    for report, _ in procs:
+        if not report.is_file():
+            failures[report.name] = "no report: the worker crashed (see its log)"
+            continue
+        shard = json.loads(report.read_text())
+        operations |= set(shard["operations"])
+        cases.update(shard["cases"])
+        statuses.update(shard["statuses"])
+        failures.update(shard["failures"])
+    total = sum(cases.values())
+    return {
+        "command": f"python -m bench.fuzz --workers {workers} --examples {examples}",
+        "cpu": this_cpu().summary(),
+        "cores": os.cpu_count(),
+        "load_average_at_start": [round(x, 1) for x in load_before],
+        "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+        "workers": workers,
+        "examples_per_operation_and_mode": examples,
+        "operations": len(operations),
+        "operations_without_cases": sorted(operations - set(cases)),
+        "cases": total,
+        "cases_per_s": round(total / wall_s, 1),
+        "wall_s": round(wall_s),
+        "statuses": dict(sorted(statuses.items())),
+        "server_errors": sum(n for code, n in statuses.items() if int(code) >= 500),
+        "failures": failures,
+        "worker_exit_codes": codes,
+        "cases_per_operation": dict(sorted(cases.items())),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--workers", type=int, default=3)
+    ap.add_argument("--examples", type=int, default=800, help="cases per operation and mode (valid, invalid)")
+    ap.add_argument("--work-dir", type=Path, default=Path("var/fuzz"))
+    ap.add_argument("--out", type=Path, default=Path("bench/results/fuzz.json"))
+    args = ap.parse_args()
+    result = run(args.workers, args.examples, args.work_dir.resolve())
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    summary = {k: v for k, v in result.items() if k != "cases_per_operation"}
+    print(json.dumps(summary, indent=2))
+    sys.exit(0 if not result["failures"] and not result["server_errors"] else 1)
+
+
+if __name__ == "__main__":
+    main()
