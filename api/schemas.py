@@ -32,6 +32,10 @@ def _split_list(value: Any) -> Any:
     return value
 
 
+DB_INT_MAX = 2**31 - 1
+"""The largest count or offset a 32-bit INTEGER holds (PostgreSQL's): a larger one is a 422, not a 500."""
+
+
 class SearchParams(BaseModel):
     """Search parameters; the same names work as form fields, JSON fields or query parameters."""
 
@@ -562,6 +566,7 @@ class Problem(BaseModel):
 
 __all__ = [
     "CATALOG_PATTERN",
+    "DB_INT_MAX",
     "CatalogFacets",
     "CatalogList",
     "CatalogName",

@@ -7,11 +7,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from api.schemas import CatalogName, item_fields
+from api.schemas import DB_INT_MAX, CatalogName, item_fields
 from tenancy import scopes
 
-DB_INT_MAX = 2**31 - 1
-"""The largest count a 32-bit INTEGER column holds (PostgreSQL's): a larger one is a 422, not a 500."""
 KEY_LIFETIME_MAX_S = 100 * 365 * 86_400
 """Longer than any key should live, and short of the calendar's end (year 9999): a 422, not a 500."""
 

@@ -4,7 +4,9 @@ violation), split over parallel pytest processes so that it fits an hour on a sh
     python -m bench.fuzz --workers 3 --examples 800 --out bench/results/fuzz.json
 
 Each worker runs ``tests/test_fuzz_api.py`` over every N-th (operation, mode) pair, in its own
-app, data folder and hypothesis seed; this sums their counts. A worker waits on its requests
+app, data folder and hypothesis seed, in ``--rounds`` passes over all its pairs (a run stopped at
+``--max-minutes`` has still covered every operation), and rewrites its counts after every pair;
+this sums them. A worker waits on its requests
 (the ASGI round trip, SQLite, the thread pool) as much as it computes, so three workers finish
 in well under half the time of one.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,7 +28,7 @@ from lookalike.cpu_features import this_cpu
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(workers: int, examples: int, work: Path) -> dict[str, object]:
+def run(workers: int, examples: int, rounds: int, max_minutes: float, work: Path) -> dict[str, object]:
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     load_before = os.getloadavg()
@@ -39,16 +42,33 @@ def run(workers: int, examples: int, work: Path) -> dict[str, object]:
             f"--fuzz-examples={examples}",
             f"--fuzz-shard={k}/{workers}",
             f"--fuzz-report={report}",
+            f"--fuzz-rounds={rounds}",
             f"--basetemp={work / f'tmp-{k}'}",
         ]
         log = (work / f"shard-{k}.log").open("w")
         procs.append((report, subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)))
+    stopped = False
+    for _, proc in procs:
+        try:
+            proc.wait(timeout=max(1.0, started + max_minutes * 60 - time.monotonic()))
+        except subprocess.TimeoutExpired:  # out of time: stop them all; their reports say what ran
+            stopped = True
+            break
+    if stopped:
+        for _, proc in procs:
+            proc.send_signal(signal.SIGINT)
+        for _, proc in procs:
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     codes = [proc.wait() for _, proc in procs]
     wall_s = time.monotonic() - started
     cases: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     failures: dict[str, str] = {}
     operations: set[str] = set()
+    rounds_done = rounds
     for report, _ in procs:
         if not report.is_file():
             failures[report.name] = "no report: the worker crashed (see its log)"
@@ -58,15 +78,19 @@ def run(workers: int, examples: int, work: Path) -> dict[str, object]:
         cases.update(shard["cases"])
         statuses.update(shard["statuses"])
         failures.update(shard["failures"])
+        rounds_done = min(rounds_done, shard["rounds_done"])
     total = sum(cases.values())
     return {
-        "command": f"python -m bench.fuzz --workers {workers} --examples {examples}",
+        "command": f"python -m bench.fuzz --workers {workers} --examples {examples} --rounds {rounds}",
         "cpu": this_cpu().summary(),
         "cores": os.cpu_count(),
         "load_average_at_start": [round(x, 1) for x in load_before],
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "workers": workers,
         "examples_per_operation_and_mode": examples,
+        "rounds": rounds,
+        "rounds_done": rounds_done,
+        "stopped_at_time_limit": stopped,
         "operations": len(operations),
         "operations_without_cases": sorted(operations - set(cases)),
         "cases": total,
@@ -84,15 +108,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", type=int, default=3)
     ap.add_argument("--examples", type=int, default=800, help="cases per operation and mode (valid, invalid)")
+    ap.add_argument("--rounds", type=int, default=4, help="passes over every operation, examples split")
+    ap.add_argument("--max-minutes", type=float, default=90.0, help="then stop the workers and report")
     ap.add_argument("--work-dir", type=Path, default=Path("var/fuzz"))
     ap.add_argument("--out", type=Path, default=Path("bench/results/fuzz.json"))
     args = ap.parse_args()
-    result = run(args.workers, args.examples, args.work_dir.resolve())
+    result = run(args.workers, args.examples, args.rounds, args.max_minutes, args.work_dir.resolve())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     summary = {k: v for k, v in result.items() if k != "cases_per_operation"}
     print(json.dumps(summary, indent=2))
-    sys.exit(0 if not result["failures"] and not result["server_errors"] else 1)
+    sys.exit(
+        0
+        if not result["failures"] and not result["server_errors"] and not result["stopped_at_time_limit"]
+        else 1
+    )
 
 
 if __name__ == "__main__":

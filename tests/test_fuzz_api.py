@@ -64,41 +64,60 @@ def test_no_operation_answers_5xx_or_off_schema(
     assert len(operations) >= 10, [op.label for op in operations]
     k, n = shard_of(pytestconfig)
     pairs = [(op, mode) for op in operations for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)]
+    mine = pairs[k - 1 :: n]
+    rounds = max(1, int(pytestconfig.getoption("--fuzz-rounds") or 1))
+    report = pytestconfig.getoption("--fuzz-report")
     cases: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     seconds: Counter[str] = Counter()
     failures: dict[str, str] = {}
     started = time.perf_counter()
-    for operation, mode in pairs[k - 1 :: n]:
-        began = time.perf_counter()
-        try:
-            fuzz(operation, mode, cases, statuses)()
-        except KeyboardInterrupt:
-            raise
-        except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
-            pass
-        except BaseException as exc:  # collect every operation's failure, then report them all
-            failures[f"{operation.label} ({mode.value})"] = str(exc)[:2000]
-        seconds[operation.label] += time.perf_counter() - began
-    total = sum(cases.values())
+    for done in range(1, rounds + 1):
+        for operation, mode in mine:
+            label = f"{operation.label} ({mode.value})"
+            if label in failures:
+                continue
+            began = time.perf_counter()
+            try:
+                fuzz(operation, mode, cases, statuses)()
+            except KeyboardInterrupt:
+                raise
+            except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
+                pass
+            except BaseException as exc:  # collect every operation's failure, then report them all
+                failures[label] = str(exc)[:2000]
+            seconds[operation.label] += time.perf_counter() - began
+            if report:  # after every pair: a run stopped early still says what it covered
+                write_report(Path(report), operations, cases, statuses, failures, started, done - 1)
+        if report:
+            write_report(Path(report), operations, cases, statuses, failures, started, done)
     print(
-        f"\nfuzz: {total} cases over {len({op.label for op, _ in pairs[k - 1 :: n]})} operations "
+        f"\nfuzz: {sum(cases.values())} cases over {len({op.label for op, _ in mine})} operations "
         f"in {time.perf_counter() - started:.0f} s; statuses {dict(sorted(statuses.items()))}"
     )
     for label, spent in seconds.most_common(5):
         print(f"  slowest: {label}: {cases[label]} cases in {spent:.1f} s")
-    if report := pytestconfig.getoption("--fuzz-report"):
-        Path(report).write_text(
-            json.dumps(
-                {
-                    "operations": sorted({op.label for op in operations}),
-                    "cases": dict(cases),
-                    "statuses": {str(code): count for code, count in sorted(statuses.items())},
-                    "failures": failures,
-                    "seconds": round(time.perf_counter() - started, 1),
-                },
-                indent=1,
-            )
-        )
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     assert not [s for s in statuses if s >= 500]
+
+
+def write_report(
+    path: Path,
+    operations: list[Any],
+    cases: Counter[str],
+    statuses: Counter[int],
+    failures: dict[str, str],
+    started: float,
+    rounds_done: int,
+) -> None:
+    body = {
+        "operations": sorted({op.label for op in operations}),
+        "cases": dict(cases),
+        "statuses": {str(code): count for code, count in sorted(statuses.items())},
+        "failures": failures,
+        "rounds_done": rounds_done,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(body, indent=1))
+    partial.replace(path)

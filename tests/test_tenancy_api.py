@@ -168,6 +168,18 @@ def test_plan_size_limits_refuse_at_the_boundary_naming_the_limit(world: World) 
     assert w.client.get("/v1/catalogs/one", headers=bearer(key)).json()["item_count"] == 2
 
 
+def test_limits_beyond_what_the_database_or_the_calendar_holds_are_422_not_500(world: World) -> None:
+    """Found by the fuzzer: a plan limit over a 32-bit INTEGER and a key living past year 9999 were 500s."""
+    w = world
+    r = w.client.put("/v1/admin/plans/huge", json={"max_items": 2**31}, headers=w.admin_headers())
+    assert r.status_code == 422 and "max_items" in r.text
+    slug, _ = w.new_tenant()
+    r = w.client.post(
+        f"/v1/admin/tenants/{slug}/keys", json={"expires_in_s": 1e12}, headers=w.admin_headers()
+    )
+    assert r.status_code == 422 and "expires_in_s" in r.text
+
+
 def test_plan_models_refuse_a_catalog_on_another_embedder(world: World) -> None:
     _, key = world.new_tenant(plan={"models": ["open_clip:ViT-B-32"]})
     r = world.client.post("/v1/catalogs", json={"name": "c"}, headers=bearer(key))

@@ -21,6 +21,7 @@ from api.deps import RuntimeDep
 from api.presenters import item_out, reference_image_url
 from api.problems import ItemImageNotFoundError, documented_problem
 from api.schemas import (
+    DB_INT_MAX,
     CatalogFacets,
     CatalogList,
     CatalogOut,
@@ -104,7 +105,7 @@ def list_items(
     ref: ReadCatalog,
     runtime: RuntimeDep,
     request: Request,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=DB_INT_MAX, description="Items to skip.")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Items per page.")] = 24,
     category: Annotated[
         str | None, Query(min_length=1, max_length=200, description="Only items of this category.")
