@@ -64,12 +64,20 @@ def run(workers: int, examples: int, rounds: int, max_minutes: float, work: Path
                 proc.kill()
     codes = [proc.wait() for _, proc in procs]
     wall_s = time.monotonic() - started
+    result = summarize([r for r, _ in procs], workers, examples, rounds, wall_s, stopped)
+    return result | {"load_average_at_start": [round(x, 1) for x in load_before], "worker_exit_codes": codes}
+
+
+def summarize(
+    reports: list[Path], workers: int, examples: int, rounds: int, wall_s: float, stopped: bool
+) -> dict[str, object]:
+    """The workers' reports summed (``--summarize``: of a run stopped by hand, from what they wrote)."""
     cases: Counter[str] = Counter()
     statuses: Counter[str] = Counter()
     failures: dict[str, str] = {}
     operations: set[str] = set()
     rounds_done = rounds
-    for report, _ in procs:
+    for report in reports:
         if not report.is_file():
             failures[report.name] = "no report: the worker crashed (see its log)"
             continue
@@ -84,7 +92,6 @@ def run(workers: int, examples: int, rounds: int, max_minutes: float, work: Path
         "command": f"python -m bench.fuzz --workers {workers} --examples {examples} --rounds {rounds}",
         "cpu": this_cpu().summary(),
         "cores": os.cpu_count(),
-        "load_average_at_start": [round(x, 1) for x in load_before],
         "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
         "workers": workers,
         "examples_per_operation_and_mode": examples,
@@ -99,7 +106,6 @@ def run(workers: int, examples: int, rounds: int, max_minutes: float, work: Path
         "statuses": dict(sorted(statuses.items())),
         "server_errors": sum(n for code, n in statuses.items() if int(code) >= 500),
         "failures": failures,
-        "worker_exit_codes": codes,
         "cases_per_operation": dict(sorted(cases.items())),
     }
 
@@ -110,10 +116,21 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=800, help="cases per operation and mode (valid, invalid)")
     ap.add_argument("--rounds", type=int, default=4, help="passes over every operation, examples split")
     ap.add_argument("--max-minutes", type=float, default=90.0, help="then stop the workers and report")
+    ap.add_argument(
+        "--summarize",
+        action="store_true",
+        help="start nothing: sum the reports already in --work-dir (a run stopped by hand)",
+    )
     ap.add_argument("--work-dir", type=Path, default=Path("var/fuzz"))
     ap.add_argument("--out", type=Path, default=Path("bench/results/fuzz.json"))
     args = ap.parse_args()
-    result = run(args.workers, args.examples, args.rounds, args.max_minutes, args.work_dir.resolve())
+    work = args.work_dir.resolve()
+    if args.summarize:
+        reports = sorted(work.glob("shard-*.json"))
+        fuzzing_s = max(json.loads(r.read_text())["seconds"] for r in reports)
+        result = summarize(reports, len(reports), args.examples, args.rounds, fuzzing_s, True)
+    else:
+        result = run(args.workers, args.examples, args.rounds, args.max_minutes, work)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     summary = {k: v for k, v in result.items() if k != "cases_per_operation"}

@@ -69,7 +69,8 @@ def cases() -> dict[str, Callable[[], bytes]]:
         "tiny 2x90 PNG (45:1)": lambda: encode(Image.new("RGB", (2, 90), (9, 9, 9)), "PNG"),
         "refused 60000x2 PNG": lambda: encode(Image.new("RGB", (60000, 2), (200, 30, 30)), "PNG"),
         "largest allowed 7700x5190 JPEG (40 Mpx)": lambda: encode(screenshot(7700, 5190), "JPEG", quality=85),
-        "largest allowed 7700x5190 PNG (40 Mpx)": lambda: encode(screenshot(7700, 5190), "PNG"),
+        "largest allowed 5990x4000 PNG (24 Mpx)": lambda: encode(screenshot(5990, 4000), "PNG"),
+        "refused 7700x5190 PNG (40 Mpx)": lambda: encode(screenshot(7700, 5190), "PNG"),
     }
 
 
@@ -83,6 +84,7 @@ def timed(runtime: Runtime, data: bytes, k: int) -> tuple[float, str]:
             max_pixels=api.max_pixels,
             max_aspect_ratio=api.max_aspect_ratio,
             draft_long_side=api.decode_long_side or None,
+            max_full_decode_pixels=api.max_pixels_full_decode,
         )
         runtime.search.search(image, SearchRequest(catalog="demo", k=k))
         outcome = "200"

@@ -60,6 +60,7 @@ def decode_image(
     draft_long_side: int | None = None,
     sha256: str | None = None,
     max_aspect_ratio: float | None = None,
+    max_full_decode_pixels: int | None = None,
 ) -> DecodedImage:
     """Decode ``data`` or raise a ``ClientError`` that says exactly what is wrong.
 
@@ -69,6 +70,7 @@ def decode_image(
     down to the same bound right after decoding, so the detector and the embedder never work on
     40 million pixels (a 40 Mpx PNG cost 11.9x a screenshot). ``DecodedImage.scale`` records the
     reduction so boxes map back.
+    ``max_full_decode_pixels``: the lower pixel limit of formats decoded at full size (all but JPEG).
     ``max_aspect_ratio`` refuses long, thin images (a 440-byte 60000x2 PNG) before any pixel is decoded.
     """
     if not data:
@@ -92,12 +94,22 @@ def decode_image(
                     f"{source or 'image'}: {width}x{height} = {width * height} pixels is over "
                     f"the limit of {max_pixels} pixels"
                 )
+            if (
+                max_full_decode_pixels is not None
+                and img.format != "JPEG"
+                and width * height > max_full_decode_pixels
+            ):
+                raise ImageTooLargeError(
+                    f"{source or 'image'}: {width}x{height} = {width * height} pixels is over the limit of "
+                    f"{max_full_decode_pixels} pixels for {img.format} images (a JPEG may have {max_pixels})"
+                )
             if max_aspect_ratio is not None and max(width, height) > max_aspect_ratio * min(width, height):
                 raise ImageShapeError(
                     f"{source or 'image'}: {width}x{height} is longer than {max_aspect_ratio:g} times its "
                     "width; crop it to the part to search"
                 )
-            if draft_long_side and img.format == "JPEG" and max(width, height) > draft_long_side:
+            drafted = bool(draft_long_side) and img.format == "JPEG" and max(width, height) > draft_long_side
+            if drafted and draft_long_side:
                 ratio = draft_long_side / max(width, height)
                 img.draft("RGB", (max(1, math.ceil(width * ratio)), max(1, math.ceil(height * ratio))))
             img.seek(0)  # GIF / multi-frame: first frame
@@ -105,7 +117,7 @@ def decode_image(
             scale = img.size[0] / width
             ImageOps.exif_transpose(img, in_place=True)  # without the tag, no copy of the pixels
             rgb = _to_rgb(img)
-            if draft_long_side and max(rgb.size) >= 2 * draft_long_side:
+            if draft_long_side and not drafted and max(rgb.size) >= 2 * draft_long_side:
                 rgb, scale = _reduced(rgb, max(rgb.size) // draft_long_side, scale)
     except (BadImageError, ImageTooLargeError, ImageShapeError):
         raise

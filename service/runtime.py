@@ -181,6 +181,7 @@ class Runtime:
             self.settings.detector,
             cache=self.result_cache,
             draft_long_side=self.settings.api.decode_long_side or None,
+            full_decode_pixels=self.settings.api.max_pixels_full_decode,
             in_flight=self.in_flight,
             reader=self.screen_reader,
             texts=self.store,

@@ -269,6 +269,7 @@ class SearchService:
         detector_settings: DetectorSettings,
         cache: ResultCache | None = None,
         draft_long_side: int | None = None,
+        full_decode_pixels: int | None = None,
         in_flight: InFlight | None = None,
         reader: ScreenReader | None = None,
         texts: TextLookup | None = None,
@@ -285,6 +286,7 @@ class SearchService:
         self.explainer = explainer
         self.explain_settings = explain or ExplainSettings()
         self.draft_long_side = draft_long_side
+        self.full_decode_pixels = full_decode_pixels
         self.in_flight = in_flight or InFlight()
         self.detector = detector
         self.embedder = embedder
@@ -365,6 +367,7 @@ class SearchService:
                 sha256=digest,
                 draft_long_side=self.draft_long_side,
                 max_aspect_ratio=max_aspect_ratio,
+                max_full_decode_pixels=self.full_decode_pixels,
             )
         verdict = self.screen(image, rules, timer) if rules else None
         result = self.search(image, request, timer)

@@ -112,6 +112,14 @@ def test_decompression_bomb_is_refused_before_decoding() -> None:
         decode_image(png_header_only(50_000, 50_000), max_pixels=40_000_000)
 
 
+def test_formats_decoded_at_full_size_have_the_lower_pixel_limit() -> None:
+    """A 25 Mpx PNG is refused before decoding (413); the JPEG limit (max_pixels) is not theirs."""
+    with pytest.raises(ImageTooLargeError, match="limit of 24000000 pixels for PNG images"):
+        decode_image(png_header_only(5000, 5000), max_pixels=40_000_000, max_full_decode_pixels=24_000_000)
+    with pytest.raises(BadImageError):  # under it: decoded (and these bytes are truncated)
+        decode_image(png_header_only(4000, 4000), max_pixels=40_000_000, max_full_decode_pixels=24_000_000)
+
+
 def test_large_jpeg_decodes_at_reduced_dct_scale_and_remembers_it() -> None:
     big = photo().resize((1170, 2532))
     img = decode_image(encode(big, "JPEG", quality=85), draft_long_side=1024)
@@ -119,6 +127,8 @@ def test_large_jpeg_decodes_at_reduced_dct_scale_and_remembers_it() -> None:
     assert (img.original_width, img.original_height) == (1170, 2532)
     small = decode_image(encode(photo(), "JPEG"), draft_long_side=1024)
     assert small.scale == 1.0
+    eighth = decode_image(encode(big, "JPEG", quality=85), draft_long_side=100)
+    assert (eighth.width, eighth.height) == (147, 317)  # 1/8 DCT scale, not box-averaged again
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
