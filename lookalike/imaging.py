@@ -108,17 +108,18 @@ def decode_image(
                     f"{source or 'image'}: {width}x{height} is longer than {max_aspect_ratio:g} times its "
                     "width; crop it to the part to search"
                 )
-            drafted = bool(draft_long_side) and img.format == "JPEG" and max(width, height) > draft_long_side
-            if drafted and draft_long_side:
-                ratio = draft_long_side / max(width, height)
+            long_side = draft_long_side or 0
+            drafted = img.format == "JPEG" and 0 < long_side < max(width, height)
+            if drafted:
+                ratio = long_side / max(width, height)
                 img.draft("RGB", (max(1, math.ceil(width * ratio)), max(1, math.ceil(height * ratio))))
             img.seek(0)  # GIF / multi-frame: first frame
             img.load()
             scale = img.size[0] / width
             ImageOps.exif_transpose(img, in_place=True)  # without the tag, no copy of the pixels
             rgb = _to_rgb(img)
-            if draft_long_side and not drafted and max(rgb.size) >= 2 * draft_long_side:
-                rgb, scale = _reduced(rgb, max(rgb.size) // draft_long_side, scale)
+            if long_side and not drafted and max(rgb.size) >= 2 * long_side:
+                rgb, scale = _reduced(rgb, max(rgb.size) // long_side, scale)
     except (BadImageError, ImageTooLargeError, ImageShapeError):
         raise
     except Image.DecompressionBombError as exc:

@@ -159,6 +159,12 @@ BAD_REQUESTS: list[tuple[str, Req, int, str]] = [
     ),
     ("image url not http", json_body(image_url="ftp://example.com/x.jpg"), 422, "http or https"),
     ("image url garbage", json_body(image_url="http://"), 422, "image_url"),
+    (
+        "offset past the database",
+        lambda c, _: c.get("/v1/catalogs/shop/items?offset=9223372036854775808"),
+        422,
+        "offset",
+    ),
 ]
 
 

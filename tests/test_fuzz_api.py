@@ -85,7 +85,7 @@ def test_no_operation_answers_5xx_or_off_schema(
             except Unsatisfiable:  # nothing to make invalid (an operation without parameters)
                 pass
             except BaseException as exc:  # collect every operation's failure, then report them all
-                failures[label] = str(exc)[:2000]
+                failures[label] = failure_text(exc)
             seconds[operation.label] += time.perf_counter() - began
             if report:  # after every pair: a run stopped early still says what it covered
                 write_report(Path(report), operations, cases, statuses, failures, started, done - 1)
@@ -99,6 +99,14 @@ def test_no_operation_answers_5xx_or_off_schema(
         print(f"  slowest: {label}: {cases[label]} cases in {spent:.1f} s")
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
     assert not [s for s in statuses if s >= 500]
+
+
+def failure_text(exc: BaseException) -> str:
+    """The failure and, for a group (hypothesis' "unreliable results"), what each member said."""
+    parts = [str(exc)]
+    if isinstance(exc, BaseExceptionGroup):
+        parts += [f"{type(sub).__name__}: {sub}" for sub in exc.exceptions]
+    return "\n".join(parts)[:4000]
 
 
 def write_report(
