@@ -65,12 +65,12 @@ def cases() -> dict[str, Callable[[], bytes]]:
         "CMYK JPEG 1080x2340": lambda: encode(shot.convert("CMYK"), "JPEG", quality=85),
         "CMYK TIFF 1080x2340": lambda: encode(shot.convert("CMYK"), "TIFF"),
         "8-frame GIF 1080x2340": gif,
-        "long 1080x21600 PNG (20:1)": lambda: encode(screenshot(1080, 21600), "PNG"),
+        "long 1080x14800 PNG (14:1, 16 Mpx)": lambda: encode(screenshot(1080, 14800), "PNG"),
         "thin 2200x45 PNG (49:1)": lambda: encode(Image.new("RGB", (2200, 45), (9, 9, 9)), "PNG"),
         "tiny 2x90 PNG (45:1)": lambda: encode(Image.new("RGB", (2, 90), (9, 9, 9)), "PNG"),
         "refused 60000x2 PNG": lambda: encode(Image.new("RGB", (60000, 2), (200, 30, 30)), "PNG"),
         "largest allowed 7700x5190 JPEG (40 Mpx)": lambda: encode(screenshot(7700, 5190), "JPEG", quality=85),
-        "largest allowed 5990x4000 PNG (24 Mpx)": lambda: encode(screenshot(5990, 4000), "PNG"),
+        "largest allowed 4890x3270 PNG (16 Mpx)": lambda: encode(screenshot(4890, 3270), "PNG"),
         "refused 7700x5190 PNG (40 Mpx)": lambda: encode(screenshot(7700, 5190), "PNG"),
     }
 

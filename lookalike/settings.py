@@ -310,12 +310,13 @@ class ApiSettings(BaseModel):
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
     max_pixels: int = Field(default=40_000_000, ge=1)
     max_pixels_full_decode: int = Field(
-        default=24_000_000,
+        default=16_000_000,
         ge=1,
         description=(
             "The pixel limit of formats decoded at full size (PNG, WebP, GIF, TIFF, BMP): their decode "
             "cost grows with every pixel, while a JPEG decodes at a reduced DCT scale and keeps "
-            "max_pixels. 24 Mpx holds a 1080x21600 scrolling capture; a 40 Mpx PNG cost 12x a screenshot."
+            "max_pixels. 16 Mpx: a PNG of that size cost 7-8x the CPU of a phone screenshot's search, "
+            "a 24 Mpx one 9x, a 40 Mpx one 12x (docs/RELIABILITY.md); a 1080x14800 capture fits."
         ),
     )
     max_aspect_ratio: float = Field(
