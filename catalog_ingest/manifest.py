@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,3 +180,16 @@ def _parquet_rows(path: Path, parquet: Any, columns: list[str]) -> Iterator[RawR
                 yield RawRow(number, {c: _clean(v) for c, v in zip(columns, record.values(), strict=True)})
     except (pa.ArrowException, OSError) as exc:
         raise ManifestError(f"{path}: unreadable Parquet file ({exc})") from exc
+
+
+def chunked(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
+    """Rows in lists of ``size`` (the last may be shorter): a streamed manifest processed a
+    batch at a time without ever holding it whole."""
+    chunk: list[RawRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

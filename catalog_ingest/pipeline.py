@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -26,7 +26,7 @@ from catalog_ingest.feed import (
 )
 from catalog_ingest.fetch import Fetcher
 from catalog_ingest.ledger import ItemLedger
-from catalog_ingest.manifest import RawRow, iter_manifest
+from catalog_ingest.manifest import RawRow, chunked, iter_manifest
 from catalog_ingest.parts import IngestParts, PhotoScreen, catalog_detector_settings
 from catalog_ingest.publish import publish_catalog_index
 from catalog_ingest.regions import embed_regions
@@ -135,7 +135,7 @@ class LocalSource:
         state.report.rows = self.total
         batch_rows = max(stages.settings.embedder.batch_size, MIN_BATCH_ROWS)
         with Fetcher(stages.settings.ingest) as fetcher:
-            for chunk in _chunks(iter_manifest(self.manifest), batch_rows):
+            for chunk in chunked(iter_manifest(self.manifest), batch_rows):
                 process_batch(chunk, stages, state, fetcher)
                 advance(len(chunk))
 
@@ -253,17 +253,6 @@ def publish_index(parts: IngestParts, model_spec: str, report: IngestReport) -> 
         result.published,
         result.count,
     )
-
-
-def _chunks(rows: Iterable[RawRow], size: int) -> Iterator[list[RawRow]]:
-    chunk: list[RawRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def process_batch(raw_rows: Sequence[RawRow], stages: Stages, state: RunState, fetcher: Fetcher) -> None:

@@ -67,26 +67,20 @@ def load_model(
     execution = execution or ExecutionPolicy()
     configure_cpu_threads(execution.threads_per_run(settings.threads))
     name, _, weights = settings.spec.partition("@")
-    if name.strip().lower() == "efficientnet_lite0":
-        from embedder.efficientnet_lite import build_efficientnet_lite0_embedder
+    if name.strip().lower() in ("efficientnet_lite0", "efficientnet_lite2"):
+        from embedder import efficientnet_lite
 
-        lite = build_efficientnet_lite0_embedder(
+        build = {
+            "efficientnet_lite0": efficientnet_lite.build_efficientnet_lite0_embedder,
+            "efficientnet_lite2": efficientnet_lite.build_efficientnet_lite2_embedder,
+        }[name.strip().lower()]
+        lite = build(
             weights.strip() or None,
             image_size=settings.image_size,
             batch_size=settings.batch_size,
             device=settings.device,
         )
         return _maybe_onnx(lite, settings, export_dir, execution)
-    if name.strip().lower() == "efficientnet_lite2":
-        from embedder.efficientnet_lite import build_efficientnet_lite2_embedder
-
-        lite2 = build_efficientnet_lite2_embedder(
-            weights.strip() or None,
-            image_size=settings.image_size,
-            batch_size=settings.batch_size,
-            device=settings.device,
-        )
-        return _maybe_onnx(lite2, settings, export_dir, execution)
     if name.strip().lower() == "product":
         from embedder.product import build_product_embedder
 

@@ -18,7 +18,7 @@ import ipaddress
 import os
 import socket
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from catalog_ingest.fetch import Fetched, Fetcher
-from catalog_ingest.manifest import RawRow, iter_manifest
+from catalog_ingest.manifest import RawRow, chunked, iter_manifest
 from catalog_ingest.rows import ImageRef, RowError, resolve_image
 from lookalike.errors import ClientError, ImageFetchError, InvalidParameterError
 from lookalike.settings import Settings
@@ -127,17 +127,6 @@ class BulkSummary:
 def read_queries(manifest: Path) -> Iterator[RawRow]:
     """The manifest's rows, streamed (a bad file is a ``ManifestError`` naming it)."""
     return iter_manifest(manifest, QUERY_COLUMNS)
-
-
-def chunks(rows: Iterable[RawRow], size: int = CHUNK_ROWS) -> Iterator[list[RawRow]]:
-    chunk: list[RawRow] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def query_id(row: RawRow) -> str:
@@ -389,7 +378,7 @@ def local_chunks(
     def source(done: set[int]) -> Iterator[ChunkResult]:
         with Fetcher(settings.ingest) as fetcher, bulk_searcher(search, settings, workers) as searcher:
             pending: deque[PendingChunk] = deque()
-            for chunk in chunks(read_queries(manifest), options.chunk_rows):
+            for chunk in chunked(read_queries(manifest), options.chunk_rows):
                 if chunk[0].number in done:
                     continue
                 pending.append(start_chunk(chunk, searcher, options, fetcher, base))
