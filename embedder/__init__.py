@@ -91,6 +91,16 @@ def load_model(
             device=settings.device,
         )
         return _maybe_onnx(product, settings, export_dir, execution)
+    if name.strip().lower() == "product_tuned":
+        from embedder.product_tuned import build_tuned_embedder
+
+        tuned = build_tuned_embedder(
+            weights.strip() or None,
+            image_size=settings.image_size,
+            batch_size=settings.batch_size,
+            device=settings.device,
+        )
+        return _maybe_onnx(tuned, settings, export_dir, execution)
     spec = ModelSpec.parse(settings.spec)
     common: dict[str, Any] = {"batch_size": settings.batch_size}
     if spec.kind == "torchvision":

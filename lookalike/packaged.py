@@ -67,3 +67,16 @@ def product_embedder_head() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("models/product-embedder/head.pt is missing: run `make train-embedder`")
+
+
+def product_tuned_tail() -> Path:
+    """lookalike's fine-tuned MobileNetV2 stages (``models/product-tuned``, see its MODEL_CARD.md);
+    in a wheel it is inside the ``lookalike`` package, like the product head."""
+    here = Path(__file__).resolve().parent
+    for candidate in (
+        here / "models" / "product-tuned" / "tail.pt",
+        here.parent / "models" / "product-tuned" / "tail.pt",
+    ):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError("models/product-tuned/tail.pt is missing: run `make train-embedder`")

@@ -63,6 +63,23 @@ def grocery_samples(grocery_dir: Path, classes: list[str], *, split: str = "trai
     return out
 
 
+def grocery_validation_samples(grocery_dir: Path, classes: list[str]) -> list[Sample]:
+    """The iconic photo and the ``val/`` store photos of each of ``classes``: to choose the epoch of
+    a training run on the same classes (never trained on; the benchmarks score the ``test`` split)."""
+    wanted = set(classes)
+    names = list(read_grocery_classes(grocery_dir))
+    out = [s for s in grocery_samples(grocery_dir, classes) if s.source == "grocery-iconic"]
+    with (grocery_dir / "val.txt").open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rel, fine, _coarse = (part.strip() for part in line.split(","))
+                if names[int(fine)] in wanted:
+                    out.append(
+                        Sample(grocery_dir / rel, f"grocery:{names[int(fine)]}", source="grocery-store")
+                    )
+    return out
+
+
 def clothing_samples(clothing_dir: Path, limit: int | None = None) -> list[Sample]:
     """Clothing photos with a csv row, minus the clothing-screenshots targets; one identity each."""
     targets = clothing_benchmark_targets(clothing_dir)
@@ -86,4 +103,11 @@ def people_samples(people_dir: Path, limit: int | None = None) -> list[Sample]:
     return out[:limit]
 
 
-__all__ = ["PEOPLE_TEST_FIRST", "Sample", "clothing_samples", "grocery_samples", "people_samples"]
+__all__ = [
+    "PEOPLE_TEST_FIRST",
+    "Sample",
+    "clothing_samples",
+    "grocery_samples",
+    "grocery_validation_samples",
+    "people_samples",
+]

@@ -1,0 +1,87 @@
+"""Fine-tuning MobileNetV2's last blocks (``embedder.training.tune``): the frozen prefix's cached
+maps feed the tail, a training step on a tiny real set lowers the loss, only the tuned stages are
+stored, and a stored tail loads offline as the ``product_tuned`` spec with unit vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from embedder import load_embedder
+from embedder.training.backbone import FIRST_TUNED, load_tuned_model, save_tail, split_mobilenet_v2
+from embedder.training.features import extract_features
+from embedder.training.maps import PrefixMaps
+from embedder.training.sources import Sample, grocery_validation_samples
+from embedder.training.tune import TuneConfig, norm_softmax_loss, tune_tail
+from lookalike.settings import EmbedderSettings
+from lookalike.splits import read_grocery_classes, split_grocery_classes
+from tests.images import clothing_photos
+
+
+def test_norm_softmax_loss_prefers_vectors_near_their_proxy() -> None:
+    proxies = torch.nn.functional.normalize(torch.randn(8, 32), dim=1)
+    labels = torch.arange(8).repeat_interleave(3)
+    near = proxies[labels] + 0.05 * torch.randn(24, 32)
+    assert (
+        norm_softmax_loss(near, labels, proxies) < norm_softmax_loss(torch.randn(24, 32), labels, proxies) - 1
+    )
+
+
+def test_validation_photos_are_the_training_classes_val_split(shared_dir: Path) -> None:
+    grocery = shared_dir / "data" / "grocery"
+    train, held = split_grocery_classes(read_grocery_classes(grocery))
+    val = grocery_validation_samples(grocery, train)
+    store = [s for s in val if s.source == "grocery-store"]
+    assert store and all("/val/" in str(s.image) for s in store)
+    assert {s.identity for s in val} <= {f"grocery:{c}" for c in train}
+    assert not {s.identity for s in val} & {f"grocery:{c}" for c in held}
+
+
+def test_an_untouched_tail_is_imagenet_mobilenet_v2(tmp_path: Path) -> None:
+    prefix, tail = split_mobilenet_v2()
+    save_tail(tail, tmp_path / "tail.pt", {"note": "untouched"})
+    blob = torch.load(str(tmp_path / "tail.pt"), weights_only=True)
+    assert all(int(k.split(".")[1]) >= FIRST_TUNED for k in blob["state"])
+    model, meta = load_tuned_model(tmp_path / "tail.pt")
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        ours, reference = model(x), tail.eval()(prefix.eval()(x))
+    assert meta == {"note": "untouched"}
+    assert torch.allclose(ours, reference, atol=2e-2 * float(reference.abs().max()))
+
+
+@pytest.mark.slow
+def test_tuning_lowers_the_loss_and_the_tail_loads_as_the_spec(tmp_path: Path) -> None:
+    prefix, tail = split_mobilenet_v2()
+    maps = PrefixMaps(prefix)
+    photos = clothing_photos(8)
+    samples = [Sample(p, f"clothing:{p.stem}", source="clothing") for p in photos]
+    data = extract_features(samples, maps, 3, batch=8)
+    assert data.features.shape == (24, 96 * 14 * 14) and maps.map_shape == (96, 14, 14)
+
+    result = tune_tail(
+        tail, data, maps.map_shape, TuneConfig(epochs=4, batch_size=24, lr=3e-4), log=lambda _s: None
+    )
+    losses = [row["loss"] for row in result.history]  # one full batch a step
+    assert losses[-1] < losses[0], losses
+    save_tail(tail, tmp_path / "tail.pt", {"note": "tiny"})
+
+    settings = EmbedderSettings(spec=f"product_tuned@{tmp_path / 'tail.pt'}", batch_size=4, runtime="torch")
+    tuned = load_embedder(settings)
+    assert tuned.spec.startswith("product_tuned@tail-") and tuned.dim == 1280
+    images = [Image.open(p).convert("RGB") for p in photos[:2]]
+    vecs = tuned.embed_images(images)
+    assert vecs.shape == (2, 1280) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+    onnx = load_embedder(settings.model_copy(update={"runtime": "onnx"}), export_dir=tmp_path / "onnx")
+    assert onnx.spec == tuned.spec and np.allclose(onnx.embed_images(images), vecs, atol=1e-3)
+    base = load_embedder(EmbedderSettings(batch_size=4, runtime="torch"))
+    assert not np.allclose(base.embed_images(images), vecs, atol=1e-3)
+
+
+def test_a_missing_tail_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="do not exist"):
+        load_embedder(EmbedderSettings(spec=f"product_tuned@{tmp_path / 'none.pt'}", runtime="torch"))
