@@ -1,10 +1,11 @@
 """``RaySource``: catalog ingest as a Ray Data pipeline.
 
-read (one streaming task: ``manifest_source``) -> ``map_batches(IngestWorker)`` on an actor pool
-(each actor loads the detector and embedder once; CPU actors, or GPU actors with
-``ray.gpus_per_worker``) -> the driver applies each prepared batch in manifest order
-(``apply_prepared``: the local runner's decisions, so the same rows and the same index) and
-publishes the index at the end. Ray restarts a killed actor and retries its batch.
+read (one streaming task, a block per ``ray.batch_rows`` rows: ``manifest_source``) ->
+``map_batches(IngestWorker)`` on an actor pool, a block per call (each actor loads the detector
+and embedder once; CPU actors, or GPU actors with ``ray.gpus_per_worker``) -> the driver applies
+each prepared batch in manifest order (``apply_prepared``: the local runner's decisions, so the
+same rows and the same index) and publishes the index at the end. Ray restarts a killed actor
+and retries its batch.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from catalog_ingest.pipeline import RunState, Stages
 from catalog_ingest.prepared import Memo, PreparedBatch, apply_prepared, prepare_rows
 from lookalike.settings import Settings
 from on_ray.cluster import connect, worker_count
-from on_ray.manifest_source import manifest_datasource, unpickle_rows
+from on_ray.manifest_source import manifest_datasource, stream_chunks, unpickle_rows
 from service.runtime import Runtime
 
 
@@ -59,7 +60,7 @@ class IngestWorker:
         self.memo = Memo()
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        prepared = prepare_rows(unpickle_rows(batch["row"]), self.stages, self.fetcher, self.memo)
+        prepared = prepare_rows(unpickle_rows(batch), self.stages, self.fetcher, self.memo)
         return {"prepared": [pickle.dumps(prepared)]}
 
 
@@ -87,6 +88,7 @@ class RaySource:
 
         ray_settings = self.settings.ray
         connect(ray_settings)
+        stream_chunks()
         ray.data.DataContext.get_current().execution_options.preserve_order = True
         dataset = ray.data.read_datasource(
             manifest_datasource(self.manifest, ray_settings.batch_rows),
@@ -95,7 +97,7 @@ class RaySource:
         ).map_batches(
             IngestWorker,
             fn_constructor_args=(self.settings, stages.catalog, str(stages.base)),
-            batch_size=ray_settings.batch_rows,
+            batch_size=1,  # one chunk of ``batch_rows`` rows per call
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=worker_count(ray_settings)),
             num_cpus=ray_settings.cpus_per_worker,

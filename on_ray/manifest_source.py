@@ -1,64 +1,61 @@
-"""A Ray Data source over a manifest read by lookalike's own reader, a block at a time.
+"""A Ray Data source over a manifest read by lookalike's own reader, a chunk of rows at a time.
 
 One read task streams the file (``iter_manifest``): a manifest of millions of rows is never in
 one process's memory, and rows keep their manifest line numbers and parsing rules, so the Ray
 runner rejects exactly the rows the local runner rejects.
+
+Each chunk of rows travels as a block of its own: one Arrow row holding the pickled chunk, with
+Ray Data's block shaping narrowed to one such row (``stream_chunks``). Left to its default, Ray
+Data packs a task's output into blocks of up to 128 MiB: the read task's whole manifest became
+one block, so the actor pool saw one input and ran one actor however many it had ("the operator
+only received 1 input(s)"), and that actor's results reached the driver in one piece at the end
+(a killed actor then redid everything it had done).
 """
 
 from __future__ import annotations
 
-import functools
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from catalog_ingest.manifest import REQUIRED_COLUMNS, RawRow, iter_manifest
+from catalog_ingest.manifest import REQUIRED_COLUMNS, RawRow, chunked, iter_manifest
+
+COLUMN = "rows"
+"""The one column of a chunk's block: the pickled list of its ``RawRow``s."""
 
 
-def row_blocks(
-    path: Path,
-    rows_per_block: int,
-    required: tuple[str, ...] = REQUIRED_COLUMNS,
-    *,
-    part: int = 0,
-    parts: int = 1,
+def chunk_blocks(
+    path: Path, rows_per_chunk: int, required: tuple[str, ...] = REQUIRED_COLUMNS
 ) -> Iterator[Any]:
-    """pyarrow tables of pickled ``RawRow``s, ``rows_per_block`` at a time; with ``parts``, only
-    every ``parts``-th block from the ``part``-th (one read task of several)."""
+    """One-row pyarrow tables, each the pickled list of ``rows_per_chunk`` manifest rows."""
     import pyarrow as pa
 
-    block: list[bytes] = []
-    number = 0
-    for row in iter_manifest(path, required):
-        block.append(pickle.dumps(row) if number % parts == part else b"")
-        if len(block) == rows_per_block:
-            if number % parts == part:
-                yield pa.table({"row": pa.array(block, pa.binary())})
-            block = []
-            number += 1
-    if block and number % parts == part:
-        yield pa.table({"row": pa.array(block, pa.binary())})
+    for chunk in chunked(iter_manifest(path, required), rows_per_chunk):
+        yield pa.table({COLUMN: pa.array([pickle.dumps(list(chunk))], pa.binary())})
 
 
-def unpickle_rows(column: Any) -> list[RawRow]:
-    return [pickle.loads(value) for value in column]
+def unpickle_rows(batch: dict[str, Any]) -> list[RawRow]:
+    """The manifest rows of a ``map_batches`` batch (one chunk, or several)."""
+    return [row for value in batch[COLUMN] for row in pickle.loads(value)]
 
 
-def manifest_datasource(
-    path: Path, rows_per_block: int, required: tuple[str, ...] = REQUIRED_COLUMNS, *, tasks: int = 1
-) -> Any:
-    """A ``ray.data.Datasource`` for ``ray.data.read_datasource`` (built here: Ray is imported lazily).
+def stream_chunks() -> None:
+    """Ray Data blocks of one chunk each in this driver, so every actor gets work and each chunk's
+    result comes back as soon as it is done (see the module doc). Call before building a dataset."""
+    from ray.data import DataContext
 
-    ``tasks`` read tasks each stream the file and keep every ``tasks``-th block: Ray Data sizes an
-    actor pool by the inputs it expects, so one read task feeds one actor however many the pool
-    asks for. Blocks of several tasks arrive in no fixed order (bulk search keys its chunks by
-    their first line; an ingest, applied in manifest order, reads with one task)."""
+    DataContext.get_current().target_max_block_size = 1  # never pack two rows (chunks) together
+
+
+def manifest_datasource(path: Path, rows_per_chunk: int, required: tuple[str, ...] = REQUIRED_COLUMNS) -> Any:
+    """A ``ray.data.Datasource`` for ``ray.data.read_datasource`` (built here: Ray is imported
+    lazily): one read task, its blocks the manifest's chunks in order."""
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
-    def read_part(part: int) -> Iterator[Any]:
-        return row_blocks(path, rows_per_block, required, part=part, parts=tasks)
+    def read() -> Iterator[Any]:
+        return chunk_blocks(path, rows_per_chunk, required)
 
     class ManifestDatasource(Datasource):
         def estimate_inmemory_data_size(self) -> int | None:
@@ -70,6 +67,6 @@ def manifest_datasource(
             metadata = BlockMetadata(
                 num_rows=None, size_bytes=None, exec_stats=None, input_files=(str(path),)
             )
-            return [ReadTask(functools.partial(read_part, part), metadata) for part in range(tasks)]
+            return [ReadTask(read, metadata)]
 
     return ManifestDatasource()

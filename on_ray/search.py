@@ -18,7 +18,7 @@ from catalog_ingest.fetch import Fetcher
 from lookalike.settings import Settings
 from on_ray.cluster import connect, worker_count
 from on_ray.ingest import worker_settings
-from on_ray.manifest_source import manifest_datasource, unpickle_rows
+from on_ray.manifest_source import manifest_datasource, stream_chunks, unpickle_rows
 from service.bulk_search import (
     QUERY_COLUMNS,
     BulkOptions,
@@ -42,7 +42,7 @@ class SearchWorker:
         self.runtime.search.indexes.get(options.catalog)  # load the index before the first chunk
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[bytes]]:
-        rows = unpickle_rows(batch["row"])
+        rows = unpickle_rows(batch)
         if rows and rows[0].number in self.done:
             return {"chunk": []}
         result = search_chunk(rows, self.searcher, self.options, self.fetcher, self.base)
@@ -56,15 +56,16 @@ def ray_chunks(manifest: Path, options: BulkOptions, settings: Settings, base: P
         import ray
 
         connect(settings.ray)
+        stream_chunks()
         workers = worker_count(settings.ray)
-        dataset = ray.data.read_datasource(  # one read task per searcher: see manifest_datasource
-            manifest_datasource(manifest, options.chunk_rows, required=QUERY_COLUMNS, tasks=workers),
-            override_num_blocks=workers,
+        dataset = ray.data.read_datasource(
+            manifest_datasource(manifest, options.chunk_rows, required=QUERY_COLUMNS),
+            override_num_blocks=1,
             ray_remote_args={"num_cpus": 0},
         ).map_batches(
             SearchWorker,
             fn_constructor_args=(settings, options, str(base), frozenset(done)),
-            batch_size=options.chunk_rows,
+            batch_size=1,  # one chunk per call
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=workers),
             num_cpus=settings.ray.cpus_per_worker,

@@ -162,6 +162,7 @@ class BatchSearcher:
                     sha256=digest,
                     draft_long_side=s.draft_long_side,
                     max_aspect_ratio=limits.max_aspect_ratio,
+                    max_full_decode_pixels=s.full_decode_pixels,
                 )
             verdict = s.screen(image, rules, timer) if rules else None
             request.validate(image)

@@ -135,9 +135,11 @@ def query_id(row: RawRow) -> str:
 
 
 def bulk_searcher(search: SearchService, settings: Settings, workers: int) -> BatchSearcher:
-    """The batch searcher of a bulk run: the API's image limits, ``workers`` threads."""
-    limits = settings.api
-    return BatchSearcher(search, ImageLimits(limits.max_upload_bytes, limits.max_pixels), workers=workers)
+    """The batch searcher of a bulk run: the API's image limits (an image POST /v1/search refuses
+    is a reject here too), ``workers`` threads."""
+    api = settings.api
+    limits = ImageLimits(api.max_upload_bytes, api.max_pixels, api.max_aspect_ratio)
+    return BatchSearcher(search, limits, workers=workers)
 
 
 @dataclass

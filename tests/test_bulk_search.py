@@ -72,6 +72,24 @@ def test_every_query_gets_one_row_set_or_one_reject(
     assert not parts_folder(out, None).exists()  # parts are merged away
 
 
+def test_a_query_post_v1_search_would_refuse_for_its_shape_or_size_is_a_reject(
+    api_runtime: Runtime, shop_catalog: ShopCatalog, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (3100, 60)).save(tmp_path / "strip.png")  # longer than 50x its width
+    Image.new("RGB", (4100, 4100)).save(tmp_path / "poster.png")  # over 16 Mpx, and not a JPEG
+    rows = [{"query_id": "strip", "image": "strip.png"}, {"query_id": "poster", "image": "poster.png"}]
+    rows.append({"query_id": "fine", "image": str(shop_catalog.photos[0])})
+    out = tmp_path / "results.parquet"
+    options = BulkOptions(catalog=CATALOG, k=3)
+    summary = run_bulk(chunk_source(api_runtime, write_queries(tmp_path / "q.csv", rows), options), out)
+    assert (summary.searched, summary.rejected) == (1, 2)
+    reasons = {r["query_id"]: r["reason"] for r in pq.read_table(rejects_path_for(out)).to_pylist()}
+    assert "longer than 50 times its width" in reasons["strip"]
+    assert "for PNG images" in reasons["poster"]
+
+
 def test_a_run_that_dies_resumes_from_the_chunks_it_wrote(
     api_runtime: Runtime, queries: Path, tmp_path: Path
 ) -> None:

@@ -168,3 +168,42 @@ def test_a_ray_bulk_search_keeps_exactly_one_row_set_per_query_when_workers_are_
     assert all(len([r for r in table if r["query_row"] == row]) == 3 for row in range(2, QUERIES + 2))
     best = {r["query_id"]: r["item_id"] for r in table if r["rank"] == 0}
     assert best == {f"q{n}": photos[n % PHOTOS].stem for n in range(QUERIES)}
+
+
+def test_a_manifest_reaches_every_actor_of_the_pool_a_chunk_at_a_time(
+    ray_cluster: None, tmp_path: Path
+) -> None:
+    # Ray Data packs a task's output into blocks of up to 128 MiB unless told otherwise: the
+    # whole manifest was one block, so one actor did all the work and answered only at the end.
+    from on_ray.manifest_source import manifest_datasource, stream_chunks
+
+    class ChunkOwner:  # defined here: Ray ships it by value (the test module is not importable there)
+        """Answers which process got a chunk and which rows it held."""
+
+        def __call__(self, batch: dict[str, object]) -> dict[str, list[int]]:
+            from on_ray.manifest_source import unpickle_rows
+
+            time.sleep(0.2)  # long enough that one actor cannot take every chunk alone
+            rows = unpickle_rows(batch)
+            return {"pid": [os.getpid()], "first": [rows[0].number], "rows": [len(rows)]}
+
+    path = tmp_path / "queries.csv"
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image"])
+        writer.writerows([f"photo-{n}.jpg"] for n in range(42))
+    stream_chunks()
+    dataset = ray.data.read_datasource(
+        manifest_datasource(path, 4, required=("image",)),
+        override_num_blocks=1,
+        ray_remote_args={"num_cpus": 0},  # as in the runners: both CPUs go to the actors
+    ).map_batches(
+        ChunkOwner,
+        batch_size=1,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=2),
+        num_cpus=1,
+    )
+    got = [(int(r["pid"]), int(r["first"]), int(r["rows"])) for r in dataset.iter_rows()]
+    assert sorted((first, rows) for _, first, rows in got) == [(n, 4) for n in range(2, 42, 4)] + [(42, 2)]
+    assert len({pid for pid, _, _ in got}) == 2
