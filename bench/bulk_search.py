@@ -40,7 +40,7 @@ from bench.ray_ingest import cpu_model
 from catalog_ingest import ingest_manifest
 from catalog_ingest.datasets.clothing import write_clothing_manifest
 from lookalike.imaging import decode_image
-from lookalike.settings import RaySettings, Settings
+from lookalike.settings import RaySettings, SafetySettings, Settings
 from service.bulk_search import BulkOptions, chunk_source, run_bulk
 from service.runtime import Runtime
 
@@ -61,11 +61,13 @@ def cpu_seconds(process: psutil.Process) -> float:
 class HttpLoop:
     """`lookalike serve` in a child process and one client sending one search after another."""
 
-    def __init__(self, data_dir: Path, catalog: str) -> None:
+    def __init__(self, data_dir: Path, catalog: str, *, safety: bool = True) -> None:
         self.catalog = catalog
         port = free_port()
         # no result cache: a second round must search again, as the bulk side does
         env = {**os.environ, "LOOKALIKE_DATA_DIR": str(data_dir), "LOOKALIKE_CACHE__MAX_BYTES": "0"}
+        if not safety:
+            env["LOOKALIKE_SAFETY__RULES"] = "[]"
         self.started = time.perf_counter()
         self.server = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--log-level", "warning"],
@@ -215,12 +217,21 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="held-back clothing photos as queries")
     parser.add_argument("--screenshots", type=int, default=0, help="generated screenshots as queries instead")
     parser.add_argument("--rounds", type=int, default=2, help="HTTP and bulk runs, alternating")
+    parser.add_argument(
+        "--safety",
+        choices=["on", "off"],
+        default="on",
+        help="the upload safety gate on both sides: on (the default policy, as `lookalike serve` and "
+        "a bulk job run it) or off on both",
+    )
     parser.add_argument("--ray", action="store_true", help="also the Ray runner (a local 2-CPU cluster)")
     parser.add_argument("--out", type=Path, help="write the figures here as JSON too")
     args = parser.parse_args()
     args.clothing_dir = args.clothing_dir.resolve()
     work = Path(tempfile.mkdtemp(prefix="bench-bulk-"))
     settings = Settings(data_dir=work / "data", ray=RaySettings(num_cpus=2))
+    if args.safety == "off":
+        settings = settings.model_copy(update={"safety": SafetySettings(rules=[])})
     manifest = write_clothing_manifest(args.clothing_dir, work / "catalog.csv", limit=args.catalog_images)
     images = args.clothing_dir / "images"
     ingest_manifest(
@@ -246,9 +257,10 @@ def main() -> None:
         "query_kind": "screenshots 1170x2532" if args.screenshots else "clothing photos",
         "catalog_images": args.catalog_images,
         "warm_up_queries": len(warm),
+        "safety_gate": "on both sides (default policy)" if args.safety == "on" else "off on both sides",
     }
     bulk = Bulk(settings, "bench", work, warm_file)
-    server = HttpLoop(settings.data_dir, "bench")
+    server = HttpLoop(settings.data_dir, "bench", safety=args.safety == "on")
     rounds: list[dict[str, Any]] = []
     try:
         result["load_s"] = {"http_server": round(server.wait_ready(warm), 1), "bulk": round(bulk.load_s, 1)}

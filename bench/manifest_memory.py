@@ -8,8 +8,9 @@ clothing photos (every item its own id, title and price; most rows are photos al
 the run is the manifest's bookkeeping, not the models), then runs ``lookalike ingest`` on it in a
 child process and samples the resident memory (RSS) of that process and of every process under
 it (Ray's head processes and model actors included) twice a second. Figures: the peak RSS of the
-largest process and of all together, rows per second, and the RSS at each tenth of the run (a
-streaming ingest holds level; one that keeps rows in memory climbs).
+largest process and of all together, each process's own peak and its RSS at each tenth of the run
+(a streaming ingest holds level; one that keeps rows in memory climbs), whether every process
+stayed under 2 GiB, and how many model actors (``IngestWorker``) did work.
 """
 
 from __future__ import annotations
@@ -84,37 +85,68 @@ def run_ingest(manifest: Path, images: Path, data_dir: Path, runner: str, rows: 
     started = time.perf_counter()
     child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     root = psutil.Process(child.pid)
-    peaks: dict[str, int] = {}
-    total_peak, largest_peak = 0, 0
-    timeline: list[tuple[float, int, int]] = []
+    processes: dict[int, Watched] = {}
+    total_peak = 0
+    timeline: list[tuple[float, dict[int, int]]] = []
     while child.poll() is None:
         sample = tree_rss(root)
-        total = sum(rss for _, rss in sample.values())
-        largest = max((rss for _, rss in sample.values()), default=0)
-        total_peak, largest_peak = max(total_peak, total), max(largest_peak, largest)
-        for name, rss in sample.values():
-            peaks[name] = max(peaks.get(name, 0), rss)
-        timeline.append((time.perf_counter() - started, largest, total))
+        total_peak = max(total_peak, sum(rss for _, rss in sample.values()))
+        for pid, (name, rss) in sample.items():
+            processes.setdefault(pid, Watched()).saw(name, rss)
+        timeline.append((time.perf_counter() - started, {pid: rss for pid, (_, rss) in sample.items()}))
         time.sleep(SAMPLE_S)
     output = child.stdout.read() if child.stdout else ""
     elapsed = time.perf_counter() - started
     if child.returncode != 0:
         raise RuntimeError(f"ingest failed ({child.returncode}):\n{output[-3000:]}")
-    mib = 1024 * 1024
     tenths = (
         [timeline[min(len(timeline) - 1, len(timeline) * t // 10)] for t in range(1, 11)] if timeline else []
     )
+    largest = [max(rss.values(), default=0) for _, rss in tenths]
+    by_pid = sorted(processes.items(), key=lambda item: -item[1].peak)
+    largest_peak = by_pid[0][1].peak if by_pid else 0
     return {
         "runner": runner,
         "rows": rows,
         "elapsed_s": round(elapsed, 1),
         "rows_per_s": round(rows / elapsed, 1),
-        "peak_rss_largest_process_mib": round(largest_peak / mib),
-        "peak_rss_all_processes_mib": round(total_peak / mib),
-        "peak_rss_by_process_mib": {name: round(rss / mib) for name, rss in sorted(peaks.items())},
-        "largest_process_rss_each_tenth_mib": [round(largest / mib) for _, largest, _ in tenths],
+        "peak_rss_largest_process_mib": _mib(largest_peak),
+        "every_process_under_2_gib": largest_peak < 2 * 1024**3,
+        "peak_rss_all_processes_mib": _mib(total_peak),
+        "model_actors": sum(any(WORKER in name for name in w.names) for w in processes.values()),
+        "largest_process_rss_each_tenth_mib": [_mib(rss) for rss in largest],
+        "processes": [  # every process over 100 MiB: its peak and its RSS at each tenth of the run
+            {
+                "pid": pid,
+                "names": sorted(w.names),
+                "peak_rss_mib": _mib(w.peak),
+                "rss_each_tenth_mib": [_mib(rss[pid]) if pid in rss else None for _, rss in tenths],
+            }
+            for pid, w in by_pid
+            if w.peak > 100 * 1024 * 1024
+        ],
         "report_tail": output.strip().splitlines()[-12:],
     }
+
+
+WORKER = "IngestWorker"
+"""In the title of a Ray model actor's process while it runs a call."""
+
+
+class Watched:
+    """One process of the ingest: the names it showed (Ray retitles actors per call), its peak RSS."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.peak = 0
+
+    def saw(self, name: str, rss: int) -> None:
+        self.names.add(name)
+        self.peak = max(self.peak, rss)
+
+
+def _mib(value: int) -> int:
+    return round(value / 1024 / 1024)
 
 
 def main() -> None:
