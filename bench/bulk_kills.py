@@ -128,6 +128,7 @@ def written(parts: Path) -> tuple[int, int]:
 
 
 _seen: set[int] = set()
+_ever: set[int] = set()
 
 
 def searchers() -> list[int]:
@@ -136,6 +137,7 @@ def searchers() -> list[int]:
     for process in psutil.process_iter(["cmdline"]):
         if SEARCHER in " ".join(process.info["cmdline"] or []):
             _seen.add(process.pid)
+            _ever.add(process.pid)
     for pid in list(_seen):
         try:
             if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
@@ -286,6 +288,7 @@ def main() -> None:
         "expected_search_s": round(expected, 1),
         "first_search_s": round((killer.first_search or ended) - killer.started, 1),
         "kills": killer.kills,
+        "searcher_processes_seen": len(_ever),
         "chunks_written_by_s": killer.progress,
         "elapsed_s": round(elapsed, 1),
         "queries_per_s": round(args.queries / elapsed, 2),

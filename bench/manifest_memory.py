@@ -125,9 +125,12 @@ def run_ingest(manifest: Path, images: Path, data_dir: Path, runner: str, rows: 
             for pid, w in by_pid
             if w.peak > 100 * 1024 * 1024
         ],
-        "report_tail": output.strip().splitlines()[-12:],
+        "report": [line for line in output.splitlines() if line.startswith(REPORT_LINES)],
     }
 
+
+REPORT_LINES = ("catalog '", "  loaded:", "  embedded:", "  index:")
+"""The lines of the ingest's report kept in the figures (not the ones naming local paths)."""
 
 WORKER = "IngestWorker"
 """In the title of a Ray model actor's process while it runs a call."""
