@@ -83,7 +83,7 @@ PRECISION_DIR ?= $(DATA_DIR)/bench-precision
 FP32_EMBEDDER := LOOKALIKE_EMBEDDER__ENGINE=onnxruntime LOOKALIKE_EMBEDDER__PRECISION=fp32
 # no upload screening: the naive baseline screens nothing, and a refused benchmark photo stops eval
 NO_SAFETY := LOOKALIKE_SAFETY__RULES='[]'
-# both models pinned to bf16 (auto keeps them in fp32: docs/PRECISION.md); the catalog stays fp32
+# both models pinned to bf16 (auto keeps the detector in fp32: docs/PRECISION.md); the catalog stays fp32
 BF16 := LOOKALIKE_DETECTOR__PRECISION=bf16 LOOKALIKE_EMBEDDER__PRECISION=bf16
 comma := ,
 space := $(empty) $(empty)
@@ -112,6 +112,11 @@ bench-precision: install
 	    --no-progress --out $(PRECISION_DIR)/eval/bf16-$$b || exit 1; \
 	done
 	grep -h -A3 -i 'recall' $(PRECISION_DIR)/eval/*/report.md | head -60
+	# query by query against today's default: flips at @1/@10/@20 and box agreement (docs/PRECISION.md)
+	for b in grocery clothing-screenshots; do for v in auto bf16; do \
+	  $(PY) -m bench.paired_recall $(PRECISION_DIR)/eval/today-$$b $(PRECISION_DIR)/eval/$$v-$$b \
+	    --out $(PRECISION_DIR)/eval/paired-$$v-$$b.json || exit 1; \
+	done; done
 
 # int8 copies of the detector and the embedder, calibrated and checked on training data only.
 QUANT_DS ?= runs/quantize-ds

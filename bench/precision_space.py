@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from bench.paired_recall import sign_test
 from embedder import load_embedder
 from embedder.preprocess import to_array
 from lookalike.cpu_features import this_cpu
@@ -44,11 +45,18 @@ def read_benchmark(
     return catalog, queries[:limit]
 
 
-def recall(
+def hits(
     catalog_vectors: np.ndarray, ids: list[str], queries: np.ndarray, relevant: list[set[str]], k: int
-) -> float:
+) -> np.ndarray:
+    """Per query: is a relevant item in the top ``k``?"""
     top = np.argsort(-(queries @ catalog_vectors.T), axis=1)[:, :k]
-    return float(np.mean([bool({ids[j] for j in row} & rel) for row, rel in zip(top, relevant, strict=True)]))
+    return np.array([bool({ids[j] for j in row} & rel) for row, rel in zip(top, relevant, strict=True)])
+
+
+def flips(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+    """Queries ``other`` lost and gained against ``reference``, with the exact sign test's p."""
+    lost, gained = int((reference & ~other).sum()), int((~reference & other).sum())
+    return {"lost": lost, "gained": gained, "sign_test_p": round(sign_test(lost, gained), 4)}
 
 
 def other_precision(precision: str, export_dir: Path, fp32: Any) -> tuple[Any, str]:
@@ -131,10 +139,17 @@ def main(argv: list[str] | None = None) -> None:
         },
     }
     for k in (1, 10):
+        ref, mixed, both = (
+            hits(c, ids, q, relevant, k) for c, q in ((cat32, q32), (cat32, q_o), (cat_o, q_o))
+        )
         report[f"recall@{k}"] = {
-            "fp32": round(recall(cat32, ids, q32, relevant, k), 4),
-            f"{args.precision} queries, fp32 catalog": round(recall(cat32, ids, q_o, relevant, k), 4),
-            f"{args.precision} both": round(recall(cat_o, ids, q_o, relevant, k), 4),
+            "fp32": round(float(ref.mean()), 4),
+            f"{args.precision} queries, fp32 catalog": round(float(mixed.mean()), 4),
+            f"{args.precision} both": round(float(both.mean()), 4),
+        }
+        report[f"flips@{k}"] = {
+            f"{args.precision} queries, fp32 catalog": flips(ref, mixed),
+            f"{args.precision} both": flips(ref, both),
         }
     print(json.dumps(report, indent=1))
     if args.out is not None:

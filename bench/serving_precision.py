@@ -7,6 +7,9 @@ Starts one server per variant on loopback ports (the same data folder and ONNX e
 so the same int8 copies and the same cached ``auto`` choice), then runs rounds: the naive
 pipeline (eager torch, what a notebook loads), then each server with one client and with 16;
 each ratio compares figures taken within the same round, and the report takes the median round.
+Before the rounds, each server answers the queries one at a time once more: ``c1_stages_ms`` holds
+the medians of the client's time, the service's detect and embed times and what lies outside the
+two models, to show how much of a request the models are.
 
 Variants: ``today`` (both models pinned to ONNX Runtime fp32: the service before OpenVINO),
 ``auto`` (the settings' default: the measured choice per model, what /readyz reports under
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             server.wait_ready()
             asyncio.run(closed_loop(server.url, payloads, 2, 8))  # warm-up
         chosen = {name: runtimes_of(server.url) for name, server in servers.items()}
+        stages = {name: stage_split(server.url, payloads) for name, server in servers.items()}
         for i in range(args.rounds):
             naive_ms = time_naive(naive, payloads)
             naive_p50, naive_rps = float(np.median(naive_ms)), 1000.0 / float(np.mean(naive_ms))
@@ -136,6 +141,7 @@ def main(argv: list[str] | None = None) -> None:
         report["variants"][name] = {
             "env": env,
             "runtimes": chosen[name],
+            "c1_stages_ms": stages[name],
             **med,
             "c16_errors": sum(r[name]["c16_errors"] for r in rounds),
             "c16_model_gflops": round(achieved, 1),
@@ -145,6 +151,34 @@ def main(argv: list[str] | None = None) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     print(json.dumps(report["variants"], indent=1))
+
+
+def stage_split(url: str, payloads: list[bytes]) -> dict[str, float]:
+    """Where one client's request time goes: the medians over the queries, sent one at a time, of
+    the client's wall time, the service's own stage timings (``timings_ms``: detect, embed, total)
+    and what lies outside the two models (client wall - detect - embed: HTTP, upload parsing,
+    decode, search, metadata, the event loop)."""
+    rows: list[dict[str, float]] = []
+    with httpx.Client(timeout=120) as client:
+        for jpeg in payloads:
+            start = time.perf_counter()
+            r = client.post(
+                f"{url}/v1/search", files={"image": ("q.jpg", jpeg, "image/jpeg")}, data={"k": "10"}
+            )
+            wall = (time.perf_counter() - start) * 1000.0
+            r.raise_for_status()
+            t = r.json().get("timings_ms", {})
+            models = float(t.get("detect", 0.0)) + float(t.get("embed", 0.0))
+            rows.append(
+                {
+                    "client": wall,
+                    "service_total": float(t.get("total", 0.0)),
+                    "detect": float(t.get("detect", 0.0)),
+                    "embed": float(t.get("embed", 0.0)),
+                    "outside_models": wall - models,
+                }
+            )
+    return {key: round(statistics.median(row[key] for row in rows), 1) for key in rows[0]}
 
 
 def _ceiling(runtimes: dict[str, str], peaks: dict[str, Any]) -> float:

@@ -15,7 +15,15 @@ from lookalike.triton_client import is_triton_spec
 if TYPE_CHECKING:
     from embedder.torch_embedder import TorchImageEmbedder
 
-__all__ = ["Embedder", "TextEmbedder", "load_embedder", "load_model"]
+__all__ = [
+    "Embedder",
+    "TextEmbedder",
+    "catalog_settings",
+    "load_embedder",
+    "load_model",
+    "precisions",
+    "runtime_request",
+]
 
 
 def load_embedder(
@@ -37,6 +45,31 @@ def load_embedder(
 
         embedder = AdaptedEmbedder(embedder, load_adapter(settings.adapter))
     return embedder
+
+
+def catalog_settings(settings: EmbedderSettings) -> EmbedderSettings:
+    """The settings catalog photos are embedded with when queries run in bf16: the same model in
+    fp32. bf16 queries search an fp32 catalog within 0.005 of fp32's recall, while bf16 on both
+    sides lost grocery recall@10 0.008 (docs/PRECISION.md), so a catalog is always embedded in
+    fp32; int8 is a vector space of its own, so both sides run it."""
+    if settings.precision == "int8":
+        return settings
+    return settings.model_copy(update={"precision": "fp32"})
+
+
+def precisions(embedder: object) -> set[str]:
+    """The precisions the models under ``embedder``'s wrappers (batching, flip averaging, colour,
+    adapter, concatenation) run in; empty for models with no runtime choice (torch, Triton)."""
+    choice = getattr(embedder, "runtime_choice", None)
+    if choice is not None:
+        return {str(choice.precision)}
+    found: set[str] = set()
+    for part in getattr(embedder, "parts", None) or []:
+        found |= precisions(part)
+    wrapped = getattr(embedder, "inner", None) or getattr(embedder, "base", None)
+    if wrapped is not None:
+        found |= precisions(wrapped)
+    return found
 
 
 def load_model(
@@ -130,7 +163,7 @@ def load_model(
             image_size=settings.image_size,
             threads=settings.threads,
             execution=execution,
-            runtime=_runtime_request(settings, export_dir),
+            runtime=runtime_request(settings, export_dir),
             **common,
         )
     raise ValueError(f"unknown embedder spec {settings.spec!r}")
@@ -157,18 +190,18 @@ def _maybe_onnx(
         threads=settings.threads,
         spec=embedder.spec,
         execution=execution,
-        runtime=_runtime_request(settings, export_dir),
+        runtime=runtime_request(settings, export_dir),
     )
 
 
-def _runtime_request(settings: EmbedderSettings, export_dir: Path | None) -> RuntimeRequest:
+def runtime_request(settings: EmbedderSettings, export_dir: Path | None) -> RuntimeRequest:
     """The engine and precision settings ask for; ``auto`` never picks int8 for the embedder, whose
-    int8 vectors are another vector space (an index built in fp32 would not be served), nor bf16,
-    which cost grocery recall@10 with catalog and queries both in bf16 (pin it to use it)."""
+    int8 vectors are another vector space (an index built in fp32 would not be served). It may pick
+    bf16 where the CPU has it: bf16 queries keep recall on an fp32 catalog, and catalogs are always
+    embedded in fp32 (``catalog_settings``)."""
     return RuntimeRequest(
         settings.engine,
         settings.precision,
         export_dir or default_export_dir(),
         auto_int8=False,
-        auto_bf16=False,
     )

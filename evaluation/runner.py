@@ -225,15 +225,18 @@ def prepare_catalog(
 
 
 def embedder_fingerprint(runtime: Runtime) -> str:
-    """Hash of the embedder's vector for a fixed synthetic image (rounded to 1e-3).
+    """Hash of the catalog embedder's vector for a fixed synthetic image (rounded to 1e-3).
 
     The cache key names the embedder by its spec; this catches a changed model or
     preprocessing behind an unchanged spec, which would otherwise reuse stale catalog vectors.
+    It is the embedder the ingest uses (fp32 when queries run bf16: ``embedder.catalog_settings``),
+    so queries in bf16 search the catalog fp32 queries search.
     """
     y, x = np.mgrid[0:96, 0:128].astype(np.float32)
     pattern = np.stack([x * 2.0, y * 2.6, (x + y) % 64 * 4.0], axis=-1)
     probe = Image.fromarray(pattern.clip(0, 255).astype(np.uint8), "RGB")
-    vector = runtime.embedder.embed_images([probe])[0]
+    catalog_embedder = runtime.models.catalog_embedder(runtime.settings.embedder)  # opens no store
+    vector = catalog_embedder.embed_images([probe])[0]
     return hashlib.sha256(np.round(vector, 3).astype(np.float32).tobytes()).hexdigest()[:16]
 
 

@@ -10,12 +10,13 @@ many searches ask, least recently used out beyond ``residency.max_models``, a wa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
 
 from detector import Detector, load_detector
-from embedder import Embedder, load_embedder
+from embedder import Embedder, catalog_settings, load_embedder, precisions
 from index.residency import Residency
 from lookalike.execution import ExecutionPolicy
 from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
@@ -45,6 +46,8 @@ class ModelRouter:
         self.execution = execution
         self._default_detector = default_detector
         self._default_embedder = default_embedder
+        self._catalog_embedders: dict[str, Embedder] = {}
+        self._catalog_lock = threading.Lock()
         r = settings.residency
         # Budget in models, not bytes: each model counts 1 (the server's own are outside it).
         self.pool: Residency[Detector | Embedder] = Residency(
@@ -72,6 +75,23 @@ class ModelRouter:
 
     def embedder_for(self, catalog: str) -> Embedder:
         return self.embedder(self.embedder_settings(catalog))
+
+    def catalog_embedder(self, settings: EmbedderSettings) -> Embedder:
+        """What catalog photos are embedded with: the query embedder, unless it runs bf16; then the
+        same model in fp32 (``embedder.catalog_settings``: bf16 on both sides costs recall, bf16
+        queries on an fp32 catalog do not). Loaded once, on the first ingest."""
+        query = self.embedder(settings)
+        if "bf16" not in precisions(query):
+            return query
+        fp32 = catalog_settings(settings)
+        key = fp32.model_dump_json()
+        with self._catalog_lock:  # an ingest waits for the load, however long: no residency timeout
+            loaded = self._catalog_embedders.get(key)
+            if loaded is None:
+                loaded = self._catalog_embedders[key] = load_embedder(
+                    fp32, self.settings.onnx_dir, execution=self.execution
+                )
+        return loaded
 
     def detector(self, settings: DetectorSettings) -> Detector:
         if settings == self.settings.detector:

@@ -255,7 +255,7 @@ class Runtime:
                 store=self.store,
                 index_store=self.index_store,
                 detector=self.catalog_detector,
-                embedder=lambda: self.embedder,
+                embedder=lambda: self.models.catalog_embedder(self.settings.embedder),
                 screen=self.photo_screen(),
             )
         embedder_settings = self.models.embedder_settings(catalog)
@@ -264,7 +264,7 @@ class Runtime:
             store=self.store,
             index_store=self.index_store,
             detector=self.catalog_detector,
-            embedder=lambda: self.models.embedder(embedder_settings),
+            embedder=lambda: self.models.catalog_embedder(embedder_settings),
             screen=self.photo_screen(),
         )
 

@@ -1,0 +1,102 @@
+"""Catalogs are embedded in fp32 whatever precision queries run in (int8 aside: a space of its own):
+bf16 queries keep recall on an fp32 catalog, bf16 on both sides does not (docs/PRECISION.md). So
+``auto`` may run the embedder's queries in bf16 where the CPU has it, and an index ingested before
+or after stays the one served. The detector stays fp32 under ``auto``: its bf16 boxes cost recall."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catalog_ingest import ingest_manifest
+from detector import runtime_request as detector_request
+from embedder import catalog_settings, load_embedder, precisions
+from embedder import runtime_request as embedder_request
+from lookalike import onnx_sessions
+from lookalike.cpu_features import parse_cpuinfo, this_cpu
+from lookalike.imaging import decode_image
+from lookalike.model_runtime import auto_candidates
+from lookalike.packaged import garment_yolo_onnx
+from lookalike.settings import DetectorSettings, EmbedderSettings
+from service.search import SearchRequest
+from tests.conftest import CPU_EMBEDDER, RuntimeFactory
+from tests.images import clothing_photos
+from tests.test_model_runtime import EPYC_AVX2, XEON_BF16
+
+
+def test_the_catalog_side_runs_fp32_unless_the_space_is_int8() -> None:
+    for precision in ("auto", "bf16", "fp32"):
+        settings = EmbedderSettings(engine="openvino", precision=precision)
+        assert catalog_settings(settings) == settings.model_copy(update={"precision": "fp32"})
+    int8 = EmbedderSettings(precision="int8")
+    assert catalog_settings(int8) == int8  # int8 vectors are another space: both sides int8
+
+
+def test_auto_may_time_bf16_for_the_embedder_only_where_the_cpu_has_it(tmp_path: Path) -> None:
+    model = garment_yolo_onnx()
+    xeon, epyc = parse_cpuinfo(XEON_BF16), parse_cpuinfo(EPYC_AVX2)
+    embedder = embedder_request(EmbedderSettings(), tmp_path)
+    assert not embedder.auto_int8  # int8 vectors are another space
+    on_xeon = auto_candidates(embedder, model, xeon, openvino_installed=True)
+    assert [(c.engine, c.precision) for c in on_xeon] == [("onnxruntime", "fp32"), ("openvino", "bf16")]
+    on_epyc = auto_candidates(embedder, model, epyc, openvino_installed=True)
+    assert [(c.engine, c.precision) for c in on_epyc] == [("onnxruntime", "fp32")]
+    assert "no bf16" in on_epyc[0].reason
+    # the detector keeps fp32 under auto: bf16 boxes cost grocery recall@10 0.008 (docs/PRECISION.md)
+    detector = detector_request(DetectorSettings(), tmp_path)
+    assert not detector.auto_int8 and not detector.auto_bf16
+    assert [c.precision for c in auto_candidates(detector, model, xeon, openvino_installed=True)] == ["fp32"]
+    pinned = detector_request(DetectorSettings(precision="bf16"), tmp_path)
+    assert [c.precision for c in auto_candidates(pinned, model, xeon, openvino_installed=True)] == ["bf16"]
+
+
+def test_an_fp32_embedder_ingests_with_itself(make_runtime: RuntimeFactory) -> None:
+    runtime = make_runtime()
+    assert precisions(runtime.embedder) == {"fp32"}
+    assert runtime.ingest_parts().embedder() is runtime.embedder  # no second model
+
+
+def _manifest(path: Path, photos: list[Path]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["item_id", "image", "category"])
+        w.writerows([p.stem, str(p), "Shirt"] for p in photos)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not this_cpu().native_bf16, reason="this CPU has no bf16 in hardware")
+def test_bf16_queries_search_a_catalog_embedded_in_fp32(
+    make_runtime: RuntimeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bf16 pinned where the CPU has it (the suite hides bf16 from the sessions: shown again here):
+    the ingest embeds with the same model in fp32, the index is the fp32 space's, and bf16 queries
+    find the products in it."""
+    monkeypatch.setattr(onnx_sessions, "this_cpu", this_cpu)
+    runtime = make_runtime(embedder=CPU_EMBEDDER.model_copy(update={"precision": "bf16"}))
+    catalog_embedder = runtime.ingest_parts().embedder()
+    assert precisions(runtime.embedder) == {"bf16"} and precisions(catalog_embedder) == {"fp32"}
+    assert catalog_embedder.spec == runtime.embedder.spec  # one vector space: the index is served
+
+    photos = clothing_photos(12, start=200)
+    report = ingest_manifest(
+        runtime.ingest_parts(), _manifest(tmp_path / "items.csv", photos), "shop", progress=False
+    )
+    assert report.published
+    fp32: Any = load_embedder(CPU_EMBEDDER.model_copy(update={"engine": "onnxruntime", "precision": "fp32"}))
+    images = [Image.open(p).convert("RGB") for p in photos[:3]]
+    assert np.allclose(catalog_embedder.embed_images(images), fp32.embed_images(images), atol=1e-4)
+
+    for photo in photos[:4]:
+        with Image.open(photo) as img:
+            query = img.convert("RGB").rotate(6, expand=True)
+        query.save(tmp_path / "q.jpg", quality=85)
+        result = runtime.search.search(
+            decode_image((tmp_path / "q.jpg").read_bytes()), SearchRequest(catalog="shop", k=5)
+        )
+        assert result.regions[0].matches[0].item.item_id == photo.stem
