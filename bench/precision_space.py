@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     q32, q_o = fp32.embed_images(query_images), other(query_images)
     cos = (q32 * q_o).sum(1)
     report: dict[str, Any] = {
-        "command": "python -m bench.precision_space " + " ".join(argv or []),
+        "command": "python -m bench.precision_space " + " ".join(sys.argv[1:] if argv is None else argv),
         "cpu": this_cpu().summary(),
         "precision": args.precision,
         "runs_as": how,

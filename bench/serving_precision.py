@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -122,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             server.stop()
     peaks = gemm_peaks_gflops(usable_cores())
     report: dict[str, Any] = {
-        "command": "python -m bench.serving_precision " + " ".join(argv or []),
+        "command": "python -m bench.serving_precision " + " ".join(sys.argv[1:] if argv is None else argv),
         "cpu": this_cpu().summary(),
         "cores": usable_cores(),
         "queries": len(payloads),
