@@ -85,3 +85,18 @@ def test_tuning_lowers_the_loss_and_the_tail_loads_as_the_spec(tmp_path: Path) -
 def test_a_missing_tail_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="do not exist"):
         load_embedder(EmbedderSettings(spec=f"product_tuned@{tmp_path / 'none.pt'}", runtime="torch"))
+
+
+def test_the_shipped_tail_is_the_product_tuned_spec() -> None:
+    from embedder.product_tuned import build_tuned_embedder, tail_digest
+    from lookalike.packaged import product_tuned_tail
+
+    path = product_tuned_tail()
+    assert path.stat().st_size < 5_000_000
+    _model, meta = load_tuned_model(path)
+    assert meta["best_epoch"] >= 1
+    assert meta["validation"]["val_grocery_r1"] > meta["validation_imagenet"]["val_grocery_r1"]
+    tuned = build_tuned_embedder(image_size=224, batch_size=2, device="cpu")
+    assert tuned.spec == f"product_tuned@tail-{tail_digest(path)}"
+    vecs = tuned.embed_images([Image.open(p).convert("RGB") for p in clothing_photos(2)])
+    assert vecs.shape == (2, 1280) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)

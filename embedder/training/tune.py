@@ -46,7 +46,7 @@ VIEWS = {"grocery-iconic": 24, "grocery-store": 3, "clothing": 2, "people": 2}
 """Cached views per sample, by source (view 0 is the photo itself): the one catalog photo of a grocery
 class gets many, a store photo two screenshot views beside itself, a garment one."""
 
-CLOTHING_TRAINING, CLOTHING_VALIDATION, PEOPLE_TRAINING = 1000, 200, 800
+CLOTHING_TRAINING, CLOTHING_VALIDATION, PEOPLE_TRAINING = 600, 200, 600
 
 
 def norm_softmax_loss(
@@ -66,6 +66,8 @@ class TuneConfig:
     weight_decay: float = 1e-4
     temperature: float = 0.05
     seed: int = 0
+    stop_after: int | None = None
+    """Run only the first N epochs of the ``epochs``-long schedule (a shorter run, same schedule)."""
 
 
 @dataclass
@@ -150,7 +152,7 @@ def tune_tail(
             result.history.append({"epoch": 0, **base})
             log(f"epoch 0 (ImageNet weights): {base}")
         started = time.perf_counter()
-        for epoch in range(1, cfg.epochs + 1):
+        for epoch in range(1, min(cfg.epochs, cfg.stop_after or cfg.epochs) + 1):
             tail.eval()  # frozen batch-norm statistics; gradients still flow
             order = rng.permutation(len(data.features))
             total, t0 = 0.0, time.perf_counter()
@@ -238,6 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=TuneConfig.epochs)
     parser.add_argument("--lr", type=float, default=TuneConfig.lr)
     parser.add_argument("--temperature", type=float, default=TuneConfig.temperature)
+    parser.add_argument("--stop-after", type=int, default=None, help="stop after N epochs of the schedule")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -290,7 +293,13 @@ def main(argv: list[str] | None = None) -> None:
         penalty = 10.0 if row["clothing_views_r1"] < base_clothing - 0.01 else 0.0
         return row["val_grocery_r1"] - penalty
 
-    cfg = TuneConfig(epochs=args.epochs, lr=args.lr, temperature=args.temperature, seed=args.seed)
+    cfg = TuneConfig(
+        epochs=args.epochs,
+        lr=args.lr,
+        temperature=args.temperature,
+        seed=args.seed,
+        stop_after=args.stop_after,
+    )
 
     def checkpoint(t: Tail, epoch: int) -> None:
         save_tail(t, args.out / "checkpoints" / f"epoch-{epoch}.pt", {"epoch": epoch})
