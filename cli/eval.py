@@ -67,6 +67,16 @@ def eval_command(
             ),
         ),
     ] = 600,
+    adapt_shrinkage: Annotated[
+        float,
+        typer.Option(
+            "--adapt-shrinkage",
+            min=0.0,
+            max=0.99,
+            metavar="S",
+            help="With --adapt: the projection's within-item shrinkage (lookalike adapt --shrinkage).",
+        ),
+    ] = 0.1,
     colour: Annotated[
         bool,
         typer.Option("--colour", help="Append colour histograms to the vectors (embedder.colour_histogram)."),
@@ -130,7 +140,13 @@ def eval_command(
             from evaluation.adaptation import adapt_benchmark
 
             bench, settings, fit = adapt_benchmark(
-                bench, settings, adapt, folder, as_references=as_references, max_steps=adapt_steps
+                bench,
+                settings,
+                adapt,
+                folder,
+                as_references=as_references,
+                max_steps=adapt_steps,
+                shrinkage=adapt_shrinkage,
             )
             typer.echo(render_fit(fit.as_dict()))
         run = run_benchmark(bench, settings, limit=limit, progress=not no_progress)

@@ -34,6 +34,7 @@ def adapt_benchmark(
     *,
     as_references: bool = False,
     max_steps: int = 600,
+    shrinkage: float = 0.1,
 ) -> tuple[Benchmark, Settings, FitReport]:
     """The benchmark (with the extra references if asked) and settings that use the new adapter."""
     rows = read_labelled_photos(labelled)
@@ -61,6 +62,7 @@ def adapt_benchmark(
         base_spec=frozen.spec,
         measure_references=as_references,
         max_steps=max_steps,
+        shrinkage=shrinkage,
     )
     path = adapter.save(out / "adapter")
     (out / "adapt-report.json").write_text(json.dumps(report.as_dict(), indent=2) + "\n", encoding="utf-8")

@@ -42,6 +42,7 @@ def adapt_catalog(
     max_steps: int = 600,
     measure_references: bool = False,
     seed: int = 0,
+    shrinkage: float = 0.1,
 ) -> AdaptResult:
     """Fit, save and report an adapter for ``catalog`` from the ``item_id,image`` rows in ``labelled``."""
     settings = runtime.settings
@@ -79,6 +80,7 @@ def adapt_catalog(
         max_steps=max_steps,
         seed=seed,
         measure_references=measure_references,
+        shrinkage=shrinkage,
     )
     adapter.meta.update({"catalog": catalog, "labelled": str(labelled)})
     path = adapter.save(adapters_dir(runtime, catalog))

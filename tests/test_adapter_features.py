@@ -75,3 +75,17 @@ def test_no_head_fits_the_projection_alone_and_still_beats_the_frozen_vectors() 
         assert np.allclose(adapter.head(torch.from_numpy(x)).numpy(), x, atol=1e-5), (
             "the head is the identity"
         )
+
+
+def test_the_projections_shrinkage_is_reported_versioned_and_bounded() -> None:
+    photos, labels, refs, ref_items = _domain_gap(30, 6, 2)
+    low, low_report = fit_adapter(photos, labels, refs, ref_items, base_spec="toy", max_steps=0)
+    high, high_report = fit_adapter(
+        photos, labels, refs, ref_items, base_spec="toy", max_steps=0, shrinkage=0.8
+    )
+    assert low_report.shrinkage == 0.1 and high_report.shrinkage == 0.8
+    assert high.meta["fit"]["shrinkage"] == 0.8
+    assert low.digest != high.digest, "another shrinkage is another projection, so another version"
+    assert high_report.recall["adapter"]["@1"] >= high_report.recall["frozen"]["@1"] + 0.15
+    with pytest.raises(ValueError, match="shrinkage"):
+        fit_adapter(photos, labels, refs, ref_items, base_spec="toy", max_steps=0, shrinkage=1.0)

@@ -149,7 +149,7 @@ def _catalog(tmp_path: Path, n: int) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_adapt_command_fits_reports_and_the_server_refuses_the_old_index(
+def test_adapt_command_fits_reports_and_a_server_refuses_an_index_of_no_or_another_adapter(
     make_runtime: RuntimeFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     manifest, labelled = _catalog(tmp_path, 8)
@@ -167,6 +167,11 @@ def test_adapt_command_fits_reports_and_the_server_refuses_the_old_index(
     adapters = sorted((data_dir / "adapters" / "shop").glob("adapter-*.pt"))
     assert len(adapters) == 1 and adapters[0].with_suffix(".json").is_file()
     assert f"+adapter-{adapters[0].stem.removeprefix('adapter-')}" in result.output
+    result = CliRunner().invoke(
+        app, ["adapt", str(labelled), "--catalog", "shop", "--steps", "0", "--shrinkage", "0.5"]
+    )
+    assert result.exit_code == 0, result.output
+    (other,) = set((data_dir / "adapters" / "shop").glob("adapter-*.pt")) - set(adapters)
 
     # A server with the adapter refuses the index built without it, until the catalog is ingested again.
     adapted = make_runtime(
@@ -179,6 +184,12 @@ def test_adapt_command_fits_reports_and_the_server_refuses_the_old_index(
     assert report.published
     version, live = adapted.indexes.get("shop")
     assert version == report.index_version and live.count == 8
+
+    # Another fit is another adapter: a server with it refuses the index built with the first one.
+    refit = make_runtime(data_dir=data_dir, embedder=CPU_EMBEDDER.model_copy(update={"adapter": other}))
+    assert refit.embedder.spec != adapted.embedder.spec
+    with pytest.raises(IndexVersionError, match="built with"):
+        refit.indexes.get("shop")
 
 
 def test_adapt_names_the_rows_of_unknown_items(
