@@ -91,9 +91,9 @@ def adapt(
 
     Example: lookalike adapt shop-photos.csv --catalog shop --as-references
 
-    Best measured (grocery test recall@1 0.829, @10 0.998; docs/EMBEDDER.md): ingest and fit with
-    embedder.spec = "concat:torchvision:mobilenet_v2,efficientnet_lite2" and
-    embedder.colour_histogram = true, and --steps 0 (the projection alone, no head).
+    Best measured (grocery test recall@1 0.883, @10 0.998; docs/EMBEDDER.md): ingest and fit with
+    embedder.spec = "product_tuned" and embedder.colour_histogram = true, and --steps 0 (the
+    projection alone, no head).
     """
     from lookalike.settings import load_settings
     from service.adaptation import adapt_catalog
