@@ -109,9 +109,9 @@ def load_detector(
 def runtime_request(settings: DetectorSettings, export_dir: Path | None) -> RuntimeRequest:
     """The engine and precision settings ask for; ``auto`` picks neither int8 nor bf16 for the
     detector (pinned, both run). With the int8 square copy (adopted by box F1) grocery photos gave
-    other regions (1.65 -> 1.68 per query) and item recall@10 fell 0.012; with bf16 (embedder
-    fp32) 3.7% of the boxes moved (IoU < 0.9) and recall@10 fell 0.008 on 600 grocery queries,
-    8 lost and 3 gained (docs/PRECISION.md)."""
+    other regions and item recall@10 fell 0.012. bf16 kept grocery recall on the whole test split
+    with garment-yolo v3 (+0.001 at @10) but v4 sits at the edge (@10 -0.0048) and lost
+    clothing-screenshots region recall@1 0.010 (docs/PRECISION.md)."""
     return RuntimeRequest(
         settings.engine,
         settings.precision,
