@@ -74,7 +74,12 @@ class OpenVinoSession:
         self.choice = RuntimeChoice("openvino", precision, Path(model), "direct")  # type: ignore[arg-type]
         wide = self.execution.threads_per_run(threads)
         self.wide = self._compile(Path(model), wide, cache_dir)
-        self.narrow = self._compile(Path(model), 1, cache_dir) if wide > 1 else self.wide
+        # Narrow runs happen side by side (requests in flight at once): one stream of one thread
+        # would queue them all on one core, so the narrow model gets one single-thread stream
+        # per core (embedder bf16, two callers on 2 cores: 84.5 against 56.9 runs/s).
+        self.narrow = (
+            self._compile(Path(model), 1, cache_dir, streams=self.execution.cores) if wide > 1 else self.wide
+        )
         self._inputs = [
             InputInfo(port.any_name, _dims(port.get_partial_shape())) for port in self.wide.inputs
         ]
@@ -82,10 +87,11 @@ class OpenVinoSession:
         self._meta = ModelMeta(onnx_metadata(meta_path) if meta_path.suffix == ".onnx" else {})
         self._local = threading.local()
 
-    def _compile(self, model: Path, threads: int, cache_dir: Path | None) -> Any:
+    def _compile(self, model: Path, threads: int, cache_dir: Path | None, *, streams: int = 1) -> Any:
+        """``threads`` per run; ``streams`` runs at once (OpenVINO's thread total is their product)."""
         config: dict[str, Any] = {
-            "INFERENCE_NUM_THREADS": threads,
-            "NUM_STREAMS": 1,
+            "INFERENCE_NUM_THREADS": threads * streams,
+            "NUM_STREAMS": streams,
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_PRECISION_HINT": PRECISION_HINTS[self.precision],
             "ENABLE_HYPER_THREADING": False,

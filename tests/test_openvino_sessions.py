@@ -41,6 +41,16 @@ def test_outputs_match_onnx_runtime_in_fp32() -> None:
     assert np.allclose(got, expected, atol=2e-3, rtol=1e-3)
 
 
+def test_narrow_runs_of_concurrent_requests_each_get_a_core() -> None:
+    """Narrow runs are the ones made while other requests are in flight: one stream would queue
+    them all on one core, so the narrow model has a single-thread stream per core."""
+    session = OpenVinoSession(garment_yolo_onnx(), threads=2, execution=ExecutionPolicy(cores=2))
+    assert int(session.narrow.get_property("NUM_STREAMS")) == 2
+    assert int(session.narrow.get_property("INFERENCE_NUM_THREADS")) == 2
+    assert int(session.wide.get_property("NUM_STREAMS")) == 1
+    assert int(session.wide.get_property("INFERENCE_NUM_THREADS")) == 2
+
+
 class FakeCompiled:
     """Records which compiled model a run used (only the routing is under test here)."""
 
