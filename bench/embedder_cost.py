@@ -1,7 +1,10 @@
 """Embedding cost per crop of several embedder specs, in one run, against the first (the baseline).
 
-    python -m bench.embedder_cost --specs torchvision:mobilenet_v2,product_tuned \\
+    python -m bench.embedder_cost --specs torchvision:mobilenet_v2,product_tuned,product_tuned+colour \\
         --out bench/results/embedder-cost.json
+
+A spec ending in ``+colour`` runs with ``embedder.colour_histogram = true`` (the grocery adapt
+recipe's vectors).
 
 Each spec is loaded the way a server loads it (``load_embedder``, the settings' engine and precision,
 ONNX export cached under a temporary folder), then the same crops (grocery store photos from the
@@ -37,6 +40,12 @@ def crops(shared: Path, n: int) -> list[Image.Image]:
     return out
 
 
+def settings_for(spec: str, batch: int) -> EmbedderSettings:
+    """``SPEC`` or ``SPEC+colour`` (the same network with the HSV colour histograms appended)."""
+    colour = spec.endswith("+colour")
+    return EmbedderSettings(spec=spec.removesuffix("+colour"), batch_size=batch, colour_histogram=colour)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         embedders = {}
         for spec in specs:
-            embedders[spec] = load_embedder(EmbedderSettings(spec=spec, batch_size=args.batch), Path(tmp))
+            embedders[spec] = load_embedder(settings_for(spec, args.batch), Path(tmp))
             embedders[spec].embed_images(images[:2])  # warm-up
             names[spec] = embedders[spec].spec
         for _ in range(args.rounds):
