@@ -141,6 +141,9 @@ def main() -> None:
         }
         for name, by in p50.items()
     }
+    if args.baseline_env is None:  # the report names the weights as the command line did, no machine path
+        shown = args.data_dir / "baseline-detector" / "best.onnx"
+        baseline = {**baseline, "LOOKALIKE_DETECTOR__SPEC": f"yolo:{shown}"}
     report = {"cpu": cpu_model(), "baseline_env": baseline, "sets": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=1) + "\n")
