@@ -17,55 +17,33 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from embedder.training.features import FeatureSet, extract_features
+from embedder.training.features import (
+    cached_features,
+    cached_training_features,
+    extract_features,
+)
 from embedder.training.head import save_head
-from embedder.training.sources import Sample, clothing_samples, grocery_samples, people_samples
+from embedder.training.sources import Sample, grocery_samples, training_split
 from embedder.training.train import TrainConfig, recall_at_1, train_head
-from lookalike.splits import read_grocery_classes, split_grocery_classes
 
 VIEWS = {"grocery-iconic": 12, "grocery-store": 1, "clothing": 2, "people": 2}
 """Views cached per sample, by source: the one catalog photo of a grocery class gets many, so the
 head sees it on many backgrounds; a store photo is already another photo of its product (itself
 only); one augmented view beside the original for a clothing photo or a worn garment."""
 
-CLOTHING_VALIDATION = 200
-"""Clothing photos (the last ones in id order) kept out of training to watch the same-photo case."""
-
-CLOTHING_TRAINING = 600
-PEOPLE_TRAINING = 600
-"""Clothing photos and worn garments trained on (the first ones): the backbone cost of every view
-is the whole budget on two shared cores (3-18 views/s measured), so the instance-level sources are
-a regulariser beside the grocery classes, not the bulk."""
-
 
 def training_samples(
     shared: Path, *, limit: int | None = None
 ) -> tuple[dict[str, list[Sample]], list[Sample], list[Sample]]:
     """(training samples by source, held-out grocery samples, clothing validation samples)."""
-    grocery_dir = shared / "data" / "grocery"
-    train_classes, held_out = split_grocery_classes(read_grocery_classes(grocery_dir))
-    clothing = clothing_samples(shared / "data" / "clothing")
-    train = {
-        "grocery": grocery_samples(grocery_dir, train_classes)[:limit],
-        "clothing": clothing[:CLOTHING_TRAINING][:limit],
-        "people": people_samples(shared / "data" / "people", min(limit or PEOPLE_TRAINING, PEOPLE_TRAINING)),
-    }
-    return train, grocery_samples(grocery_dir, held_out)[:limit], clothing[-CLOTHING_VALIDATION:][:limit]
-
-
-def cached(path: Path, make: Callable[[], FeatureSet]) -> FeatureSet:
-    """Load ``path`` when a run already computed it, else compute and save it."""
-    if path.is_file():
-        return FeatureSet.load(path)
-    data = make()
-    data.save(path)
-    return data
+    split = training_split(shared, limit)
+    held_out = grocery_samples(split.grocery_dir, split.held_out_classes)[:limit]
+    return split.train, held_out, split.clothing_validation
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,16 +80,12 @@ def main(argv: list[str] | None = None) -> None:
     total = sum(len(v) for v in train_s.values())
     print(f"features: {total} training samples, backbone {backbone.spec}", file=sys.stderr)
     # Validation first, then one cache per source: an interrupted run keeps what it finished.
-    held = cached(args.cache / f"held-{tag}.npz", lambda: extract_features(held_s, backbone, 1))
-    cloth = cached(args.cache / f"clothing-val-{tag}.npz", lambda: extract_features(cloth_s, backbone, 2))
-    parts: list[FeatureSet] = []
-    for name, part in train_s.items():
-
-        def make(part: list[Sample] = part) -> FeatureSet:
-            return extract_features(part, backbone, views, progress=report)
-
-        parts.append(cached(args.cache / f"train-{name}-{tag}.npz", make))
-    train = FeatureSet.concat(parts)
+    held = cached_features(args.cache / f"held-{tag}.npz", lambda: extract_features(held_s, backbone, 1))
+    cloth_file = args.cache / f"clothing-val-{tag}.npz"
+    cloth = cached_features(cloth_file, lambda: extract_features(cloth_s, backbone, 2))
+    train = cached_training_features(
+        args.cache, tag, train_s, lambda part: extract_features(part, backbone, views, progress=report)
+    )
     features_s = time.perf_counter() - started
     print(f"\nfeatures ready in {features_s:.0f} s: {len(train.features)} training views", file=sys.stderr)
 

@@ -91,6 +91,30 @@ class FeatureSet:
         )
 
 
+def cached_features(path: Path, make: Callable[[], FeatureSet]) -> FeatureSet:
+    """Load ``path`` when a run already computed it, else compute and save it (an interrupted
+    training run keeps every set it finished)."""
+    if path.is_file():
+        return FeatureSet.load(path)
+    data = make()
+    data.save(path)
+    return data
+
+
+def cached_training_features(
+    cache: Path, tag: str, train: dict[str, list[Sample]], extract: Callable[[list[Sample]], FeatureSet]
+) -> FeatureSet:
+    """The training views of every source, one cache file per source, concatenated."""
+    parts = []
+    for name, part in train.items():
+
+        def make(part: list[Sample] = part) -> FeatureSet:
+            return extract(part)
+
+        parts.append(cached_features(cache / f"train-{name}-{tag}.npz", make))
+    return FeatureSet.concat(parts)
+
+
 def load_sample(sample: Sample) -> Image.Image:
     """The sample's photo in RGB, cropped to its box if it has one."""
     with Image.open(sample.image) as img:

@@ -32,21 +32,17 @@ import torch
 from torch import nn
 
 from embedder.training.backbone import Tail, save_tail, split_mobilenet_v2
-from embedder.training.features import FeatureSet, extract_features
-from embedder.training.sources import (
-    Sample,
-    clothing_samples,
-    grocery_samples,
-    grocery_validation_samples,
-    people_samples,
+from embedder.training.features import (
+    FeatureSet,
+    cached_features,
+    cached_training_features,
+    extract_features,
 )
-from lookalike.splits import read_grocery_classes, split_grocery_classes
+from embedder.training.sources import Sample, grocery_samples, grocery_validation_samples, training_split
 
 VIEWS = {"grocery-iconic": 24, "grocery-store": 3, "clothing": 2, "people": 2}
 """Cached views per sample, by source (view 0 is the photo itself): the one catalog photo of a grocery
 class gets many, a store photo two screenshot views beside itself, a garment one."""
-
-CLOTHING_TRAINING, CLOTHING_VALIDATION, PEOPLE_TRAINING = 600, 200, 600
 
 
 def norm_softmax_loss(
@@ -198,28 +194,13 @@ def training_samples(
 ) -> tuple[dict[str, list[Sample]], list[Sample], list[Sample], list[Sample]]:
     """(training samples by source, training classes' val/ samples, held-out classes' train/ samples,
     clothing validation samples)."""
-    grocery_dir = shared / "data" / "grocery"
-    train_classes, held_out = split_grocery_classes(read_grocery_classes(grocery_dir))
-    clothing = clothing_samples(shared / "data" / "clothing")
-    train = {
-        "grocery": grocery_samples(grocery_dir, train_classes)[:limit],
-        "clothing": clothing[:CLOTHING_TRAINING][:limit],
-        "people": people_samples(shared / "data" / "people", min(limit or PEOPLE_TRAINING, PEOPLE_TRAINING)),
-    }
+    split = training_split(shared, limit)
     return (
-        train,
-        grocery_validation_samples(grocery_dir, train_classes)[:limit],
-        grocery_samples(grocery_dir, held_out)[:limit],
-        clothing[-CLOTHING_VALIDATION:][:limit],
+        split.train,
+        grocery_validation_samples(split.grocery_dir, split.train_classes)[:limit],
+        grocery_samples(split.grocery_dir, split.held_out_classes)[:limit],
+        split.clothing_validation,
     )
-
-
-def cached(path: Path, make: Callable[[], FeatureSet]) -> FeatureSet:
-    if path.is_file():
-        return FeatureSet.load(path)
-    data = make()
-    data.save(path)
-    return data
 
 
 def catalog_recall(vectors: np.ndarray, data: FeatureSet) -> float:
@@ -259,17 +240,13 @@ def main(argv: list[str] | None = None) -> None:
         return VIEWS[sample.source]
 
     print(f"maps: {sum(len(v) for v in train_s.values())} training samples", file=sys.stderr)
-    val = cached(args.cache / f"val-{tag}.npz", lambda: extract_features(val_s, maps, 1))
-    held = cached(args.cache / f"held-{tag}.npz", lambda: extract_features(held_s, maps, 1))
-    cloth = cached(args.cache / f"clothing-val-{tag}.npz", lambda: extract_features(cloth_s, maps, 2))
-    parts: list[FeatureSet] = []
-    for name, part in train_s.items():
-
-        def make(part: list[Sample] = part) -> FeatureSet:
-            return extract_features(part, maps, views, progress=report)
-
-        parts.append(cached(args.cache / f"train-{name}-{tag}.npz", make))
-    train = FeatureSet.concat(parts)
+    val = cached_features(args.cache / f"val-{tag}.npz", lambda: extract_features(val_s, maps, 1))
+    held = cached_features(args.cache / f"held-{tag}.npz", lambda: extract_features(held_s, maps, 1))
+    cloth_file = args.cache / f"clothing-val-{tag}.npz"
+    cloth = cached_features(cloth_file, lambda: extract_features(cloth_s, maps, 2))
+    train = cached_training_features(
+        args.cache, tag, train_s, lambda part: extract_features(part, maps, views, progress=report)
+    )
     maps_s = time.perf_counter() - started
     print(f"\nmaps ready in {maps_s:.0f} s: {len(train.features)} training views", file=sys.stderr)
 
