@@ -18,6 +18,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 KS = (1, 10, 20)
 
 
@@ -38,6 +40,12 @@ def sign_test(lost: int, gained: int) -> float:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(lost, gained) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def flips(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
+    """Queries ``other`` lost and gained against ``reference`` (hit arrays), with the sign test's p."""
+    lost, gained = int((reference & ~other).sum()), int((~reference & other).sum())
+    return {"lost": lost, "gained": gained, "sign_test_p": round(sign_test(lost, gained), 4)}
 
 
 def iou(a: list[float], b: list[float]) -> float:
@@ -70,18 +78,11 @@ def compare(a: dict[str, dict[str, Any]], b: dict[str, dict[str, Any]]) -> dict[
         raise SystemExit("the two runs share no query")
     out: dict[str, Any] = {"queries": len(common)}
     for k in KS:
-        lost = sum(hit(a[q], k) and not hit(b[q], k) for q in common)
-        gained = sum(not hit(a[q], k) and hit(b[q], k) for q in common)
-        ra = sum(hit(a[q], k) for q in common) / len(common)
-        rb = sum(hit(b[q], k) for q in common) / len(common)
-        out[f"recall@{k}"] = {
-            "first": round(ra, 4),
-            "second": round(rb, 4),
-            "delta": round(rb - ra, 4),
-            "lost": lost,
-            "gained": gained,
-            "sign_test_p": round(sign_test(lost, gained), 4),
-        }
+        ha = np.array([hit(a[q], k) for q in common])
+        hb = np.array([hit(b[q], k) for q in common])
+        ra, rb = float(ha.mean()), float(hb.mean())
+        out[f"recall@{k}"] = {"first": round(ra, 4), "second": round(rb, 4), "delta": round(rb - ra, 4)}
+        out[f"recall@{k}"] |= flips(ha, hb)
     same_count = 0
     ious: list[float] = []
     same_top1 = sum(a[q]["ranking"][:1] == b[q]["ranking"][:1] for q in common)

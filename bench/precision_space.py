@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.paired_recall import sign_test
+from bench.paired_recall import flips
 from embedder import load_embedder
 from embedder.preprocess import to_array
 from lookalike.cpu_features import this_cpu
@@ -52,12 +52,6 @@ def hits(
     """Per query: is a relevant item in the top ``k``?"""
     top = np.argsort(-(queries @ catalog_vectors.T), axis=1)[:, :k]
     return np.array([bool({ids[j] for j in row} & rel) for row, rel in zip(top, relevant, strict=True)])
-
-
-def flips(reference: np.ndarray, other: np.ndarray) -> dict[str, Any]:
-    """Queries ``other`` lost and gained against ``reference``, with the exact sign test's p."""
-    lost, gained = int((reference & ~other).sum()), int((~reference & other).sum())
-    return {"lost": lost, "gained": gained, "sign_test_p": round(sign_test(lost, gained), 4)}
 
 
 def other_precision(precision: str, export_dir: Path, fp32: Any) -> tuple[Any, str]:
