@@ -284,9 +284,11 @@ def test_page_weight_before_catalog_photos_is_under_300_kb_and_all_of_it_is_loca
 
 
 RUNS = 5
+PAINT_BUDGET_MS = 50.0
+"""Three frames at 60 Hz: what the page may add over a fast API answer."""
 
 
-def test_first_result_is_shown_within_1_5x_the_apis_own_latency(
+def test_first_result_is_shown_within_1_5x_or_three_frames_of_the_apis_latency(
     page: Page, web_url: str, screenshot: Query
 ) -> None:
     """The page against the API on the same screenshot, with the result cache off.
@@ -323,4 +325,12 @@ def test_first_result_is_shown_within_1_5x_the_apis_own_latency(
         f" {median(server_ms):.0f} ms: ratio {median(ratios):.2f} (median of {RUNS} pairs);"
         f" the API through an HTTP client {median(client_ms):.0f} ms (median of {RUNS})"
     )
-    assert median(ratios) <= 1.5, list(zip(shown_ms, server_ms, strict=True))
+    # What the page adds (upload, reading the answer, the grid, the frame that paints it) is about
+    # fixed: a third of the API's time when it took 340 ms, half of it when a quiet machine
+    # answers in 48 ms. So the bound is 1.5x the API's latency or three 60 Hz frames over it,
+    # whichever is larger: a ratio alone flips with the frame timing once the API is that fast.
+    added = [shown - server for shown, server in zip(shown_ms, server_ms, strict=True)]
+    assert median(added) <= max(0.5 * median(server_ms), PAINT_BUDGET_MS), list(
+        zip(shown_ms, server_ms, strict=True)
+    )
+    assert all(shown >= server for shown, server in zip(shown_ms, server_ms, strict=True))
