@@ -84,6 +84,26 @@ def eval_command(
     flip_average: Annotated[
         bool, typer.Option("--flip-average", help="Average each crop's vector with its mirror image's.")
     ] = False,
+    whole_image_fusion: Annotated[
+        float | None,
+        typer.Option(
+            "--whole-image-fusion",
+            min=0.0,
+            max=10.0,
+            metavar="W",
+            help="Weight of the whole image in each region's scores (search.whole_image_fusion override).",
+        ),
+    ] = None,
+    query_expansion: Annotated[
+        int | None,
+        typer.Option(
+            "--query-expansion",
+            min=0,
+            max=20,
+            metavar="N",
+            help="Alpha query expansion with the N nearest catalog vectors (search.query_expansion).",
+        ),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, metavar="N", help="Only the first N queries.")
     ] = None,
@@ -127,6 +147,10 @@ def eval_command(
             settings = settings.model_copy(
                 update={"embedder": settings.embedder.model_copy(update={"flip_average": True})}
             )
+        asked = {"whole_image_fusion": whole_image_fusion, "query_expansion": query_expansion}
+        search = {name: value for name, value in asked.items() if value is not None}
+        if search:
+            settings = settings.model_copy(update={"search": settings.search.model_copy(update=search)})
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -50,6 +50,7 @@ def build_report(run: EvalRun) -> dict[str, Any]:
             "embedder_settings": s.embedder.model_dump(mode="json"),
             "detector": run.detector_spec,
             "detector_settings": s.detector.model_dump(mode="json"),
+            "search_settings": s.search.model_dump(mode="json"),
             "catalog_detector": s.ingest.catalog_detector,
             "index_factory": s.index.factory,
             "search_k": SEARCH_K,

@@ -368,6 +368,41 @@ class ApiSettings(BaseModel):
     )
 
 
+class SearchSettings(BaseModel):
+    """How a search scores what it finds: each region's matches, optionally with the whole image
+    around the region (docs/EVALUATION.md, "Cheap retrieval wins")."""
+
+    whole_image_fusion: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "Weight w of the whole image in a region's scores: each candidate item of a detected region "
+            "scores (region + w x whole-image similarity) / (1 + w). 0: off (no extra work); > 0 embeds "
+            "the whole image once beside the regions and searches it once, whole_image_depth deep."
+        ),
+    )
+    whole_image_depth: int = Field(
+        default=200,
+        ge=1,
+        le=10_000,
+        description=(
+            "Neighbours of the whole image fetched for fusion; a candidate item outside them scores the "
+            "last one's similarity (a bound: it is no closer to the whole image)."
+        ),
+    )
+    query_expansion: int = Field(
+        default=0,
+        ge=0,
+        le=20,
+        description=(
+            "Alpha query expansion (Radenovic et al.): each region's vector plus its n nearest catalog "
+            "vectors weighted by similarity ** query_expansion_alpha, searched again. 0: off."
+        ),
+    )
+    query_expansion_alpha: float = Field(default=3.0, ge=0.0, le=20.0)
+
+
 class BatchingSettings(BaseModel):
     """Dynamic batching of detector and embedder calls across concurrent requests."""
 
@@ -786,6 +821,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)
     cache: CacheSettings = Field(default_factory=CacheSettings)
+    search: SearchSettings = Field(default_factory=SearchSettings)
     understanding: UnderstandingSettings = Field(default_factory=UnderstandingSettings)
     safety: SafetySettings = Field(default_factory=SafetySettings)
     explain: ExplainSettings = Field(default_factory=ExplainSettings)

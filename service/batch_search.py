@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from index import SearchableIndex
 from lookalike.errors import ClientError
 from lookalike.imaging import decode_image, sha256_hex
 from lookalike.types import DecodedImage, Region, SearchResult, Vectors
@@ -128,14 +129,14 @@ class BatchSearcher:
                 return slots
             models = s.models_for(request.catalog)
             readings = self._detect(todo, request, models)
-            crops = [p.image.crop(r.box) for p in todo for r in p.regions]
+            crops = [s.crops(p.image, request, p.regions) for p in todo]
             started = time.perf_counter()
-            vectors = models.embedder.embed_images(crops)
+            vectors = models.embedder.embed_images([crop for each in crops for crop in each])
             _share(todo, "embed", time.perf_counter() - started)
             at = 0
-            for p, reading in zip(todo, readings, strict=True):
-                p.vectors = vectors[at : at + len(p.regions)]
-                at += len(p.regions)
+            for p, reading, each in zip(todo, readings, crops, strict=True):
+                p.vectors = vectors[at : at + len(each)]
+                at += len(each)
                 p.screen = s._finish_reading(reading, p.timer)
             return slots
 
@@ -214,17 +215,12 @@ class PendingBatch:
         depths = [s.depth(request, w) for w in words]
         started = time.perf_counter()
         visual: list[list[list[tuple[str, float]]]] = [[] for _ in todo]
-        flt = request.index_filter()
-        for depth in sorted(set(depths)):  # one FAISS call per depth: one for a batch without words
-            group = [i for i, d in enumerate(depths) if d == depth and todo[i].regions]
-            if not group:
-                continue
-            vectors = _stack([todo[i].vectors for i in group])
-            hits = iter(index.search(vectors, depth * NEIGHBOUR_OVERSAMPLE, filter=flt))
-            for i in group:
-                visual[i] = [
-                    visual_matches(index, next(hits), depth, request.min_score) for _ in todo[i].regions
-                ]
+        if s.combining.key() is not None:  # fusion / query expansion: their own searches, per image
+            for i, p in enumerate(todo):
+                if p.regions and p.vectors is not None:
+                    visual[i] = s.visual(index, p.vectors, len(p.regions), depths[i], request)
+        else:
+            self._search_grouped(index, todo, depths, visual)
         _share(todo, "search", time.perf_counter() - started)
         ranked = [s._fuse(request, v, w, p.timer) for p, v, w in zip(todo, visual, words, strict=True)]
         started = time.perf_counter()
@@ -242,6 +238,27 @@ class PendingBatch:
                 s.cache.put(p.cache_key[1], result)
             answers[id(p)] = result
         return answers
+
+    def _search_grouped(
+        self,
+        index: SearchableIndex,
+        todo: list[_Prepared],
+        depths: list[int],
+        visual: list[list[list[tuple[str, float]]]],
+    ) -> None:
+        """One FAISS call per depth for every region vector (one for a batch without words)."""
+        request = self.request
+        flt = request.index_filter()
+        for depth in sorted(set(depths)):
+            group = [i for i, d in enumerate(depths) if d == depth and todo[i].regions]
+            if not group:
+                continue
+            vectors = _stack([todo[i].vectors for i in group])
+            hits = iter(index.search(vectors, depth * NEIGHBOUR_OVERSAMPLE, filter=flt))
+            for i in group:
+                visual[i] = [
+                    visual_matches(index, next(hits), depth, request.min_score) for _ in todo[i].regions
+                ]
 
 
 def _stack(parts: Sequence[Vectors | None]) -> Vectors:

@@ -191,6 +191,7 @@ class Runtime:
             safety=self.settings.safety,
             explainer=self.explainer,
             explain=self.settings.explain,
+            search=self.settings.search,
         )
 
     def model_servers(self) -> dict[str, str]:

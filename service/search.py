@@ -26,6 +26,7 @@ from lookalike.settings import (
     ExplainSettings,
     SafetyRule,
     SafetySettings,
+    SearchSettings,
     UnderstandingSettings,
 )
 from lookalike.types import (
@@ -39,9 +40,11 @@ from lookalike.types import (
     RegionResult,
     SearchResult,
     TextLine,
+    Vectors,
 )
 from service.result_cache import ResultCache, cache_key
 from service.text_fusion import TEXT, fuse, telling_words
+from service.whole_image import Combining, expand_queries, fuse_whole_image
 from understanding import (
     OCR_MODES,
     Explainer,
@@ -279,7 +282,9 @@ class SearchService:
         safety: SafetySettings | None = None,
         explainer: Explainer | None = None,
         explain: ExplainSettings | None = None,
+        search: SearchSettings | None = None,
     ) -> None:
+        self.combining = Combining.of(search)
         self.models = models
         self.gate = gate
         self.safety = safety or SafetySettings(rules=[])
@@ -393,6 +398,7 @@ class SearchService:
         if rules and self.gate is not None:
             policy = {"rules": [r.model_dump() for r in rules], "model": self.gate.detector.spec}
         explain = self.explain_key() if request.explain else None
+        combining = self.combining.key()
         key = cache_key(
             digest,
             version,
@@ -402,6 +408,7 @@ class SearchService:
             self.understanding_key(),
             *([policy] if policy else []),
             *([explain] if explain else []),
+            *([combining] if combining else []),
         )
         return version, key
 
@@ -451,18 +458,45 @@ class SearchService:
         regions = self.detect(image, request, timer, models)
         reading = self._read_lines(image, found, regions)
         with timer.stage("embed"):
-            vectors = models.embedder.embed_images([image.crop(r.box) for r in regions])
+            vectors = models.embedder.embed_images(self.crops(image, request, regions))
         screen = self._finish_reading(reading, timer)
         region_words = self._region_words(request, screen.lines, regions, image)
         depth = self.depth(request, region_words)
         with timer.stage("search"):
-            hits = index.search(vectors, depth * NEIGHBOUR_OVERSAMPLE, filter=request.index_filter())
-            visual = [visual_matches(index, row, depth, request.min_score) for row in hits]
+            visual = self.visual(index, vectors, len(regions), depth, request)
         ranked = self._fuse(request, visual, region_words, timer)
         with timer.stage("metadata"):
             rows = self.items.get_items(request.catalog, wanted_items([ranked]))
         seen = Found(regions, ranked, screen, region_words)
         return self.assemble(image, request, version, index, models, seen, rows, timer)
+
+    def crops(self, image: DecodedImage, request: SearchRequest, regions: list[Region]) -> list[Image.Image]:
+        """What the embedder embeds for a search: each region's crop, then the whole image when
+        whole-image fusion is on (one batch: ``Combining.whole_box``)."""
+        whole = self.combining.whole_box(image, request.box is not None, regions)
+        return [image.crop(r.box) for r in regions] + ([image.crop(whole)] if whole is not None else [])
+
+    def visual(
+        self, index: SearchableIndex, vectors: Vectors, regions: int, depth: int, request: SearchRequest
+    ) -> list[list[tuple[str, float]]]:
+        """Each region's (item, score), best first, at most ``depth``: from its own vector (the first
+        ``regions`` rows), query-expanded and fused with the whole image's (a last row) when on."""
+        c, flt = self.combining, request.index_filter()
+        own = vectors[:regions]
+        if c.expansion > 0:
+            own = expand_queries(index, own, c.expansion, c.alpha, flt)
+        hits = index.search(own, depth * NEIGHBOUR_OVERSAMPLE, filter=flt)
+        if len(vectors) == regions:
+            return [visual_matches(index, row, depth, request.min_score) for row in hits]
+        reach = max(c.depth, depth * NEIGHBOUR_OVERSAMPLE)
+        whole = visual_matches(index, index.search(vectors[regions:], reach, filter=flt)[0], reach, None)
+        rows = [visual_matches(index, row, len(row), None) for row in hits]
+        return [
+            [(item, score) for item, score in row if request.min_score is None or score >= request.min_score][
+                :depth
+            ]
+            for row in fuse_whole_image(rows, whole, c.weight)
+        ]
 
     def depth(self, request: SearchRequest, region_words: list[tuple[str, ...]]) -> int:
         """Matches per region fetched before fusion: deeper when words will re-rank them."""
