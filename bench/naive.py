@@ -33,14 +33,14 @@ def notebook_detector(settings: DetectorSettings, weights: str = "pt") -> Detect
     user holding our detector would load; ``"onnx"`` hands ultralytics the ONNX export instead.
     """
     if settings.spec == "garment-yolo" and weights == "pt":
-        from lookalike.packaged import garment_yolo_onnx
+        from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 
         checkpoint = garment_yolo_onnx().with_suffix(".pt")
         confidence = 0.15 if settings.confidence is None else settings.confidence
         return settings.model_copy(
             update={
                 "spec": f"yolo:{checkpoint}",
-                "imgsz": 320,
+                "imgsz": garment_yolo_side(),
                 "confidence": confidence,
                 "runtime": "ultralytics",
             }

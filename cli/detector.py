@@ -356,7 +356,10 @@ def evaluate_people_command(
     except (ValueError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
-    settings = DetectorSettings(spec=f"yolo:{weights}", confidence=confidence, imgsz=320)
+    from lookalike.packaged import onnx_input_side
+
+    side = onnx_input_side(weights) if weights.suffix == ".onnx" else None
+    settings = DetectorSettings(spec=f"yolo:{weights}", confidence=confidence, imgsz=side or 320)
     detector = load_detector(settings)
 
     def searched(found: list[Region], image: DecodedImage) -> list[Region]:

@@ -62,10 +62,10 @@ def load_detector(
         confidence = settings.confidence
         weights: str
         if spec.kind == "garment-yolo":
-            from lookalike.packaged import garment_yolo_onnx
+            from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 
             weights = str(garment_yolo_onnx())
-            imgsz = 320  # the ONNX input is fixed at 320x320
+            imgsz = garment_yolo_side()  # the ONNX input is fixed (MODEL_CARD.md)
             confidence = 0.15 if confidence is None else confidence
         elif spec.kind == "nudenet":
             from lookalike.packaged import nudenet_320n

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -54,6 +55,30 @@ def garment_yolo_onnx() -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError("models/garment-yolo/best.onnx is missing: run `make train-detector`")
+
+
+@functools.cache
+def onnx_input_side(path: Path) -> int | None:
+    """The side of a static square image ONNX input (``1x3xSxS``); None when it is not fixed.
+
+    garment-yolo's input size is whatever its ``best.onnx`` was exported at (320 up to v4, 384
+    from v5): everything that letterboxes for it reads the size here instead of assuming one.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    first = next(i for i in graph.input if i.name not in initializers)
+    dims = [d.dim_value if d.HasField("dim_value") else 0 for d in first.type.tensor_type.shape.dim]
+    return dims[2] if len(dims) == 4 and dims[2] > 0 and dims[2] == dims[3] else None
+
+
+def garment_yolo_side() -> int:
+    """garment-yolo's input side (its ONNX export is static and square)."""
+    side = onnx_input_side(garment_yolo_onnx())
+    if side is None:
+        raise ValueError("models/garment-yolo/best.onnx must have a static square input")
+    return side
 
 
 def product_embedder_head() -> Path:

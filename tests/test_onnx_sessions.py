@@ -15,7 +15,9 @@ import numpy as np
 from lookalike.batching import InFlight
 from lookalike.execution import ExecutionPolicy
 from lookalike.onnx_sessions import AdaptiveSession, open_session
-from lookalike.packaged import garment_yolo_onnx
+from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
+
+SIDE = garment_yolo_side()  # the detector's static input square
 
 
 class Recorder:
@@ -77,7 +79,7 @@ def test_with_other_requests_in_flight_even_a_lone_model_run_stays_narrow() -> N
 
 def test_both_sessions_give_the_same_outputs() -> None:
     session = open_session(garment_yolo_onnx(), threads=2)
-    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, 3, SIDE, SIDE), dtype=np.float32)
     name = session.get_inputs()[0].name
     wide = session.wide.run(None, {name: x})[0]
     narrow = session.narrow.run(None, {name: x})[0]
@@ -103,7 +105,7 @@ def test_after_a_lone_run_the_wide_session_leaves_no_core_spinning() -> None:
     session = open_session(garment_yolo_onnx(), threads=2, execution=ExecutionPolicy(cores=2))
     workers = set(os.listdir("/proc/self/task")) - before  # the sessions' own thread pools
     assert workers, "a two-thread session has a worker thread"
-    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, 3, SIDE, SIDE), dtype=np.float32)
     name = session.get_inputs()[0].name
     session.run(None, {name: x})
     idle_ticks = 0

@@ -15,7 +15,7 @@ from detector import load_detector
 from detector.onnx_yolo import Letterbox, OnnxYoloDetector
 from detector.yolo import YoloDetector
 from lookalike.imaging import decode_image
-from lookalike.packaged import garment_yolo_onnx
+from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 from lookalike.settings import DetectorSettings
 from lookalike.types import DecodedImage, Region
 from tests.images import clothing_photos
@@ -74,13 +74,15 @@ def test_rectangular_inputs_match_ultralytics_predicting_with_the_checkpoint(tmp
     ours = load_detector(minimal, export_dir=tmp_path)
     assert isinstance(ours, OnnxYoloDetector)
     checkpoint = garment_yolo_onnx().with_suffix(".pt")
-    reference = load_detector(DetectorSettings(spec=f"yolo:{checkpoint}", imgsz=320, confidence=0.15))
+    side = garment_yolo_side()
+    reference = load_detector(DetectorSettings(spec=f"yolo:{checkpoint}", imgsz=side, confidence=0.15))
     compared = 0
     for image in screenshots(4):
         compared += assert_same_regions(ours.detect([image])[0], reference.detect([image])[0])
     assert compared >= 4
     exported = sorted(p.name for p in tmp_path.glob("yolo-*.onnx"))
-    assert any("-320x160-" in name for name in exported), exported  # a phone screenshot's shape
+    phone = Letterbox(side, minimal=True).shape(side, round(side * 1170 / 2532))  # 320x160, 384x192
+    assert any(f"-{phone[0]}x{phone[1]}-" in name for name in exported), exported
 
 
 def test_a_margin_of_one_stride_widens_the_rectangle_but_never_past_the_square() -> None:
@@ -88,6 +90,8 @@ def test_a_margin_of_one_stride_widens_the_rectangle_but_never_past_the_square()
     assert Letterbox(320, minimal=True)(portrait)[0].shape[:2] == (320, 160)
     assert Letterbox(320, minimal=True, margin_strides=1)(portrait)[0].shape[:2] == (320, 192)
     assert Letterbox(320, minimal=True, margin_strides=9)(portrait)[0].shape[:2] == (320, 320)
+    assert Letterbox(384, minimal=True)(portrait)[0].shape[:2] == (384, 192)  # 177 px of content
+    assert Letterbox(384, minimal=True, margin_strides=1)(portrait)[0].shape[:2] == (384, 224)
     assert Letterbox(320, minimal=True, margin_strides=1)(np.zeros((500, 500, 3), np.uint8))[0].shape[:2] == (
         320,
         320,
@@ -135,8 +139,9 @@ def test_extreme_aspect_ratios_get_their_own_shape_and_boxes_stay_inside(tmp_pat
     detector = OnnxYoloDetector(garment_yolo_onnx(), confidence=0.01, export_dir=tmp_path)
     strip = decode_image(_png(Image.new("RGB", (60, 1800), (200, 30, 30))))
     banner = decode_image(_png(Image.new("RGB", (2400, 90), (30, 30, 200))))
-    assert detector.input_shape(60, 1800) == (320, 64)  # 11 px of content, padded to 2 strides
-    assert detector.input_shape(2400, 90) == (64, 320)
+    side = garment_yolo_side()
+    assert detector.input_shape(60, 1800) == (side, 64)  # 11-13 px of content, padded to 2 strides
+    assert detector.input_shape(2400, 90) == (64, side)
     for image in (strip, banner):
         for region in detector.detect([image])[0]:
             b = region.box

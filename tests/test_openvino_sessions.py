@@ -20,21 +20,23 @@ from lookalike.cpu_features import this_cpu
 from lookalike.execution import ExecutionPolicy
 from lookalike.onnx_sessions import open_session
 from lookalike.openvino_sessions import OpenVinoSession
-from lookalike.packaged import garment_yolo_onnx
+from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 from lookalike.settings import DetectorSettings, EmbedderSettings
 from lookalike.types import DecodedImage
 from tests.images import clothing_photos
 
 pytest.importorskip("openvino")
 
+SIDE = garment_yolo_side()  # the detector's static input square
+
 
 def test_outputs_match_onnx_runtime_in_fp32() -> None:
-    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, 3, SIDE, SIDE), dtype=np.float32)
     ort = open_session(garment_yolo_onnx(), threads=2)
     ov = OpenVinoSession(garment_yolo_onnx(), threads=2)
     name = ort.get_inputs()[0].name
     assert [i.name for i in ov.get_inputs()] == [name]
-    assert ov.get_inputs()[0].shape == [1, 3, 320, 320]
+    assert ov.get_inputs()[0].shape == [1, 3, SIDE, SIDE]
     assert ov.get_modelmeta().custom_metadata_map["names"] == ort.get_modelmeta().custom_metadata_map["names"]
     expected, got = ort.run(None, {name: x})[0], ov.run(None, {name: x})[0]
     assert got.shape == expected.shape
@@ -93,7 +95,7 @@ def _thread_cpu_ticks(tids: set[str]) -> int:
 def test_after_a_run_no_openvino_thread_keeps_spinning() -> None:
     before = set(os.listdir("/proc/self/task"))
     session = OpenVinoSession(garment_yolo_onnx(), threads=2, execution=ExecutionPolicy(cores=2))
-    x = np.random.default_rng(0).random((1, 3, 320, 320), dtype=np.float32)
+    x = np.random.default_rng(0).random((1, 3, SIDE, SIDE), dtype=np.float32)
     name = session.get_inputs()[0].name
     session.run(None, {name: x})
     workers = set(os.listdir("/proc/self/task")) - before

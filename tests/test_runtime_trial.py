@@ -19,7 +19,7 @@ from lookalike import onnx_sessions
 from lookalike.cpu_features import CpuFeatures, parse_cpuinfo, this_cpu
 from lookalike.execution import ExecutionPolicy
 from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, auto_candidates
-from lookalike.packaged import garment_yolo_onnx
+from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 from lookalike.runtime_trial import MARGIN, Trial, cache_file, measured_choice, pick
 from tests.images import clothing_photos
 from tests.test_model_runtime import EPYC_AVX2, XEON_BF16, XEON_VNNI, adopt_int8
@@ -162,7 +162,8 @@ def test_real_sessions_are_timed_once_and_the_winner_serves(
     monkeypatch.setattr(onnx_sessions, "time_runs", no_timing)
     again = onnx_sessions.open_session(model, 2, ExecutionPolicy(cores=2), request)
     assert names([again.choice]) == names([session.choice]) and "cached" in again.choice.reason
-    x = np.random.default_rng(1).random((1, 3, 320, 320), dtype=np.float32)
+    side = garment_yolo_side()
+    x = np.random.default_rng(1).random((1, 3, side, side), dtype=np.float32)
     reference = onnx_sessions.open_session(model, 2).run(None, {"images": x})[0]
     assert np.allclose(again.run(None, {"images": x})[0], reference, atol=2e-3, rtol=1e-3)
 

@@ -38,6 +38,8 @@ class OnnxModel:
     names: dict[int, str]
     """Detector class names (empty for the embedder)."""
     stride: int = 32
+    side: int = 320
+    """The letterbox square the detector was exported at (ultralytics' ``imgsz`` metadata)."""
 
     @property
     def sha256(self) -> str:
@@ -70,16 +72,25 @@ def describe_onnx(path: Path, spec: str) -> OnnxModel:
         dynamic_batch=dynamic,
         names=names,
         stride=int(meta.get("stride", 32)),
+        side=_square_side(meta.get("imgsz")),
     )
+
+
+def _square_side(imgsz: str | None) -> int:
+    """ultralytics writes ``imgsz`` as ``[h, w]`` (or one number); the square is the larger side."""
+    if imgsz is None:
+        return 320
+    value = ast.literal_eval(imgsz)
+    return int(max(value) if isinstance(value, list | tuple) else value)
 
 
 def detector_onnx(settings: DetectorSettings, cache_dir: Path) -> tuple[OnnxModel, int]:
     """The detector's ONNX for Triton and its input size (the letterbox square side)."""
     spec = ModelSpec.parse(settings.spec)
     if spec.kind == "garment-yolo":
-        from lookalike.packaged import garment_yolo_onnx
+        from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 
-        weights, imgsz = garment_yolo_onnx(), 320
+        weights, imgsz = garment_yolo_onnx(), garment_yolo_side()
     elif spec.kind == "nudenet":
         from lookalike.packaged import nudenet_320n
 

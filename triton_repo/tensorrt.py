@@ -35,7 +35,7 @@ def build_plan(model: OnnxModel, plan: Path, max_batch_size: int, *, fp16: bool 
     profile = builder.create_optimization_profile()
     c, h, w = model.input_dims
     if h == -1:  # the detector: any stride-multiple rectangle up to the square
-        side = 320
+        side = model.side
         low, opt, high = (
             (1, c, model.stride, model.stride),
             (1, c, side, side // 2),
