@@ -26,9 +26,12 @@ from lookalike.types import SearchResult
 from tenancy import CatalogRef
 
 
-def public_image_url(request: Request, item: CatalogItem, ref: CatalogRef | None = None) -> str | None:
+def public_image_url(
+    request: Request, item: CatalogItem, ref: CatalogRef | None = None, base: str | None = None
+) -> str | None:
     """Remote URLs as they are; our own image route made absolute (it honours a proxy's root path),
-    naming the catalog as the caller does (``ref``), not by its storage name."""
+    naming the catalog as the caller does (``ref``), not by its storage name. ``base``: the
+    request's base URL already worked out (``base_url_of``), for many items of one response."""
     if not item.image_url or item.image_url.startswith(REMOTE_SCHEMES):
         return item.image_url
     url = item.image_url
@@ -36,7 +39,12 @@ def public_image_url(request: Request, item: CatalogItem, ref: CatalogRef | None
         stored = f"/v1/catalogs/{quote(ref.storage, safe='')}/"
         if url.startswith(stored):
             url = f"/v1/catalogs/{quote(ref.name, safe='')}/" + url[len(stored) :]
-    return str(request.base_url).rstrip("/") + url
+    return (base if base is not None else base_url_of(request)) + url
+
+
+def base_url_of(request: Request) -> str:
+    """The request's base URL without its trailing slash (Starlette builds it anew on every read)."""
+    return str(request.base_url).rstrip("/")
 
 
 ITEM_FIELDS = tuple(f.name for f in fields(CatalogItem))
@@ -46,11 +54,15 @@ MATCH_FIELDS = tuple(
 
 
 def _values(
-    request: Request, item: CatalogItem, names: tuple[str, ...], ref: CatalogRef | None
+    request: Request,
+    item: CatalogItem,
+    names: tuple[str, ...],
+    ref: CatalogRef | None,
+    base: str | None = None,
 ) -> dict[str, Any]:
     """The item's values under ``names``, with the image link made public."""
     values = {name: getattr(item, name) for name in names}
-    values["image_url"] = public_image_url(request, item, ref)
+    values["image_url"] = public_image_url(request, item, ref, base)
     return values
 
 
@@ -68,6 +80,7 @@ def item_out(request: Request, ref: CatalogRef, item: CatalogItem) -> ItemOut:
 def search_response(
     request: Request, result: SearchResult, timings_ms: dict[str, float], ref: CatalogRef | None = None
 ) -> SearchResponse:
+    base = base_url_of(request)  # once per response, not once per match (25-30 of them)
     regions = [
         RegionOut(
             box=[round(v, 2) for v in r.region.box.as_list()],
@@ -78,7 +91,7 @@ def search_response(
                     score=m.score,
                     signals=list(m.signals),
                     explanation=ExplanationOut(**asdict(m.explanation)) if m.explanation else None,
-                    **_values(request, m.item, MATCH_FIELDS, ref),
+                    **_values(request, m.item, MATCH_FIELDS, ref, base),
                 )
                 for m in r.matches
             ],

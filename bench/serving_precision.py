@@ -154,11 +154,20 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(report["variants"], indent=1))
 
 
+OUTSIDE_STAGES = ("read", "hash", "decode", "search", "metadata")
+"""The service's own stage timings outside the two models (``timings_ms``), split out by
+``stage_split``."""
+
+
 def stage_split(url: str, payloads: list[bytes]) -> dict[str, float]:
     """Where one client's request time goes: the medians over the queries, sent one at a time, of
     the client's wall time, the service's own stage timings (``timings_ms``: detect, embed, total)
-    and what lies outside the two models (client wall - detect - embed: HTTP, upload parsing,
-    decode, search, metadata, the event loop)."""
+    and what lies outside the two models (client wall - detect - embed), split into the service's
+    stages there (``OUTSIDE_STAGES``: upload parsing, hash, decode, FAISS, catalog rows),
+    ``service_other`` (the rest of the service's total: region selection, the thread hand-off,
+    the response) and ``http`` (client wall - service total: the HTTP stack on both sides, the
+    client included). Detect and embed hold their own pre- and post-processing (letterbox, NMS,
+    crops and resizes)."""
     rows: list[dict[str, float]] = []
     with httpx.Client(timeout=120) as client:
         for jpeg in payloads:
@@ -168,15 +177,22 @@ def stage_split(url: str, payloads: list[bytes]) -> dict[str, float]:
             )
             wall = (time.perf_counter() - start) * 1000.0
             r.raise_for_status()
-            t = r.json().get("timings_ms", {})
-            models = float(t.get("detect", 0.0)) + float(t.get("embed", 0.0))
+            t = {name: float(ms) for name, ms in r.json().get("timings_ms", {}).items()}
+            total = t.get("total", 0.0)
+            staged = {name: t.get(name, 0.0) for name in OUTSIDE_STAGES}
             rows.append(
                 {
                     "client": wall,
-                    "service_total": float(t.get("total", 0.0)),
-                    "detect": float(t.get("detect", 0.0)),
-                    "embed": float(t.get("embed", 0.0)),
-                    "outside_models": wall - models,
+                    "service_total": total,
+                    "detect": t.get("detect", 0.0),
+                    "embed": t.get("embed", 0.0),
+                    "outside_models": wall - t.get("detect", 0.0) - t.get("embed", 0.0),
+                    **staged,
+                    "service_other": total
+                    - t.get("detect", 0.0)
+                    - t.get("embed", 0.0)
+                    - sum(staged.values()),
+                    "http": wall - total,
                 }
             )
     return {key: round(statistics.median(row[key] for row in rows), 1) for key in rows[0]}

@@ -47,6 +47,21 @@ class OnnxImageEmbedder:
         self._pool = ThreadPoolExecutor(cores, thread_name_prefix="crop-resize") if cores > 1 else None
         self.dim = int(self._run(np.zeros((1, 3, image_size, image_size), np.float32)).shape[1])
 
+    def _splits(self, crops: int) -> bool:
+        """Whether a lone request's crops run as two halves at once, each on one core (the
+        narrow sessions), instead of one run over every core: an even count on two cores, where
+        the halves are equal. One run over both cores gives up some speed to the threads' hand-
+        offs inside each operator; two halves side by side do not (``bench.embed_split``)."""
+        narrow = getattr(self._session, "narrow", None)
+        return (
+            self.execution.cores == 2
+            and narrow is not None
+            and narrow is not getattr(self._session, "wide", None)  # a GPU session has no narrow one
+            and crops % 2 == 0
+            and crops <= self.batch_size
+            and self.execution.alone()
+        )
+
     def _run(self, batch: np.ndarray) -> np.ndarray:
         out: np.ndarray = self._session.run(None, {self._input: batch})[0]
         return out.reshape(out.shape[0], -1)
@@ -58,6 +73,12 @@ class OnnxImageEmbedder:
         # other model runs the cores are taken and a hand-off would only add latency.
         pool = self._pool if len(images) > 1 and self.execution.models_running() == 0 else None
         mapper = pool.map if pool is not None else map
+        if pool is not None and self._splits(len(images)):
+            batch = to_array(images, self.image_size, self._mean, self._std, mapper)
+            half = len(images) // 2
+            with self.execution.side_by_side():
+                parts = list(pool.map(self._run, (batch[:half], batch[half:])))
+            return l2_normalise(np.concatenate(parts))
         parts = [
             self._run(
                 to_array(images[i : i + self.batch_size], self.image_size, self._mean, self._std, mapper)

@@ -93,6 +93,18 @@ class ExecutionPolicy:
             with self._lock:
                 self._runs -= 1
 
+    @contextmanager
+    def side_by_side(self) -> Iterator[None]:
+        """Model runs started inside take the narrow sessions: the caller starts several at once
+        (one per core) and none of them may take every core."""
+        with self._lock:
+            self._runs += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._runs -= 1
+
     def models_running(self) -> int:
         """Model runs under way through this policy's sessions."""
         return self._runs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -11,6 +12,8 @@ from PIL import Image, ImageEnhance
 from embedder import load_embedder
 from embedder.onnx_embedder import OnnxImageEmbedder
 from embedder.torch_embedder import TorchImageEmbedder
+from lookalike.batching import InFlight
+from lookalike.execution import ExecutionPolicy
 from lookalike.settings import EmbedderSettings
 from tests.images import clothing_photos
 
@@ -134,3 +137,44 @@ def test_crops_resized_on_a_thread_pool_give_the_same_batch() -> None:
     images = [Image.open(p).crop((0, 0, 90 + 40 * i, 300 - 50 * i)) for i, p in enumerate(clothing_photos(3))]
     with ThreadPoolExecutor(2) as pool:
         assert np.array_equal(to_array(images, 224, mapper=pool.map), to_array(images, 224))
+
+
+class _Recorded:
+    """A session that records the batch size of every run it makes (routing under test)."""
+
+    def __init__(self, name: str, session: Any, log: list[tuple[str, int]]) -> None:
+        self.name, self.session, self.log = name, session, log
+
+    def run(self, output_names: Any, feeds: dict[str, np.ndarray]) -> Any:
+        self.log.append((self.name, len(next(iter(feeds.values())))))
+        return self.session.run(output_names, feeds)
+
+
+def test_a_lone_request_runs_an_even_count_of_crops_as_two_narrow_halves_at_once(
+    tmp_path: Path, photos: list[Image.Image]
+) -> None:
+    """Alone on two cores, 2 or 4 crops run as two halves side by side, one core each (the narrow
+    sessions), with the vectors of one run; an odd count keeps one run over both cores, and
+    under load every run is one narrow run."""
+    searches = InFlight()
+    emb = load_embedder(
+        EmbedderSettings(spec="torchvision:mobilenet_v2", batch_size=8),
+        export_dir=tmp_path,
+        execution=ExecutionPolicy(cores=2, demand=searches.count),
+    )
+    assert isinstance(emb, OnnxImageEmbedder)
+    expected = emb.embed_images(photos[:4])  # no request in flight: one run
+    session: Any = emb._session
+    log: list[tuple[str, int]] = []
+    session.wide = _Recorded("wide", session.wide, log)
+    session.narrow = _Recorded("narrow", session.narrow, log)
+    with searches:
+        assert np.allclose(emb.embed_images(photos[:4]), expected, atol=1e-5)
+        assert sorted(log) == [("narrow", 2), ("narrow", 2)]
+        log.clear()
+        emb.embed_images(photos[:3])
+        assert log == [("wide", 3)]
+        log.clear()
+        with searches:
+            emb.embed_images(photos[:4])
+        assert log == [("narrow", 4)]
