@@ -161,3 +161,14 @@ def test_query_expansion_moves_the_query_towards_its_neighbours(runtime: Runtime
     second = index.item_vectors(index.item_of(nearest[1].vector_id))[0]  # the first is the photo itself
     assert float(expanded[0] @ second) > float(query[0] @ second) + 1e-3
     assert float(expanded[0] @ query[0]) < 1.0 - 1e-4
+
+
+def test_the_bench_scores_query_expansion_as_the_service_does(runtime: Runtime, shop: list[Path]) -> None:
+    """``bench.retrieval_wins`` measures variants in numpy: its query expansion is the served one."""
+    from bench.retrieval_wins import aqe
+
+    _, index = runtime.indexes.get("shop")
+    catalog = np.concatenate([index.item_vectors(p.stem) for p in shop])
+    query = runtime.embedder.embed_images([Image.open(p).convert("RGB") for p in shop[3:5]])
+    served = expand_queries(index, query, 3, 3.0, None)
+    np.testing.assert_allclose(aqe(query, catalog, 3, 3.0), served, atol=1e-5)
