@@ -49,7 +49,11 @@ class QueryVectors:
 
 
 def embed_queries(
-    bench: Benchmark, settings_path: Path | None, detector: str | None, embedder: str | None
+    bench: Benchmark,
+    settings_path: Path | None,
+    detector: str | None,
+    embedder: str | None,
+    flip_average: bool = False,
 ) -> tuple[list[QueryVectors], Matrix, list[str]]:
     """Every query's region and whole-image vectors, and the catalog's vectors with their items."""
     settings = load_settings(settings_path)
@@ -60,6 +64,10 @@ def embed_queries(
     if embedder is not None:
         settings = settings.model_copy(
             update={"embedder": settings.embedder.model_copy(update={"spec": embedder})}
+        )
+    if flip_average:
+        settings = settings.model_copy(
+            update={"embedder": settings.embedder.model_copy(update={"flip_average": True})}
         )
     _, runtime = prepare_catalog(bench, settings, progress=False)
     _, index = runtime.indexes.get(EVAL_CATALOG)
@@ -192,6 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--detector", default=None)
     parser.add_argument("--embedder", default=None)
+    parser.add_argument("--flip-average", action="store_true", help="embedder.flip_average (catalog too)")
     parser.add_argument("--dba", default="1,2,3", help="DBA neighbour counts (1: off)")
     parser.add_argument("--qe", default="0,1,2,3", help="query expansion counts (0: off)")
     parser.add_argument("--fusion", default="0,0.25,0.5,1", help="whole-image fusion weights (0: off)")
@@ -200,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     bench = load_benchmark(args.benchmark)
-    queries, catalog, owners = embed_queries(bench, args.config, args.detector, args.embedder)
+    flip = args.flip_average
+    queries, catalog, owners = embed_queries(bench, args.config, args.detector, args.embedder, flip)
     rows = []
     for k in (int(x) for x in args.dba.split(",")):
         augmented = dba(catalog, k, args.alpha)
