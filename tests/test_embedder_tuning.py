@@ -12,11 +12,18 @@ import torch
 from PIL import Image
 
 from embedder import load_embedder
-from embedder.training.backbone import FIRST_TUNED, load_tuned_model, save_tail, split_mobilenet_v2
+from embedder.training.backbone import (
+    FIRST_TUNED,
+    RetrievalHead,
+    load_tuned_model,
+    save_tail,
+    split_mobilenet_v2,
+)
 from embedder.training.features import extract_features
 from embedder.training.maps import PrefixMaps
 from embedder.training.sources import Sample, grocery_validation_samples
 from embedder.training.tune import TuneConfig, norm_softmax_loss, tune_tail
+from embedder.training.whitening import fit_whitening, matching_differences
 from lookalike.settings import EmbedderSettings
 from lookalike.splits import read_grocery_classes, split_grocery_classes
 from tests.images import clothing_photos
@@ -100,3 +107,43 @@ def test_the_shipped_tail_is_the_product_tuned_spec() -> None:
     assert tuned.spec == f"product_tuned@tail-{tail_digest(path)}"
     vecs = tuned.embed_images([Image.open(p).convert("RGB") for p in clothing_photos(2)])
     assert vecs.shape == (2, 1280) and np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+
+
+def test_whitening_evens_out_the_matching_differences() -> None:
+    rng = np.random.default_rng(0)
+    scale = np.linspace(0.1, 3.0, 16)
+    centres = rng.normal(size=(30, 16))
+    vectors = np.repeat(centres, 5, axis=0) + rng.normal(size=(150, 16)) * scale
+    identity = np.repeat(np.arange(30), 5)
+    diffs = matching_differences(vectors, identity)
+    assert diffs.shape == (150, 16)
+    mean, proj = fit_whitening(vectors, diffs, shrinkage=1e-3)
+    white = (diffs @ proj).std(0)
+    assert np.allclose(mean, vectors.mean(0), atol=1e-5)
+    assert white.max() / white.min() < 1.5 < diffs.std(0).max() / diffs.std(0).min()
+    shrunk = (diffs @ fit_whitening(vectors, diffs, shrinkage=10.0)[1]).std(0)
+    assert shrunk.max() / shrunk.min() > white.max() / white.min()  # shrinkage keeps some of the shape
+    with pytest.raises(ValueError, match="shrinkage"):
+        fit_whitening(vectors, diffs, shrinkage=0.0)
+
+
+def test_a_plain_head_is_average_pooling_and_a_whitened_tail_exports_with_unit_vectors(
+    tmp_path: Path,
+) -> None:
+    maps = torch.rand(2, 1280, 7, 7) * 6
+    assert torch.allclose(RetrievalHead()(maps), maps.mean((2, 3)), atol=1e-5)
+    _prefix, tail = split_mobilenet_v2()
+    rng = torch.Generator().manual_seed(0)
+    head = RetrievalHead(1.0, torch.rand(1280, generator=rng) * 0.01, torch.randn(1280, 1280, generator=rng))
+    save_tail(tail, tmp_path / "plain.pt", {"note": "plain"})
+    save_tail(tail, tmp_path / "tail.pt", {"note": "whitened"}, head)
+    settings = EmbedderSettings(spec=f"product_tuned@{tmp_path / 'tail.pt'}", batch_size=4, runtime="torch")
+    tuned = load_embedder(settings)
+    plain = load_embedder(settings.model_copy(update={"spec": f"product_tuned@{tmp_path / 'plain.pt'}"}))
+    assert tuned.spec != plain.spec and tuned.dim == 1280
+    images = [Image.open(p).convert("RGB") for p in clothing_photos(2)]
+    vecs = tuned.embed_images(images)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(vecs, plain.embed_images(images), atol=1e-2)
+    onnx = load_embedder(settings.model_copy(update={"runtime": "onnx"}), export_dir=tmp_path / "onnx")
+    assert onnx.spec == tuned.spec and np.allclose(onnx.embed_images(images), vecs, atol=2e-3)

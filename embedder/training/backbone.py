@@ -66,6 +66,55 @@ class Tail(nn.Module):
         return nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
+class RetrievalHead(nn.Module):
+    """An instance-retrieval head on the last 1,280-channel map (Radenovic, Tolias, Chum, "Fine-tuning
+    CNN image retrieval with no human annotation", TPAMI 2018): generalised-mean pooling with exponent
+    ``p`` (1 is average pooling, larger leans towards the strongest activations), then, when a
+    whitening is given, the unit vector centred and projected: ``(normalise(gem(x)) - mean) @ proj``.
+    Both fold into the exported graph, so the embedder still ends in one vector per crop."""
+
+    p: torch.Tensor
+    mean: torch.Tensor
+    proj: torch.Tensor
+
+    def __init__(
+        self, p: float = 1.0, mean: torch.Tensor | None = None, proj: torch.Tensor | None = None
+    ) -> None:
+        super().__init__()
+        dim = 1280 if mean is None else int(mean.numel())
+        self.register_buffer("p", torch.tensor(float(p)))
+        self.register_buffer("mean", torch.zeros(dim) if mean is None else mean.float().flatten())
+        self.register_buffer("proj", torch.eye(dim) if proj is None else proj.float())
+        self.whitened = proj is not None
+
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        x = maps.clamp(min=1e-6).pow(self.p).mean((2, 3)).pow(1.0 / self.p)
+        if not self.whitened:
+            return x
+        out: torch.Tensor = (nn.functional.normalize(x, dim=1) - self.mean) @ self.proj
+        return out
+
+    def stored(self) -> dict[str, torch.Tensor]:
+        """What ``save_tail`` keeps: p (fp32), mean and projection (fp16) when whitened."""
+        out = {"p": self.p.detach().clone()}
+        if self.whitened:
+            out |= {"mean": self.mean.detach().half(), "proj": self.proj.detach().half()}
+        return out
+
+
+class TunedNet(nn.Module):
+    """MobileNetV2's ``features`` then a ``RetrievalHead``: image -> one vector (not normalised)."""
+
+    def __init__(self, features: nn.Module, head: RetrievalHead) -> None:
+        super().__init__()
+        self.features = features
+        self.head = head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.head(self.features(x))
+        return out
+
+
 def split_mobilenet_v2(first_tuned: int = FIRST_TUNED) -> tuple[Prefix, Tail]:
     """(frozen prefix, trainable tail) of the packaged ImageNet MobileNetV2."""
     model = imagenet_mobilenet_v2()
@@ -82,9 +131,13 @@ def tail_state(tail: Tail) -> dict[str, torch.Tensor]:
     return out
 
 
-def save_tail(tail: Tail, path: Path, meta: dict[str, Any]) -> None:
+def save_tail(tail: Tail, path: Path, meta: dict[str, Any], head: RetrievalHead | None = None) -> None:
+    """``head``: a retrieval head stored beside the stages (none: average pooling, as trained)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"first_tuned": tail.first_tuned, "state": tail_state(tail), "meta": meta}, path)
+    blob: dict[str, Any] = {"first_tuned": tail.first_tuned, "state": tail_state(tail), "meta": meta}
+    if head is not None:
+        blob["head"] = head.stored()
+    torch.save(blob, path)
 
 
 def load_tuned_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
@@ -97,13 +150,23 @@ def load_tuned_model(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     if set(state) != expected:
         raise ValueError(f"{path}: not a tail of MobileNetV2 from stage {first}")
     model.load_state_dict(state, strict=False)
-    return model.eval(), dict(blob.get("meta", {}))
+    meta = dict(blob.get("meta", {}))
+    if "head" not in blob:
+        return model.eval(), meta
+    stored = blob["head"]
+    head = RetrievalHead(float(stored["p"]), stored.get("mean"), stored.get("proj"))
+    features = model.features
+    if not isinstance(features, nn.Module):
+        raise TypeError("MobileNetV2 without features")
+    return TunedNet(features, head).eval(), meta
 
 
 __all__ = [
     "FIRST_TUNED",
     "Prefix",
+    "RetrievalHead",
     "Tail",
+    "TunedNet",
     "imagenet_mobilenet_v2",
     "load_tuned_model",
     "save_tail",

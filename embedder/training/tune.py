@@ -12,8 +12,15 @@
    store photos of the TRAINING classes against their iconic photos, an epoch that loses over
    1 point on clothing views (screenshot views of 200 garments kept out of training against their
    originals) disqualified. The held-out classes' ``train/`` photos are logged, never used to choose.
-3. ``tail.pt`` (fp16 weights of the tuned stages + the facts the model card quotes) and
-   ``training.json`` (per-epoch log).
+3. Optionally (``--whiten SHRINKAGE``; default 0: none, as shipped) a learned whitening
+   (``whitening.py``) fitted in closed form on the kept tail's vectors of the training views (the
+   grocery training classes' photos around their product's mean, the clothing and worn-garment
+   views against their photos) and stored with the stages as the model's retrieval head
+   (``backbone.RetrievalHead``). Measured and not adopted (``docs/LOG.md``, 2026-12-06): on the
+   held-out grocery classes it changed recall@1 by -0.003.
+4. ``tail.pt`` (fp16 weights of the tuned stages, and of the head when there is one, + the facts
+   the model card quotes) and ``training.json`` (per-epoch log). ``--from-tail FILE`` skips step 2
+   and fits the head on the stages of an earlier run's ``tail.pt``.
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from embedder.training.backbone import Tail, save_tail, split_mobilenet_v2
+from embedder.training.backbone import RetrievalHead, Tail, save_tail, split_mobilenet_v2
 from embedder.training.features import (
     FeatureSet,
     cached_features,
@@ -39,6 +46,7 @@ from embedder.training.features import (
     extract_features,
 )
 from embedder.training.sources import Sample, grocery_samples, grocery_validation_samples, training_split
+from embedder.training.whitening import fit_whitening, matching_differences
 
 VIEWS = {"grocery-iconic": 24, "grocery-store": 3, "clothing": 2, "people": 2}
 """Cached views per sample, by source (view 0 is the photo itself): the one catalog photo of a grocery
@@ -80,16 +88,42 @@ def maps_tensor(data: FeatureSet, rows: np.ndarray, shape: tuple[int, int, int])
 
 
 @torch.inference_mode()
-def embed_maps(tail: Tail, data: FeatureSet, shape: tuple[int, int, int], batch: int = 128) -> np.ndarray:
-    """Unit vectors of every cached map through ``tail``."""
+def embed_maps(
+    tail: Tail,
+    data: FeatureSet,
+    shape: tuple[int, int, int],
+    batch: int = 128,
+    head: RetrievalHead | None = None,
+) -> np.ndarray:
+    """Unit vectors of every cached map through ``tail`` (average-pooled, or through ``head``)."""
     tail.eval()
-    out = [
-        nn.functional.normalize(
-            tail(maps_tensor(data, np.arange(s, min(s + batch, len(data.features))), shape))
-        )
-        for s in range(0, len(data.features), batch)
-    ]
+    out = []
+    for s in range(0, len(data.features), batch):
+        x = maps_tensor(data, np.arange(s, min(s + batch, len(data.features))), shape)
+        out.append(nn.functional.normalize(tail(x) if head is None else head(tail.stages(x))))
     return torch.cat(out).numpy() if out else np.zeros((0, 1), np.float32)
+
+
+def whitening_head(
+    tail: Tail, train: FeatureSet, shape: tuple[int, int, int], shrinkage: float
+) -> RetrievalHead:
+    """The learned whitening of ``tail``'s vectors (``whitening.py``): grocery photos (view 0 of the
+    training classes' store and iconic photos) around their product's mean; each clothing photo's and
+    worn garment's first screenshot view against the photo."""
+    grocery = (train.view == 0) & np.char.startswith(train.source.astype(str), "grocery")
+    g = train.select(grocery)
+    gv = embed_maps(tail, g, shape)
+    diffs = [matching_differences(gv, g.identity)]
+    for source in ("clothing", "people"):
+        pair = train.select((train.source == source) & (train.view <= 1))
+        v = embed_maps(tail, pair, shape)
+        first = {(s, w): i for i, (s, w) in enumerate(zip(pair.sample, pair.view, strict=True))}
+        rows = [(first[(s, 1)], first[(s, 0)]) for s in np.unique(pair.sample) if (s, 1) in first]
+        if rows:
+            a, b = np.asarray(rows).T
+            diffs.append((v[a] - v[b]) / math.sqrt(2))
+    mean, proj = fit_whitening(gv, np.concatenate(diffs), shrinkage)
+    return RetrievalHead(1.0, torch.from_numpy(mean), torch.from_numpy(proj))
 
 
 def recall_at_1(q: np.ndarray, q_ident: np.ndarray, g: np.ndarray, g_ident: np.ndarray) -> float:
@@ -223,6 +257,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=TuneConfig.temperature)
     parser.add_argument("--stop-after", type=int, default=None, help="stop after N epochs of the schedule")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--whiten", type=float, default=0.0, help="learned whitening's shrinkage (0: none, as shipped)"
+    )
+    parser.add_argument(
+        "--from-tail", type=Path, default=None, help="fit the head on this tail.pt's stages, no training"
+    )
     args = parser.parse_args(argv)
 
     from embedder.training.maps import PrefixMaps
@@ -253,11 +293,11 @@ def main(argv: list[str] | None = None) -> None:
     shape = maps.map_shape
     cloth_q, cloth_g = cloth.view == 1, cloth.view == 0
 
-    def validate(t: Tail) -> dict[str, float]:
-        c = embed_maps(t, cloth, shape)
+    def validate(t: Tail, head: RetrievalHead | None = None) -> dict[str, float]:
+        c = embed_maps(t, cloth, shape, head=head)
         return {
-            "val_grocery_r1": catalog_recall(embed_maps(t, val, shape), val),
-            "held_out_train_r1": catalog_recall(embed_maps(t, held, shape), held),
+            "val_grocery_r1": catalog_recall(embed_maps(t, val, shape, head=head), val),
+            "held_out_train_r1": catalog_recall(embed_maps(t, held, shape, head=head), held),
             "clothing_views_r1": recall_at_1(
                 c[cloth_q], cloth.identity[cloth_q], c[cloth_g], cloth.identity[cloth_g]
             ),
@@ -281,37 +321,69 @@ def main(argv: list[str] | None = None) -> None:
     def checkpoint(t: Tail, epoch: int) -> None:
         save_tail(t, args.out / "checkpoints" / f"epoch-{epoch}.pt", {"epoch": epoch})
 
-    result = tune_tail(
-        tail,
-        train,
-        shape,
-        cfg,
-        validate,
-        score=score,
-        checkpoint=checkpoint,
-        log=lambda s: print(s, file=sys.stderr, flush=True),
-    )
-    best = result.history[result.best_epoch]
-    meta = {
-        "backbone": "torchvision mobilenet_v2-b0353104.pth (ImageNet), stages 14-18 tuned",
-        "config": vars(cfg),
-        "views": VIEWS,
-        "best_epoch": result.best_epoch,
-        "validation": {k: v for k, v in best.items() if k != "epoch"},
-        "validation_imagenet": result.history[0],
-        "training_views": len(train.features),
-        "training_identities": len(train.identities),
-        "maps_seconds": round(maps_s, 1),
-        "train_seconds": round(result.seconds, 1),
-        "limit": args.limit,
-    }
-    save_tail(tail, args.out / "tail.pt", meta)
+    if args.from_tail is not None:
+        blob = torch.load(str(args.from_tail), map_location="cpu", weights_only=True)
+        missing = tail.stages.load_state_dict(
+            {k: v.float() for k, v in _stage_state(blob["state"], tail.first_tuned).items()}
+        )
+        meta = dict(blob["meta"])
+        log_file = args.from_tail.parent / "training.json"
+        history = json.loads(log_file.read_text())["history"] if log_file.is_file() else []
+        print(f"stages from {args.from_tail} ({missing})", file=sys.stderr)
+    else:
+        result = tune_tail(
+            tail,
+            train,
+            shape,
+            cfg,
+            validate,
+            score=score,
+            checkpoint=checkpoint,
+            log=lambda s: print(s, file=sys.stderr, flush=True),
+        )
+        best = result.history[result.best_epoch]
+        history = result.history
+        meta = {
+            "backbone": "torchvision mobilenet_v2-b0353104.pth (ImageNet), stages 14-18 tuned",
+            "config": vars(cfg),
+            "views": VIEWS,
+            "best_epoch": result.best_epoch,
+            "validation": {k: v for k, v in best.items() if k != "epoch"},
+            "validation_imagenet": result.history[0],
+            "training_views": len(train.features),
+            "training_identities": len(train.identities),
+            "maps_seconds": round(maps_s, 1),
+            "train_seconds": round(result.seconds, 1),
+            "limit": args.limit,
+        }
+    head = None
+    if args.whiten > 0:
+        t0 = time.perf_counter()
+        head = whitening_head(tail, train, shape, args.whiten)
+        meta["head"] = {
+            "pooling": "average (GeM p=1)",
+            "whitening_shrinkage": args.whiten,
+            "validation": validate(tail, head),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        print(f"whitening: {meta['head']}", file=sys.stderr)
+    save_tail(tail, args.out / "tail.pt", meta, head)
     (args.out / "training.json").write_text(
-        json.dumps({**meta, "history": result.history}, indent=2) + "\n", encoding="utf-8"
+        json.dumps({**meta, "history": history}, indent=2) + "\n", encoding="utf-8"
     )
     print(
-        f"wrote {args.out / 'tail.pt'}: best epoch {result.best_epoch}, {meta['validation']}", file=sys.stderr
+        f"wrote {args.out / 'tail.pt'}: best epoch {meta['best_epoch']}, {meta['validation']}",
+        file=sys.stderr,
     )
+
+
+def _stage_state(state: dict[str, torch.Tensor], first_tuned: int) -> dict[str, torch.Tensor]:
+    """A stored tail's weights (``features.14.conv...``) under ``Tail.stages``' names (``0.conv...``)."""
+    out = {}
+    for key, tensor in state.items():
+        _features, index, rest = key.split(".", 2)
+        out[f"{int(index) - first_tuned}.{rest}"] = tensor
+    return out
 
 
 if __name__ == "__main__":
