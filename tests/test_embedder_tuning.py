@@ -19,7 +19,7 @@ from embedder.training.backbone import (
     save_tail,
     split_mobilenet_v2,
 )
-from embedder.training.features import extract_features
+from embedder.training.features import FeatureSet, extract_features
 from embedder.training.maps import PrefixMaps
 from embedder.training.sources import Sample, grocery_validation_samples
 from embedder.training.tune import TuneConfig, norm_softmax_loss, tune_tail
@@ -147,3 +147,39 @@ def test_a_plain_head_is_average_pooling_and_a_whitened_tail_exports_with_unit_v
     assert not np.allclose(vecs, plain.embed_images(images), atol=1e-2)
     onnx = load_embedder(settings.model_copy(update={"runtime": "onnx"}), export_dir=tmp_path / "onnx")
     assert onnx.spec == tuned.spec and np.allclose(onnx.embed_images(images), vecs, atol=2e-3)
+
+
+def test_tuning_from_an_earlier_stage_scales_its_learning_rate_and_stores_every_tuned_stage(
+    tmp_path: Path,
+) -> None:
+    prefix, tail = split_mobilenet_v2(11)
+    x = torch.randn(2, 3, 224, 224)
+    with torch.inference_mode():
+        maps = prefix.eval()(x)
+    assert maps.shape[1:] == (64, 14, 14)
+    rng = np.random.default_rng(0)
+    data = FeatureSet(
+        (np.repeat(maps.reshape(2, -1).numpy(), 4, axis=0) + rng.normal(0, 0.1, (8, 64 * 14 * 14))).astype(
+            np.float32
+        ),
+        np.repeat(np.arange(2), 4).astype(np.int32),
+        np.arange(8).astype(np.int32),
+        np.zeros(8, np.int16),
+        ["a", "b"],
+        "test",
+        np.asarray(["clothing"] * 8),
+    )
+    before = {k: v.clone() for k, v in tail.stages.state_dict().items()}
+    cfg = TuneConfig(epochs=1, batch_size=8, early_lr_scale=0.0)
+    tune_tail(tail, data, (64, 14, 14), cfg, log=lambda _s: None)
+    after = tail.stages.state_dict()
+    changed = {int(k.split(".")[0]) + 11 for k in after if not torch.equal(after[k], before[k])}
+    assert changed and min(changed) >= FIRST_TUNED  # a factor of 0 freezes stages 11-13
+
+    save_tail(tail, tmp_path / "tail.pt", {"note": "from 11"})
+    blob = torch.load(str(tmp_path / "tail.pt"), weights_only=True)
+    assert blob["first_tuned"] == 11 and {int(k.split(".")[1]) for k in blob["state"]} == set(range(11, 19))
+    model, _meta = load_tuned_model(tmp_path / "tail.pt")
+    with torch.inference_mode():
+        ours, reference = model(x), tail.eval()(prefix(x))
+    assert torch.allclose(ours, reference, atol=2e-2 * float(reference.abs().max()))

@@ -38,7 +38,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from embedder.training.backbone import RetrievalHead, Tail, save_tail, split_mobilenet_v2
+from embedder.training.backbone import (
+    FIRST_TUNED,
+    RetrievalHead,
+    Tail,
+    save_tail,
+    split_mobilenet_v2,
+)
 from embedder.training.features import (
     FeatureSet,
     cached_features,
@@ -70,6 +76,8 @@ class TuneConfig:
     weight_decay: float = 1e-4
     temperature: float = 0.05
     seed: int = 0
+    early_lr_scale: float = 1.0
+    """Learning-rate factor for the tuned stages before ``FIRST_TUNED`` (``--from-stage`` below 14)."""
     stop_after: int | None = None
     """Run only the first N epochs of the ``epochs``-long schedule (a shorter run, same schedule)."""
 
@@ -158,9 +166,11 @@ def tune_tail(
         proxies = torch.zeros(len(data.identities), start_vectors.shape[1])
         proxies.index_add_(0, labels_all, torch.from_numpy(start_vectors))
         proxies = nn.Parameter(nn.functional.normalize(proxies, dim=1))
+        early, late = _stage_params(tail)
         opt = torch.optim.AdamW(
             [
-                {"params": [p for p in tail.parameters() if p.requires_grad], "lr": cfg.lr},
+                {"params": late, "lr": cfg.lr},
+                {"params": early, "lr": cfg.lr * cfg.early_lr_scale},
                 {"params": [proxies], "lr": cfg.proxy_lr, "weight_decay": 0.0},
             ],
             weight_decay=cfg.weight_decay,
@@ -223,6 +233,16 @@ def tune_tail(
     return result
 
 
+def _stage_params(tail: Tail) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(parameters of the stages before ``FIRST_TUNED``, those of the later stages)."""
+    early: list[nn.Parameter] = []
+    late: list[nn.Parameter] = []
+    for i, stage in enumerate(tail.stages):
+        group = early if tail.first_tuned + i < FIRST_TUNED else late
+        group.extend(p for p in stage.parameters() if p.requires_grad)
+    return early, late
+
+
 def training_samples(
     shared: Path, limit: int | None = None
 ) -> tuple[dict[str, list[Sample]], list[Sample], list[Sample], list[Sample]]:
@@ -254,6 +274,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None, help="at most N samples a source (a smoke run)")
     parser.add_argument("--epochs", type=int, default=TuneConfig.epochs)
     parser.add_argument("--lr", type=float, default=TuneConfig.lr)
+    parser.add_argument(
+        "--from-stage",
+        type=int,
+        default=FIRST_TUNED,
+        help=f"first tuned stage of MobileNetV2's 19 (default {FIRST_TUNED}: the 7 x 7 blocks; 11: "
+        "from the 14 x 14 blocks of 96 channels; the maps before it are cached per stage)",
+    )
+    parser.add_argument(
+        "--early-lr-scale",
+        type=float,
+        default=TuneConfig.early_lr_scale,
+        help=f"learning-rate factor for the stages before {FIRST_TUNED} when --from-stage is lower",
+    )
     parser.add_argument("--temperature", type=float, default=TuneConfig.temperature)
     parser.add_argument("--stop-after", type=int, default=None, help="stop after N epochs of the schedule")
     parser.add_argument("--seed", type=int, default=0)
@@ -267,11 +300,15 @@ def main(argv: list[str] | None = None) -> None:
 
     from embedder.training.maps import PrefixMaps
 
-    prefix, tail = split_mobilenet_v2()
+    if not 1 <= args.from_stage <= FIRST_TUNED:
+        parser.error(f"--from-stage must be 1 to {FIRST_TUNED}")
+    prefix, tail = split_mobilenet_v2(args.from_stage)
     maps = PrefixMaps(prefix)
     started = time.perf_counter()
     train_s, val_s, held_s, cloth_s = training_samples(args.shared, limit=args.limit)
     tag = f"limit{args.limit}" if args.limit else "full"
+    if args.from_stage != FIRST_TUNED:  # other maps: other cache files (the default keeps its names)
+        tag += f"-stage{args.from_stage}"
 
     def report(done: int, total: int) -> None:
         print(f"\r  {done}/{total} samples", end="", file=sys.stderr, flush=True)
@@ -315,6 +352,7 @@ def main(argv: list[str] | None = None) -> None:
         lr=args.lr,
         temperature=args.temperature,
         seed=args.seed,
+        early_lr_scale=args.early_lr_scale,
         stop_after=args.stop_after,
     )
 
@@ -344,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
         best = result.history[result.best_epoch]
         history = result.history
         meta = {
-            "backbone": "torchvision mobilenet_v2-b0353104.pth (ImageNet), stages 14-18 tuned",
+            "backbone": "torchvision mobilenet_v2-b0353104.pth (ImageNet), "
+            f"stages {args.from_stage}-18 tuned",
             "config": vars(cfg),
             "views": VIEWS,
             "best_epoch": result.best_epoch,
