@@ -183,3 +183,19 @@ def test_tuning_from_an_earlier_stage_scales_its_learning_rate_and_stores_every_
     with torch.inference_mode():
         ours, reference = model(x), tail.eval()(prefix(x))
     assert torch.allclose(ours, reference, atol=2e-2 * float(reference.abs().max()))
+
+
+def test_the_earlier_version_stays_selectable_under_its_own_name() -> None:
+    from embedder.product_tuned import build_tuned_embedder, tail_digest
+    from lookalike.packaged import product_tuned_tail
+
+    current = product_tuned_tail()
+    v1 = current.parent / "v1" / "tail.pt"
+    assert tail_digest(v1) == "7c7e3dfc9b" and tail_digest(current) != tail_digest(v1)
+    blob = torch.load(str(current), weights_only=True)
+    assert blob["first_tuned"] == 7 and torch.load(str(v1), weights_only=True)["first_tuned"] == FIRST_TUNED
+    old = build_tuned_embedder(v1, image_size=224, batch_size=2, device="cpu")
+    assert old.spec == "product_tuned@tail-7c7e3dfc9b"
+    images = [Image.open(p).convert("RGB") for p in clothing_photos(2)]
+    new = build_tuned_embedder(image_size=224, batch_size=2, device="cpu")
+    assert not np.allclose(old.embed_images(images), new.embed_images(images), atol=1e-3)

@@ -20,7 +20,8 @@ from torch import nn
 from lookalike.packaged import mobilenet_v2_imagenet
 
 FIRST_TUNED = 14
-"""Index of the first trained stage of ``mobilenet_v2().features``."""
+"""Default first trained stage of ``mobilenet_v2().features`` (v1's); a stored tail names its own
+(the shipped one starts at 7: ``tune --from-stage``)."""
 
 
 def imagenet_mobilenet_v2() -> nn.Module:

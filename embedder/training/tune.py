@@ -4,10 +4,12 @@
 
 1. The frozen prefix's maps (``maps.py``) of fixed augmented views of every training sample
    (``sources.py``, ``views.py``) are computed once into ``--cache`` (reused when present).
-2. The tail (``backbone.py``: the last four inverted-residual blocks and the 1 x 1 convolution to
-   1,280 channels) trains with a normalised softmax (cosine logits against one learned proxy per
-   product identity, temperature 0.05; Zhai & Wu 2019), batch-norm statistics frozen, on one
-   torch thread in channels-last layout (the fastest measured on two shared cores). Each epoch
+2. The tail (``backbone.py``: by default the last four inverted-residual blocks and the 1 x 1
+   convolution to 1,280 channels; ``--from-stage 7``, as shipped, every stage from 7, the earlier
+   ones at ``--early-lr-scale`` x the learning rate) trains with a normalised softmax (cosine
+   logits against one learned proxy per product identity, temperature 0.05; Zhai & Wu 2019),
+   batch-norm statistics frozen, on one torch thread in channels-last layout (the fastest
+   measured on two shared cores). Each epoch
    is checkpointed; the epoch with the best validation score is kept: recall@1 of the ``val/``
    store photos of the TRAINING classes against their iconic photos, an epoch that loses over
    1 point on clothing views (screenshot views of 200 garments kept out of training against their
