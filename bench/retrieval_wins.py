@@ -31,7 +31,7 @@ import numpy.typing as npt
 from evaluation.benchmark import Benchmark, load_benchmark
 from evaluation.runner import EVAL_CATALOG, SEARCH_K, prepare_catalog
 from lookalike.imaging import decode_image
-from lookalike.settings import SearchSettings, load_settings
+from lookalike.settings import SearchSettings, load_settings, with_fields
 from lookalike.types import Box
 from service.search import NEIGHBOUR_OVERSAMPLE, SearchRequest, StageTimer
 
@@ -57,18 +57,8 @@ def embed_queries(
 ) -> tuple[list[QueryVectors], Matrix, list[str]]:
     """Every query's region and whole-image vectors, and the catalog's vectors with their items."""
     settings = load_settings(settings_path)
-    if detector is not None:
-        settings = settings.model_copy(
-            update={"detector": settings.detector.model_copy(update={"spec": detector})}
-        )
-    if embedder is not None:
-        settings = settings.model_copy(
-            update={"embedder": settings.embedder.model_copy(update={"spec": embedder})}
-        )
-    if flip_average:
-        settings = settings.model_copy(
-            update={"embedder": settings.embedder.model_copy(update={"flip_average": True})}
-        )
+    settings = with_fields(settings, "detector", spec=detector)
+    settings = with_fields(settings, "embedder", spec=embedder, flip_average=True if flip_average else None)
     _, runtime = prepare_catalog(bench, settings, progress=False)
     _, index = runtime.indexes.get(EVAL_CATALOG)
     items = sorted(set(bench.categories))

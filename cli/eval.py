@@ -119,18 +119,21 @@ def eval_command(
     from evaluation.benchmark import load_benchmark
     from evaluation.report import write_report
     from evaluation.runner import run_benchmark
-    from lookalike.settings import load_settings
+    from lookalike.settings import load_settings, with_fields
 
     try:
         settings = load_settings(config)
-        if detector is not None:
-            settings = settings.model_copy(
-                update={"detector": settings.detector.model_copy(update={"spec": detector})}
-            )
-        if embedder is not None:
-            settings = settings.model_copy(
-                update={"embedder": settings.embedder.model_copy(update={"spec": embedder})}
-            )
+        settings = with_fields(settings, "detector", spec=detector)
+        settings = with_fields(
+            settings,
+            "embedder",
+            spec=embedder,
+            colour_histogram=True if colour else None,
+            flip_average=True if flip_average else None,
+        )
+        settings = with_fields(
+            settings, "search", whole_image_fusion=whole_image_fusion, query_expansion=query_expansion
+        )
         if ocr is not None:
             settings = settings.model_copy(
                 update={
@@ -139,18 +142,6 @@ def eval_command(
                     )
                 }
             )
-        if colour:
-            settings = settings.model_copy(
-                update={"embedder": settings.embedder.model_copy(update={"colour_histogram": True})}
-            )
-        if flip_average:
-            settings = settings.model_copy(
-                update={"embedder": settings.embedder.model_copy(update={"flip_average": True})}
-            )
-        asked = {"whole_image_fusion": whole_image_fusion, "query_expansion": query_expansion}
-        search = {name: value for name, value in asked.items() if value is not None}
-        if search:
-            settings = settings.model_copy(update={"search": settings.search.model_copy(update=search)})
     except ValidationError as exc:
         typer.echo(f"error: invalid settings: {exc}", err=True)
         raise typer.Exit(2) from exc

@@ -913,6 +913,15 @@ def _reading(config_file: Path | None) -> Iterator[None]:
         _config_file.reset(token)
 
 
+def with_fields(settings: Settings, section: str, **fields: Any) -> Settings:
+    """A copy of ``settings`` with fields of one section replaced (a command line's overrides);
+    a field given as None keeps its value."""
+    given = {name: value for name, value in fields.items() if value is not None}
+    if not given:
+        return settings
+    return settings.model_copy(update={section: getattr(settings, section).model_copy(update=given)})
+
+
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build settings, optionally from a TOML file (same keys as the environment; the environment
     and ``overrides`` win over it). The file is read once, here; nothing is written anywhere."""
