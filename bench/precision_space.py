@@ -1,7 +1,7 @@
 """Can a catalog embedded in fp32 be searched with queries embedded in another precision?
 
     python -m bench.precision_space --benchmark var/benchmarks/grocery --precision bf16 \
-        --out bench/results/precision-space-bf16.json
+        [--embedder SPEC] --out bench/results/precision-space-bf16.json
 
 On a grocery-style benchmark (catalog.csv + queries.jsonl, whole images), it embeds the catalog in
 fp32 and the queries in fp32 and in the other precision, and reports recall@1/10 of fp32 queries,
@@ -9,7 +9,9 @@ of the other precision's queries against the fp32 catalog (mixed: what a precisi
 re-ingesting serves), and of both sides in the other precision, with the cosines between each
 query's two vectors. bf16 runs in OpenVINO where the CPU has it natively; elsewhere it is emulated
 with torch's bf16 autocast (rounding like the hardware's, not OpenVINO's kernels: the record says
-which). int8 runs the copy ``lookalike quantize embedder`` made.
+which). int8 runs the copy ``lookalike quantize embedder`` made. The embedder is the configured one
+(the default, ``product_tuned``, unless ``--embedder`` or ``LOOKALIKE_EMBEDDER__SPEC`` names
+another); the record names its vector space.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from embedder.preprocess import to_array
 from lookalike.cpu_features import this_cpu
 from lookalike.model_runtime import int8_paths
 from lookalike.openvino_sessions import OpenVinoSession
-from lookalike.settings import Settings
+from lookalike.settings import Settings, load_settings, with_fields
 
 
 def read_benchmark(
@@ -54,8 +56,9 @@ def hits(
     return np.array([bool({ids[j] for j in row} & rel) for row, rel in zip(top, relevant, strict=True)])
 
 
-def other_precision(precision: str, export_dir: Path, fp32: Any) -> tuple[Any, str]:
+def other_precision(precision: str, settings: Settings, fp32: Any) -> tuple[Any, str]:
     """A function images -> L2-normed vectors in ``precision``, and how it runs."""
+    export_dir = settings.onnx_dir
     onnx_path = fp32.runtime_choice.model
     size = fp32.image_size
 
@@ -82,9 +85,10 @@ def other_precision(precision: str, export_dir: Path, fp32: Any) -> tuple[Any, s
         return session_embed(OpenVinoSession(onnx_path, precision="bf16")), "OpenVINO bf16, native"
     import torch
 
-    from embedder.torchvision_models import build_torchvision_embedder
-
-    torch_model = build_torchvision_embedder("mobilenet_v2", None, image_size=size, device="cpu")
+    # the same network as the fp32 side, in eager torch
+    torch_model: Any = load_embedder(
+        settings.embedder.model_copy(update={"runtime": "torch", "device": "cpu"})
+    )
 
     def emulated(images: list[Image.Image]) -> np.ndarray:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -105,14 +109,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--benchmark", type=Path, required=True)
     parser.add_argument("--precision", choices=["bf16", "int8"], default="bf16")
     parser.add_argument("--limit", type=int, default=None, help="Only the first N queries.")
+    parser.add_argument("--embedder", default=None, help="Embedder spec (default: the configured one).")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    settings = Settings()
+    settings = with_fields(load_settings(), "embedder", spec=args.embedder)
     fp32: Any = load_embedder(
         settings.embedder.model_copy(update={"engine": "onnxruntime", "precision": "fp32", "device": "cpu"}),
         settings.onnx_dir,
     )
-    other, how = other_precision(args.precision, settings.onnx_dir, fp32)
+    other, how = other_precision(args.precision, settings, fp32)
     catalog, queries = read_benchmark(args.benchmark, args.limit)
     ids = [i for i, _ in catalog]
     catalog_images = [Image.open(p).convert("RGB") for _, p in catalog]
@@ -124,6 +129,7 @@ def main(argv: list[str] | None = None) -> None:
     report: dict[str, Any] = {
         "command": "python -m bench.precision_space " + " ".join(sys.argv[1:] if argv is None else argv),
         "cpu": this_cpu().summary(),
+        "embedder": fp32.spec,
         "precision": args.precision,
         "runs_as": how,
         "queries": len(queries),

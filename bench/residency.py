@@ -64,7 +64,8 @@ def cpu_model() -> str:
 
 
 def real_vectors(photos_dir: Path, n: int, cache: Path) -> np.ndarray:
-    """MobileNetV2 (the default embedder) over ``n`` clothing photos, cached as .npy."""
+    """The default embedder's vectors of ``n`` clothing photos, cached as .npy (MobileNetV2's when
+    docs/RESIDENCY.md was measured; ``product_tuned`` since it became the default: the same width)."""
     if cache.is_file():
         return np.asarray(np.load(cache), dtype=np.float32)
     from embedder import load_embedder

@@ -344,7 +344,9 @@ class IndexStore:
             raise IndexVersionError(f"{vdir}: checksum mismatch, refusing a corrupt index")
         if model_spec is not None and manifest.model_spec != model_spec:
             raise IndexVersionError(
-                f"{vdir}: built with {manifest.model_spec!r}, but the service embeds with {model_spec!r}"
+                f"{vdir}: built with {manifest.model_spec!r}, but the service embeds with {model_spec!r}: "
+                "ingest the catalog again (`lookalike ingest`) to embed it with this embedder, or "
+                "serve it with the embedder it was built with (docs/EMBEDDER.md)"
             )
         return manifest
 

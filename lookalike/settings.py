@@ -132,14 +132,19 @@ class EmbedderSettings(BaseModel):
     """Which model turns crops (and text) into vectors."""
 
     spec: str = Field(
-        default="torchvision:mobilenet_v2",
+        default="product_tuned",
         description=(
-            "'torchvision:<arch>[@<weights file>]', 'open_clip:<model>[@<pretrained tag or file>]', "
-            "'efficientnet_lite0', 'efficientnet_lite2' (260 px at the standard size), "
+            "'product_tuned[@<tail.pt>]' (the default: MobileNetV2 with its stages 7-18 fine-tuned by "
+            "the project for 'same product, another photo', models/product-tuned; v1 is "
+            "'product_tuned@models/product-tuned/v1/tail.pt'), 'torchvision:mobilenet_v2' (ImageNet "
+            "MobileNetV2, the default before 2026-12-07; catalogs ingested with it need it or a new "
+            "ingest), 'torchvision:<arch>[@<weights file>]', 'open_clip:<model>[@<pretrained tag or "
+            "file>]', 'efficientnet_lite0', 'efficientnet_lite2' (260 px at the standard size), "
             "'concat:<spec>,<spec>' (the parts' vectors side by side, for `lookalike adapt`), "
-            "'product[@<head.pt>]' (the project's trained product embedder, "
-            "models/product-embedder), 'onnx:<file>', or 'triton+grpc://host:8001/embedder' (served by "
-            "Triton; its vector space names the served model and version, docs/DEPLOY.md)."
+            "'product[@<head.pt>]' (MobileNetV2 + the project's trained head, models/product-embedder), "
+            "'onnx:<file>', or 'triton+grpc://host:8001/embedder' (served by Triton; its vector space "
+            "names the served model and version, docs/DEPLOY.md). Part of the vectors' name: a server "
+            "refuses an index built with another one (docs/EMBEDDER.md)."
         ),
     )
     device: str = Field(default="auto", description="'auto', 'cpu', 'cuda' or 'cuda:N'.")

@@ -143,7 +143,9 @@ CPU_EMBEDDER = EmbedderSettings(spec="torchvision:mobilenet_v2", device="cpu", b
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    """The default MobileNetV2 embedder, loaded once per test session (a few seconds)."""
+    """MobileNetV2, loaded once per test session (a few seconds). Pinned, not the default
+    (``product_tuned``): the tests that use it are about the pipeline, not the model; the default
+    embedder has tests of its own (``test_embedder.py``, ``test_ingest.py``, the Triton tests)."""
     return load_embedder(CPU_EMBEDDER)
 
 

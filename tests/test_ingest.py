@@ -269,6 +269,43 @@ def test_vectors_made_at_another_input_size_are_never_mixed_with_the_catalogs(
         make_runtime(data_dir=data_dir).index_store.load("shop", model_spec=standard.embedder.spec)
 
 
+def test_a_catalog_ingested_with_mobilenet_v2_is_refused_by_the_default_embedder_until_ingested_again(
+    make_runtime: RuntimeFactory, scenario: Scenario, tmp_path: Path
+) -> None:
+    """The default embedder changed (MobileNetV2 -> product_tuned, issue 15): a catalog ingested
+    with the old one is refused by a service on the new default, saying what to do, never searched
+    with the other model's vectors; a new ingest embeds every photo again and serves it."""
+    data_dir = tmp_path / "data"
+    old = make_runtime(data_dir=data_dir)  # the tests' MobileNetV2
+    manifest = scenario.write(tmp_path / "manifest.csv")
+    ingest_manifest(old.ingest_parts(), manifest, "shop", images_root=scenario.images, progress=False)
+    assert old.embedder.spec.startswith("torchvision:mobilenet_v2@")
+
+    default = EmbedderSettings(device="cpu", batch_size=16, precision="fp32")
+    assert default.spec == "product_tuned"
+    new = make_runtime(data_dir=data_dir, embedder=default)
+    assert new.embedder.spec.startswith("product_tuned@tail-")
+    photo = decode_image((scenario.images / "p07.jpg").read_bytes(), source="p07.jpg")
+    with pytest.raises(IndexVersionError) as refused:
+        new.search.search(photo, SearchRequest(catalog="shop", k=3))
+    message = str(refused.value)
+    assert f"built with {old.embedder.spec!r}" in message and repr(new.embedder.spec) in message
+    assert "ingest the catalog again" in message
+
+    report = ingest_manifest(
+        new.ingest_parts(), manifest, "shop", images_root=scenario.images, progress=False
+    )
+    assert report.embedded_images == 15 and report.reused_images == 0 and report.published
+    result = make_runtime(data_dir=data_dir, embedder=default).search.search(
+        photo, SearchRequest(catalog="shop", k=3)
+    )
+    assert result.index_version == report.index_version
+    assert result.regions[0].matches[0].item.item_id == "item-07"
+    # and the old embedder is refused by the new index in turn: selectable again only with an ingest
+    with pytest.raises(IndexVersionError, match="product_tuned@tail-"):
+        make_runtime(data_dir=data_dir).index_store.load("shop", model_spec=old.embedder.spec)
+
+
 def test_csv_jsonl_and_parquet_manifests_give_the_same_catalog(
     make_runtime: RuntimeFactory, scenario: Scenario, tmp_path: Path
 ) -> None:

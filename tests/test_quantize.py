@@ -85,12 +85,16 @@ def test_the_int8_detector_is_adopted_and_pinned_finds_the_same_products(
         assert all(iou >= 0.8 for iou in best), best
 
 
+# The embedder `lookalike quantize embedder` quantises when nothing is pinned: the default one.
+DEFAULT_EMBEDDER = EmbedderSettings(device="cpu", batch_size=16)
+
+
 @pytest.fixture(scope="module")
 def embedder_int8(export_dir: Path) -> Any:
     from quantize import quantize_embedder
 
     return quantize_embedder(
-        EmbedderSettings(device="cpu"),
+        DEFAULT_EMBEDDER,
         export_dir,
         clothing_dir=CLOTHING,
         grocery_dir=GROCERY,
@@ -128,13 +132,13 @@ def test_an_index_built_in_fp32_is_never_searched_with_int8_vectors(
         writer = csv.DictWriter(f, fieldnames=["item_id", "image"])
         writer.writeheader()
         writer.writerows(rows)
-    fp32 = make_runtime(data_dir=data_dir, export_dir=export_dir)
+    fp32_settings = DEFAULT_EMBEDDER.model_copy(update={"precision": "fp32"})
+    fp32 = make_runtime(data_dir=data_dir, export_dir=export_dir, embedder=fp32_settings)
     ingest_manifest(fp32.ingest_parts(), manifest, "shop", progress=False)
-    int8_settings = EmbedderSettings(
-        spec="torchvision:mobilenet_v2", device="cpu", batch_size=16, precision="int8"
-    )
+    fp32.index_store.load("shop", model_spec=fp32.embedder.spec)  # its own space: served
+    int8_settings = DEFAULT_EMBEDDER.model_copy(update={"precision": "int8"})
     int8 = make_runtime(data_dir=data_dir, export_dir=export_dir, embedder=int8_settings)
-    assert int8.embedder.spec.endswith("|int8")
+    assert int8.embedder.spec == fp32.embedder.spec + "|int8"  # the same model, only the precision
     with pytest.raises(IndexVersionError, match="int8"):
         int8.index_store.load("shop", model_spec=int8.embedder.spec)
 

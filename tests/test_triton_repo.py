@@ -10,7 +10,7 @@ import pytest
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from lookalike.settings import Settings
+from lookalike.settings import EmbedderSettings, Settings
 from lookalike.triton_client import TritonEndpoint, is_triton_spec
 from triton_repo import ModelConfig, Repository, RepositoryOptions, Scheduling, TensorSpec, write_repository
 
@@ -58,7 +58,8 @@ def test_the_readme_names_the_specs_and_checksums(gpu_repository: Repository) ->
     manifest = json.loads((gpu_repository.root / "lookalike.json").read_text())
     assert gpu_repository.detector.sha256 in readme and gpu_repository.embedder.sha256 in readme
     assert manifest["detector"]["spec"] == "garment-yolo"
-    assert manifest["embedder"]["spec"].startswith("torchvision:mobilenet_v2")
+    # the embedder the service runs by default, under its vector space's name (the weights' hash)
+    assert manifest["embedder"]["spec"].startswith(EmbedderSettings().spec + "@")
 
 
 def test_the_cpu_test_repository_runs_onnx_in_the_python_backend(triton_repository: Repository) -> None:

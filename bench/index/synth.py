@@ -93,7 +93,8 @@ def perturb(x: F32, cosine: float, seed: int) -> F32:
 
 
 def load_real_vectors(data_dir: Path, catalog: str, cache: Path) -> F32:
-    """The real catalog embeddings (MobileNetV2) of the demo catalog's store, cached as .npy.
+    """The real catalog embeddings of the demo catalog's store (the embedder it was ingested with:
+    MobileNetV2 when docs/INDEX.md was measured), cached as .npy.
 
     The model spec comes from the catalog's published index manifest (it names the weights file).
     """
