@@ -22,7 +22,7 @@ from lookalike.errors import ModelServerError
 from lookalike.imaging import decode_image
 from lookalike.settings import DetectorSettings, EmbedderSettings, Settings
 from lookalike.triton_client import TritonEndpoint, TritonModel
-from lookalike.types import Box, DecodedImage
+from lookalike.types import DecodedImage
 from service.runtime import Runtime
 from service.search import SearchRequest
 from tests.images import clothing_photos
@@ -153,10 +153,7 @@ def test_the_pipeline_model_returns_the_regions_and_vectors_of_the_in_process_se
         want_boxes = np.asarray([r.box.as_list() for r in regions]) / image.scale
         assert out["BOXES"].shape == want_boxes.shape
         assert np.abs(out["BOXES"] - want_boxes).max() <= 1.0 / image.scale
-        # the vectors of the pipeline's own boxes: a box a pixel off crops other pixels, which moves
-        # a fine-tuned embedder's vector more than the 0.999 held here for the same crop
-        boxes = [Box(*(row * image.scale).tolist()) for row in out["BOXES"].astype(np.float64)]
-        want = fp32_embedder.embed_images([image.crop(b) for b in boxes])
+        want = fp32_embedder.embed_images([image.crop(r.box) for r in regions])
         assert float((out["VECTORS"] * want).sum(axis=1).min()) >= 0.999
 
 

@@ -127,13 +127,24 @@ def pair_boxes(
     return out
 
 
+MAX_INTERMEDIATE_ASPECT = 4.0
+
+
 def resize_center_crop(img: Image.Image, size: int) -> Image.Image:
+    """``embedder.preprocess.resize_center_crop``: a crop longer than 4:1 resizes only its centre
+    square (a long sleeve's box, a scarf), so its pixels are the in-process ones there too."""
     w, h = img.size
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    left, top = (nw - size) // 2, (nh - size) // 2
-    return img.crop((left, top, left + size, top + size))
+    if max(w, h) <= MAX_INTERMEDIATE_ASPECT * min(w, h):
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        img = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        return img.crop((left, top, left + size, top + size))
+    side = min(w, h)
+    x0, y0 = (w - side) / 2, (h - side) / 2
+    return img.resize(
+        (size, size), Image.Resampling.BILINEAR, box=(x0, y0, x0 + side, y0 + side), reducing_gap=2.0
+    )
 
 
 def bls(model: str, inputs: list[Any], output: str) -> np.ndarray:
