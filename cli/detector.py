@@ -336,6 +336,10 @@ def evaluate_people_command(
     confidence: Annotated[
         float, typer.Option("--confidence", min=0.0, max=1.0, metavar="SCORE", help="Lowest box score kept.")
     ] = 0.15,
+    flip_tta: Annotated[
+        bool,
+        typer.Option("--flip-tta", help="Also run each photo mirrored, fuse the boxes (detector.flip_tta)."),
+    ] = False,
 ) -> None:
     """Per-class box recall/precision at IoU 0.5 on a split of the people photos, as JSON.
 
@@ -359,7 +363,9 @@ def evaluate_people_command(
     from lookalike.packaged import onnx_input_side
 
     side = onnx_input_side(weights) if weights.suffix == ".onnx" else None
-    settings = DetectorSettings(spec=f"yolo:{weights}", confidence=confidence, imgsz=side or 320)
+    settings = DetectorSettings(
+        spec=f"yolo:{weights}", confidence=confidence, imgsz=side or 320, flip_tta=flip_tta
+    )
     detector = load_detector(settings)
 
     def searched(found: list[Region], image: DecodedImage) -> list[Region]:

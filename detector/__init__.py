@@ -16,6 +16,23 @@ from lookalike.triton_client import is_triton_spec
 
 __all__ = ["Detector", "load_detector", "runtime_request", "select_regions"]
 
+GARMENT_YOLO_FLIP_TTA = False
+"""garment-yolo's flip TTA when ``detector.flip_tta`` is None (docs/DETECTOR.md has the figures)."""
+
+GARMENT_YOLO_CONFIDENCE = {False: 0.15, True: 0.12}
+"""garment-yolo's tuned confidence without and with flip TTA (chosen on validation photos)."""
+
+
+def garment_yolo_defaults(settings: DetectorSettings) -> tuple[bool, float]:
+    """(flip TTA, confidence) for garment-yolo: the settings' values, else the tuned ones.
+
+    ultralytics' predictor (``runtime = "ultralytics"``) runs no flip TTA unless asked to
+    (and then refuses)."""
+    tuned = GARMENT_YOLO_FLIP_TTA and settings.runtime != "ultralytics"
+    flip = tuned if settings.flip_tta is None else settings.flip_tta
+    confidence = GARMENT_YOLO_CONFIDENCE[flip] if settings.confidence is None else settings.confidence
+    return flip, confidence
+
 
 def load_detector(
     settings: DetectorSettings,
@@ -35,6 +52,7 @@ def load_detector(
 
         return TritonYoloDetector(
             settings.spec,
+            flip_tta=settings.flip_tta,
             confidence=settings.confidence,
             iou=settings.iou,
             agnostic_nms=settings.agnostic_nms,
@@ -43,6 +61,8 @@ def load_detector(
             category_map=settings.category_map,
         )
     spec = ModelSpec.parse(settings.spec)
+    if settings.flip_tta and spec.kind not in ("yolo", "nudenet", "garment-yolo"):
+        raise ValueError(f"detector.flip_tta needs a YOLO detector, not {settings.spec!r}")
     if spec.kind == "coco":
         from detector.coco import CocoSsdDetector
 
@@ -60,13 +80,14 @@ def load_detector(
         from detector.yolo import YoloDetector
 
         confidence = settings.confidence
+        flip = bool(settings.flip_tta)
         weights: str
         if spec.kind == "garment-yolo":
             from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 
             weights = str(garment_yolo_onnx())
             imgsz = garment_yolo_side()  # the ONNX input is fixed (MODEL_CARD.md)
-            confidence = 0.15 if confidence is None else confidence
+            flip, confidence = garment_yolo_defaults(settings)
         elif spec.kind == "nudenet":
             from lookalike.packaged import nudenet_320n
 
@@ -100,7 +121,12 @@ def load_detector(
                 export_dir=export_dir,
                 execution=execution,
                 runtime=runtime_request(settings, export_dir),
+                flip=flip,
                 **common,
+            )
+        if flip:
+            raise ValueError(
+                "detector.flip_tta runs .onnx weights in ONNX Runtime, not ultralytics' predictor"
             )
         return YoloDetector(weights, device=device, **common)
     raise ValueError(f"unknown detector spec {settings.spec!r}")

@@ -17,6 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from detector import flip_tta
 from detector.rect_exports import RectSessions
 from lookalike.execution import ExecutionPolicy
 from lookalike.model_runtime import RuntimeRequest
@@ -92,6 +93,27 @@ def decode_predictions(
     return boxes[kept], conf[kept], cls[kept]
 
 
+def decode_passes(
+    raw: np.ndarray,
+    mirrored: np.ndarray | None,
+    input_width: int,
+    *,
+    confidence: float,
+    iou: float,
+    agnostic: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``decode_predictions`` of one pass, or of a pass and its mirror's fused (``flip_tta.py``).
+
+    ``input_width`` is the width of the letterboxed input both passes ran at."""
+    if mirrored is None:
+        return decode_predictions(raw, confidence=confidence, iou=iou, agnostic=agnostic)
+    floor = confidence * flip_tta.CANDIDATE_SHARE
+    straight = decode_predictions(raw, confidence=floor, iou=iou, agnostic=agnostic)
+    boxes, scores, classes = decode_predictions(mirrored, confidence=floor, iou=iou, agnostic=agnostic)
+    flipped = (flip_tta.unmirror(boxes, input_width), scores, classes)
+    return flip_tta.fuse(straight, flipped, confidence=confidence, iou=iou, agnostic=agnostic)
+
+
 def _rgb_array(image: DecodedImage) -> np.ndarray:
     pixels = image.pixels
     return np.asarray(pixels if pixels.mode == "RGB" else pixels.convert("RGB"))
@@ -118,8 +140,10 @@ class OnnxYoloDetector:
         export_dir: Path | None = None,
         execution: ExecutionPolicy | None = None,
         runtime: RuntimeRequest | None = None,
+        flip: bool = False,
     ) -> None:
         self.spec = spec or f"yolo:{weights}"
+        self.flip = flip
         self.execution = execution or ExecutionPolicy()
         self._session: Any = open_session(weights, threads, self.execution, runtime)
         self.runtime_choice = self._session.choice
@@ -162,11 +186,15 @@ class OnnxYoloDetector:
     def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
         if not self._fixed_batch and self._rects is None and images:  # one run for the batch
             prepared = [self._square(_rgb_array(img)) for img in images]
-            batch = np.concatenate([padded.transpose(2, 0, 1)[None] for padded, _ in prepared])
+            inputs = [padded for padded, _ in prepared]
+            if self.flip:  # the mirrors in the same run, after the images
+                inputs += [flip_tta.mirror(padded) for padded in inputs]
+            batch = np.concatenate([padded.transpose(2, 0, 1)[None] for padded in inputs])
             outputs = self._session.run(None, {self._input: self._normalise(batch)})[0]
+            n = len(images)
             return [
-                self._regions(raw, img, geometry)
-                for raw, img, (_, geometry) in zip(outputs, images, prepared, strict=True)
+                self._regions(outputs[i], img, geometry, outputs[n + i] if self.flip else None, self.imgsz)
+                for i, (img, (_, geometry)) in enumerate(zip(images, prepared, strict=True))
             ]
         return [self._detect_one(img) for img in images]
 
@@ -184,19 +212,30 @@ class OnnxYoloDetector:
             if session is self._session and padded.shape[:2] != (self.imgsz, self.imgsz):
                 padded, geometry = self._square(rgb)  # no export of this shape: the square graph
         raw = session.run(None, {self._input: self._normalise(padded.transpose(2, 0, 1)[None])})[0][0]
-        return self._regions(raw, image, geometry)
+        mirrored = None
+        if self.flip:  # static graphs take one image: a second run
+            flipped = flip_tta.mirror(padded).transpose(2, 0, 1)[None]
+            mirrored = session.run(None, {self._input: self._normalise(flipped)})[0][0]
+        return self._regions(raw, image, geometry, mirrored, padded.shape[1])
 
     @staticmethod
     def _normalise(batch: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(batch, dtype=np.float32) / np.float32(255.0)
 
     def _regions(
-        self, raw: np.ndarray, image: DecodedImage, geometry: tuple[float, float, int, int]
+        self,
+        raw: np.ndarray,
+        image: DecodedImage,
+        geometry: tuple[float, float, int, int],
+        mirrored: np.ndarray | None = None,
+        input_width: int = 0,
     ) -> list[Region]:
         return regions_from_output(
             raw,
             image,
             geometry,
+            mirrored=mirrored,
+            input_width=input_width,
             confidence=self._confidence,
             iou=self._iou,
             agnostic=self._agnostic,
@@ -217,11 +256,16 @@ def regions_from_output(
     class_names: Mapping[int, str],
     category_map: Mapping[str, str],
     keep: set[str] | None = None,
+    mirrored: np.ndarray | None = None,
+    input_width: int = 0,
 ) -> list[Region]:
     """One image's raw model output -> regions in its pixels (the letterbox ``geometry`` undone).
 
-    Shared by the in-process detector and the Triton client (``detector/triton.py``)."""
-    boxes, scores, classes = decode_predictions(raw, confidence=confidence, iou=iou, agnostic=agnostic)
+    With ``mirrored`` (the output on the mirrored input, ``input_width`` wide) the two passes are
+    fused (flip TTA). Shared by the in-process detector and the Triton client (``detector/triton.py``)."""
+    boxes, scores, classes = decode_passes(
+        raw, mirrored, input_width, confidence=confidence, iou=iou, agnostic=agnostic
+    )
     gain_x, gain_y, pad_x, pad_y = geometry
     width, height = image.pixels.size
     regions: list[Region] = []

@@ -3,7 +3,7 @@
 The repository's detector model takes any stride-multiple rectangle (``triton_repo``), so each
 screenshot is letterboxed to its minimal rectangle with the same margin as the in-process
 detector and its boxes agree with it (within a pixel: ``tests/test_triton_backends.py``).
-Images of the same input shape go to the server as one batch.
+Images of the same input shape go to the server as one batch (with flip TTA, their mirrors too).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from detector import flip_tta as flips
 from detector.onnx_yolo import Letterbox, regions_from_output
 from lookalike.triton_client import TritonEndpoint, TritonModel
 from lookalike.types import DecodedImage, Region
@@ -30,6 +31,7 @@ class TritonYoloDetector:
         rect_margin_strides: int,
         category_map: Mapping[str, str] | None,
         model: TritonModel | None = None,
+        flip_tta: bool | None = None,
     ) -> None:
         self.model = model or TritonModel(TritonEndpoint.parse(spec))
         p = self.model.parameters
@@ -43,7 +45,13 @@ class TritonYoloDetector:
         )
         self._input = p.get("input_name", "images")
         self._output = p.get("output_name", "output0")
-        default_confidence = 0.15 if self.source_spec == "garment-yolo" else 0.25
+        if self.source_spec == "garment-yolo":
+            from detector import GARMENT_YOLO_CONFIDENCE, GARMENT_YOLO_FLIP_TTA
+
+            self.flip = GARMENT_YOLO_FLIP_TTA if flip_tta is None else flip_tta
+            default_confidence = GARMENT_YOLO_CONFIDENCE[self.flip]
+        else:
+            self.flip, default_confidence = bool(flip_tta), 0.25
         self._confidence = default_confidence if confidence is None else confidence
         self._iou, self._agnostic = iou, agnostic_nms
         if category_map is None:
@@ -57,15 +65,19 @@ class TritonYoloDetector:
 
     def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
         prepared = [self._letterbox(np.asarray(img.pixels.convert("RGB"))) for img in images]
+        inputs = [padded for padded, _ in prepared]
+        if self.flip:  # input n + i is image i mirrored
+            inputs += [flips.mirror(padded) for padded in inputs]
+        n = len(images)
         by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i, (padded, _) in enumerate(prepared):
+        for i, padded in enumerate(inputs):
             by_shape.setdefault(padded.shape, []).append(i)
-        raw: list[np.ndarray] = [np.zeros(0, np.float32)] * len(images)
+        raw: list[np.ndarray] = [np.zeros(0, np.float32)] * len(inputs)
         step = max(self.model.max_batch_size, 1)
         for members in by_shape.values():
             for start in range(0, len(members), step):
                 chunk = members[start : start + step]
-                batch = np.stack([prepared[i][0].transpose(2, 0, 1) for i in chunk]).astype(np.float32)
+                batch = np.stack([inputs[i].transpose(2, 0, 1) for i in chunk]).astype(np.float32)
                 batch /= np.float32(255.0)
                 out = self.model.infer({self._input: batch}, [self._output])[self._output]
                 for j, i in enumerate(chunk):
@@ -80,6 +92,8 @@ class TritonYoloDetector:
                 agnostic=self._agnostic,
                 class_names=self.class_names,
                 category_map=self._category_map,
+                mirrored=raw[n + i] if self.flip else None,
+                input_width=inputs[i].shape[1],
             )
             for i, image in enumerate(images)
         ]

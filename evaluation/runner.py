@@ -131,6 +131,8 @@ def catalog_key(bench: Benchmark, settings: Settings) -> str:
                 "pair_categories",
             }
         )
+        if settings.detector.flip_tta is not None:  # only when set, so older caches stay valid
+            parts["catalog_detector"]["flip_tta"] = settings.detector.flip_tta
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
 

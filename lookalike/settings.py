@@ -43,7 +43,17 @@ class DetectorSettings(BaseModel):
         default=None,
         ge=0.0,
         le=1.0,
-        description="None: the model's tuned value (garment-yolo 0.15, coco 0.4, else 0.25).",
+        description=(
+            "None: the model's tuned value (garment-yolo 0.15, 0.12 with flip_tta; coco 0.4, else 0.25)."
+        ),
+    )
+    flip_tta: bool | None = Field(
+        default=None,
+        description=(
+            "Horizontal-flip test-time augmentation (YOLO detectors in ONNX Runtime or Triton): run "
+            "the input and its mirror, fuse their boxes; twice the detector runs. None: the model's "
+            "tuned choice (off for every detector today, docs/DETECTOR.md)."
+        ),
     )
     agnostic_nms: bool = Field(
         default=True,

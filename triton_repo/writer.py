@@ -134,8 +134,15 @@ def _pipeline_config(
     embedder: OnnxModel,
     options: RepositoryOptions,
 ) -> ModelConfig:
+    from detector import garment_yolo_defaults
+    from lookalike.specs import ModelSpec
+
     d = settings.detector
     dim = embedder.output_dims[-1]
+    if ModelSpec.parse(d.spec).kind == "garment-yolo":
+        flip, confidence = garment_yolo_defaults(d)
+    else:
+        flip, confidence = bool(d.flip_tta), 0.15 if d.confidence is None else d.confidence
     return ModelConfig(
         name=PIPELINE,
         backend="pipeline",
@@ -158,7 +165,9 @@ def _pipeline_config(
             "stride": det.parameters["stride"],
             "rect_inputs": "1" if det.parameters["rect_inputs"] == "1" and d.rect_inputs else "0",
             "rect_margin_strides": str(d.rect_margin_strides),
-            "confidence": str(0.15 if d.confidence is None else d.confidence),
+            "confidence": str(confidence),
+            "flip_tta": "1" if flip else "0",
+            "detector_max_batch": str(det.scheduling.max_batch_size),
             "iou": str(d.iou),
             "agnostic_nms": "1" if d.agnostic_nms else "0",
             "max_regions": str(d.max_regions),

@@ -1,7 +1,8 @@
 """Triton Python-backend (BLS) model: screenshot bytes in, product regions and their vectors out.
 
 One request does what lookalike's search does before the index: decode (EXIF-upright, large
-JPEGs at a reduced DCT scale), letterbox, detect (a BLS call to the detector model), NMS, keep
+JPEGs at a reduced DCT scale), letterbox, detect (a BLS call to the detector model; with flip
+TTA on the input and its mirror, fused as ``detector/flip_tta.py`` does), NMS, keep
 the useful regions, crop, resize and embed (a BLS call to the embedder model). The steps are
 the in-process ones (``detector/onnx_yolo.py``, ``detector/regions.py``,
 ``embedder/preprocess.py``) restated in numpy, OpenCV and Pillow, so the results agree with
@@ -26,6 +27,8 @@ from PIL import Image, ImageFile, ImageOps
 PAD_VALUE = 114
 MAX_DET = 300
 CLASS_OFFSET = 7680.0
+FUSE_IOU = 0.55  # detector/flip_tta.py
+CANDIDATE_SHARE = 0.5
 MEAN = np.asarray((0.485, 0.456, 0.406), np.float32).reshape(1, 3, 1, 1)
 STD = np.asarray((0.229, 0.224, 0.225), np.float32).reshape(1, 3, 1, 1)
 
@@ -108,6 +111,59 @@ def decode_predictions(
     return boxes[kept], conf[kept], cls[kept]
 
 
+def iou_with(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    xx1, yy1 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    xx2, yy2 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(xx2 - xx1, 0, None) * np.clip(yy2 - yy1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return np.asarray(inter / np.maximum(area + areas - inter, 1e-9))
+
+
+def fuse_flip(
+    raw: np.ndarray, mirrored: np.ndarray, width: int, confidence: float, iou: float, agnostic: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flip TTA: the two passes' boxes clustered and fused (``detector/flip_tta.py``'s rule)."""
+    floor = confidence * CANDIDATE_SHARE
+    b0, s0, c0 = decode_predictions(raw, floor, iou, agnostic)
+    b1, s1, c1 = decode_predictions(mirrored, floor, iou, agnostic)
+    b1 = b1.copy()
+    b1[:, 0], b1[:, 2] = width - b1[:, 2], width - b1[:, 0]
+    boxes = np.concatenate([b0, b1]).astype(np.float32).reshape(-1, 4)
+    scores = np.concatenate([s0, s1]).astype(np.float32)
+    classes = np.concatenate([c0, c1]).astype(np.int64)
+    passes = np.concatenate([np.zeros(len(s0), np.int64), np.ones(len(s1), np.int64)])
+    leads: list[int] = []
+    best: list[list[int]] = []
+    for i in np.argsort(-scores, kind="stable").tolist():
+        joined = -1
+        if leads:
+            overlap = iou_with(boxes[i], boxes[leads])
+            if not agnostic:
+                overlap[classes[leads] != classes[i]] = 0.0
+            j = int(np.argmax(overlap))
+            joined = j if overlap[j] >= FUSE_IOU else -1
+        if joined < 0:
+            leads.append(i)
+            best.append([-1, -1])
+            joined = len(leads) - 1
+        p = int(passes[i])
+        if best[joined][p] < 0:
+            best[joined][p] = i
+    if not leads:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64)
+    members = np.asarray(best, np.int64)
+    weights = np.where(members >= 0, scores[members], 0.0).astype(np.float32)
+    fused_scores = weights.sum(1) / 2
+    fused_boxes = (weights[:, :, None] * boxes[members]).sum(1) / weights.sum(1, keepdims=True)
+    fused_classes = classes[np.asarray(leads, np.int64)]
+    keep = fused_scores > confidence
+    fused_boxes, fused_scores, fused_classes = fused_boxes[keep], fused_scores[keep], fused_classes[keep]
+    shifted = fused_boxes if agnostic else fused_boxes + fused_classes[:, None] * CLASS_OFFSET
+    kept = nms(shifted.astype(np.float32), fused_scores.astype(np.float32), iou)[:MAX_DET]
+    return fused_boxes[kept].astype(np.float32), fused_scores[kept].astype(np.float32), fused_classes[kept]
+
+
 def pair_boxes(
     boxes: np.ndarray, classes: np.ndarray, pair_classes: set[int], inside: float = 0.7
 ) -> np.ndarray:
@@ -167,6 +223,8 @@ class TritonPythonModel:
         self.margin = int(p["rect_margin_strides"]) if self.minimal else 0
         self.confidence, self.iou = float(p["confidence"]), float(p["iou"])
         self.agnostic = p["agnostic_nms"] == "1"
+        self.flip = p.get("flip_tta", "0") == "1"
+        self.detector_batch = int(p.get("detector_max_batch", "1"))
         self.max_regions, self.min_box_fraction = int(p["max_regions"]), float(p["min_box_fraction"])
         self.pair_classes = {int(c) for c in p.get("pair_classes", "").split(",") if c}
         self.image_size, self.draft_long_side = int(p["image_size"]), int(p["decode_long_side"])
@@ -189,8 +247,24 @@ class TritonPythonModel:
             rgb, self.imgsz, self.minimal, self.stride, self.margin
         )
         batch = np.ascontiguousarray(padded.transpose(2, 0, 1)[None], dtype=np.float32) / np.float32(255.0)
-        raw = bls(self.detector, [pb_utils.Tensor(self.detector_input, batch)], self.detector_output)[0]
-        boxes, scores, classes = decode_predictions(raw, self.confidence, self.iou, self.agnostic)
+        if self.flip:  # the mirror in the same call where the detector batches, else a second call
+            mirror = np.ascontiguousarray(batch[:, :, :, ::-1])
+            if self.detector_batch >= 2:
+                both = np.concatenate([batch, mirror])
+                out = bls(self.detector, [pb_utils.Tensor(self.detector_input, both)], self.detector_output)
+            else:
+                out = np.concatenate(
+                    [
+                        bls(self.detector, [pb_utils.Tensor(self.detector_input, x)], self.detector_output)
+                        for x in (batch, mirror)
+                    ]
+                )
+            boxes, scores, classes = fuse_flip(
+                out[0], out[1], padded.shape[1], self.confidence, self.iou, self.agnostic
+            )
+        else:
+            raw = bls(self.detector, [pb_utils.Tensor(self.detector_input, batch)], self.detector_output)[0]
+            boxes, scores, classes = decode_predictions(raw, self.confidence, self.iou, self.agnostic)
         width, height = image.size
         boxes[:, [0, 2]] = np.clip((boxes[:, [0, 2]] - pad_x) / gain_x, 0, width)
         boxes[:, [1, 3]] = np.clip((boxes[:, [1, 3]] - pad_y) / gain_y, 0, height)
