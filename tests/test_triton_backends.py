@@ -26,7 +26,7 @@ from lookalike.types import DecodedImage
 from service.runtime import Runtime
 from service.search import SearchRequest
 from tests.images import clothing_photos
-from triton_repo import LocalTritonServer
+from triton_repo import LocalTritonServer, Repository
 
 pytest_plugins = ["tests.triton_fixtures"]
 pytestmark = pytest.mark.triton
@@ -155,6 +155,65 @@ def test_the_pipeline_model_returns_the_regions_and_vectors_of_the_in_process_se
         assert np.abs(out["BOXES"] - want_boxes).max() <= 1.0 / image.scale
         want = fp32_embedder.embed_images([image.crop(r.box) for r in regions])
         assert float((out["VECTORS"] * want).sum(axis=1).min()) >= 0.999
+
+
+def test_flip_tta_through_triton_finds_the_boxes_of_the_in_process_flip_tta(
+    triton_server: LocalTritonServer,
+) -> None:
+    """The Triton client sends each image's mirror in the same batch and fuses the two passes as
+    the in-process detector does: the same boxes within a pixel."""
+    tta = FP32_DETECTOR.model_copy(update={"flip_tta": True})
+    local = load_detector(tta)
+    remote = load_detector(DetectorSettings(spec=spec(triton_server, "detector"), flip_tta=True))
+    images = [decode_image(b, draft_long_side=1024) for b in screenshot_jpegs(4, seed=7)]
+    found = 0
+    for want, got in zip(local.detect(images), remote.detect(images), strict=True):
+        assert len(got) == len(want), (want, got)
+        for w, g in zip(
+            sorted(want, key=lambda r: -r.score), sorted(got, key=lambda r: -r.score), strict=True
+        ):
+            assert g.category == w.category and abs(g.score - w.score) < 1e-3
+            assert np.abs(np.subtract(g.box.as_list(), w.box.as_list())).max() <= 1.0
+            found += 1
+    assert found >= 4
+
+
+def test_the_pipeline_model_with_flip_tta_returns_the_regions_of_the_in_process_search(
+    triton_server: LocalTritonServer, triton_repository: Repository, fp32_embedder: Embedder
+) -> None:
+    """The pipeline model loaded as `lookalike export triton` writes it with flip TTA on (its
+    parameters), held to the in-process detector with flip TTA; the shared model is restored."""
+    import tritonclient.grpc as grpc
+    from google.protobuf import json_format, text_format
+    from tritonclient.grpc import model_config_pb2
+
+    from detector import garment_yolo_defaults
+
+    tta = FP32_DETECTOR.model_copy(update={"flip_tta": True})
+    _, confidence = garment_yolo_defaults(tta)
+    config = text_format.Parse(
+        (triton_repository.root / "pipeline" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
+    config.parameters["flip_tta"].string_value = "1"
+    config.parameters["confidence"].string_value = str(confidence)
+    admin = grpc.InferenceServerClient(triton_server.grpc_url)
+    try:
+        admin.load_model("pipeline", config=json_format.MessageToJson(config))
+        model = TritonModel(TritonEndpoint.parse(spec(triton_server, "pipeline")))
+        local = load_detector(tta)
+        for jpeg in screenshot_jpegs(3, seed=9):
+            out = model.infer({"IMAGE": np.frombuffer(jpeg, np.uint8)}, ["BOXES", "SCORES", "VECTORS"])
+            image: DecodedImage = decode_image(jpeg, draft_long_side=1024)
+            regions = select_regions(local.detect([image])[0], image, tta)
+            want_boxes = np.asarray([r.box.as_list() for r in regions]) / image.scale
+            assert out["BOXES"].shape == want_boxes.shape
+            assert np.abs(out["BOXES"] - want_boxes).max() <= 1.0 / image.scale
+            assert np.abs(np.sort(out["SCORES"]) - np.sort([r.score for r in regions])).max() < 1e-3
+            want = fp32_embedder.embed_images([image.crop(r.box) for r in regions])
+            assert float((out["VECTORS"] * want).sum(axis=1).min()) >= 0.999
+    finally:
+        admin.load_model("pipeline")  # back to the repository's own config for the other tests
+        admin.close()
 
 
 def test_readiness_lists_the_triton_models(triton_server: LocalTritonServer, tmp_path: Path) -> None:
