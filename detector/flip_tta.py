@@ -8,23 +8,23 @@ sees is usually a false one. The rule: each pass keeps its candidates above half
 cluster whose lead box overlaps it at IoU >= ``FUSE_IOU``); a cluster's score is the mean of each
 pass's best score in it (a pass with no box there counts 0, so a box seen by one pass only keeps
 half its score), its box the score-weighted mean of those two best boxes, its class the lead's;
-clusters above the confidence are kept, and NMS at the detector's IoU runs once more over them.
+clusters above the confidence are kept, and NMS at the detector's IoU runs once more over them
+(``detector/nms.py``, the decode's own).
 
-Numpy only: the Triton pipeline model restates it (``triton_repo/models/pipeline.py``).
+The Triton pipeline model restates it in numpy (``triton_repo/models/pipeline.py``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from detector.nms import class_nms
+
 FUSE_IOU = 0.55
 """Boxes of the two passes at this IoU or more are the same object."""
 
 CANDIDATE_SHARE = 0.5
 """Each pass keeps boxes above this share of the confidence: under it a pass counts as 0."""
-
-CLASS_OFFSET = 7680.0
-MAX_DET = 300
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]
 """xyxy boxes (n, 4) float32, scores (n,) float32, class ids (n,) int64, in input pixels."""
@@ -54,18 +54,6 @@ def iou_with(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     area = (box[2] - box[0]) * (box[3] - box[1])
     areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     return np.asarray(inter / np.maximum(area + areas - inter, 1e-9))
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy NMS, highest score first (torchvision's rule)."""
-    order = np.argsort(-scores, kind="stable")
-    keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        order = rest[iou_with(boxes[i], boxes[rest]) <= iou]
-    return np.asarray(keep, np.int64)
 
 
 def fuse(
@@ -107,8 +95,7 @@ def fuse(
     fused_classes = classes[np.asarray(leads, np.int64)]
     keep = fused_scores > confidence
     fused_boxes, fused_scores, fused_classes = fused_boxes[keep], fused_scores[keep], fused_classes[keep]
-    shifted = fused_boxes if agnostic else fused_boxes + fused_classes[:, None] * CLASS_OFFSET
-    kept = nms(shifted.astype(np.float32), fused_scores, iou)[:MAX_DET]
+    kept = class_nms(fused_boxes, fused_scores, fused_classes, iou, agnostic)
     return (
         fused_boxes[kept].astype(np.float32),
         fused_scores[kept].astype(np.float32),

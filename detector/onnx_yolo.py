@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from detector import flip_tta
+from detector.nms import class_nms
 from detector.rect_exports import RectSessions
 from lookalike.execution import ExecutionPolicy
 from lookalike.model_runtime import RuntimeRequest
@@ -26,9 +27,7 @@ from lookalike.settings import default_export_dir
 from lookalike.types import Box, DecodedImage, Region
 
 PAD_VALUE = 114  # ultralytics' LetterBox grey
-MAX_DET = 300
 MAX_NMS = 30000
-CLASS_OFFSET = 7680.0  # ultralytics' max_wh: per-class NMS by shifting each class apart
 
 
 class Letterbox:
@@ -73,9 +72,6 @@ def decode_predictions(
     raw: np.ndarray, *, confidence: float, iou: float, agnostic: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(4 + classes, anchors) model output -> kept xyxy boxes, scores, class ids (input pixels)."""
-    import torch
-    from torchvision.ops import nms
-
     scores_all = raw[4:]
     cls = scores_all.argmax(0)
     conf = scores_all[cls, np.arange(raw.shape[1])]
@@ -88,8 +84,7 @@ def decode_predictions(
     if len(conf) > MAX_NMS:
         top = np.argsort(-conf)[:MAX_NMS]
         boxes, conf, cls = boxes[top], conf[top], cls[top]
-    shifted = boxes if agnostic else boxes + (cls[:, None] * CLASS_OFFSET).astype(np.float32)
-    kept = nms(torch.from_numpy(shifted), torch.from_numpy(conf), iou).numpy()[:MAX_DET]
+    kept = class_nms(boxes, conf, cls, iou, agnostic)
     return boxes[kept], conf[kept], cls[kept]
 
 
