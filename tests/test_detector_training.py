@@ -1,5 +1,6 @@
 """Training smoke test: one tiny epoch offline yields weights and an ONNX file the search's
-``YoloDetector`` loads and runs; the NudeNet start weights really load into YOLOv8n."""
+``YoloDetector`` loads and runs, with torch on every core; the NudeNet start weights really
+load into YOLOv8n."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
+from ultralytics.utils.callbacks.base import default_callbacks
 
 from cli.detector import detector_app
 from detector.training.catalog import CatalogPhoto
@@ -17,6 +21,7 @@ from detector.training.classes import GARMENT_CLASS_MAP
 from detector.training.dataset import DatasetConfig, make_dataset
 from detector.training.init_weights import init_from_onnx
 from detector.yolo import YoloDetector
+from lookalike.execution import usable_cores
 from lookalike.imaging import decode_image
 from lookalike.packaged import nudenet_320n
 
@@ -39,8 +44,16 @@ def _tiny_dataset(tmp_path: Path) -> Path:
     return tmp_path / "ds" / "data.yaml"
 
 
-def test_one_epoch_trains_exports_and_loads_in_the_detector(tmp_path: Path, no_network: list[Any]) -> None:
+def test_one_epoch_trains_exports_and_loads_in_the_detector(
+    tmp_path: Path, no_network: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = _tiny_dataset(tmp_path)
+    threads_per_batch: list[int] = []  # ultralytics leaves torch one thread on 2 cores unless told
+    batch_end = [
+        *default_callbacks["on_train_batch_end"],
+        lambda _t: threads_per_batch.append(torch.get_num_threads()),
+    ]
+    monkeypatch.setitem(default_callbacks, "on_train_batch_end", batch_end)
     ship_to = tmp_path / "models" / "tiny"
     args = ["train", str(data), "--project", str(tmp_path / "runs"), "--name", "smoke", "--epochs", "1"]
     args += ["--imgsz", "64", "--batch", "4", "--workers", "0", "--ship-to", str(ship_to)]
@@ -51,6 +64,7 @@ def test_one_epoch_trains_exports_and_loads_in_the_detector(tmp_path: Path, no_n
     assert (ship_to / "best.onnx").stat().st_size > 1_000_000
     assert (ship_to / "best.pt").stat().st_size < (Path(report["best"])).stat().st_size * 1.01
     assert no_network == []
+    assert threads_per_batch and set(threads_per_batch) == {usable_cores()}
 
     buf = io.BytesIO()
     Image.new("RGB", (90, 180), (240, 240, 240)).save(buf, format="PNG")
