@@ -19,7 +19,7 @@ __all__ = ["Detector", "load_detector", "runtime_request", "select_regions"]
 GARMENT_YOLO_FLIP_TTA = False
 """garment-yolo's flip TTA when ``detector.flip_tta`` is None (docs/DETECTOR.md has the figures)."""
 
-GARMENT_YOLO_CONFIDENCE = {False: 0.15, True: 0.12}
+GARMENT_YOLO_CONFIDENCE = {False: 0.15, True: 0.13}
 """garment-yolo's tuned confidence without and with flip TTA (chosen on validation photos)."""
 
 

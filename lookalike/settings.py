@@ -44,7 +44,7 @@ class DetectorSettings(BaseModel):
         ge=0.0,
         le=1.0,
         description=(
-            "None: the model's tuned value (garment-yolo 0.15, 0.12 with flip_tta; coco 0.4, else 0.25)."
+            "None: the model's tuned value (garment-yolo 0.15, 0.13 with flip_tta; coco 0.4, else 0.25)."
         ),
     )
     flip_tta: bool | None = Field(
