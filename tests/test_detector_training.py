@@ -6,22 +6,19 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
-import pytest
-import torch
 from PIL import Image
-from typer.testing import CliRunner
-from ultralytics.utils.callbacks.base import default_callbacks
 
-from cli.detector import detector_app
 from detector.training.catalog import CatalogPhoto
 from detector.training.classes import GARMENT_CLASS_MAP
 from detector.training.dataset import DatasetConfig, make_dataset
 from detector.training.init_weights import init_from_onnx
 from detector.yolo import YoloDetector
-from lookalike.execution import usable_cores
+from lookalike.execution import ExecutionPolicy, usable_cores
 from lookalike.imaging import decode_image
 from lookalike.packaged import nudenet_320n
 
@@ -44,27 +41,53 @@ def _tiny_dataset(tmp_path: Path) -> Path:
     return tmp_path / "ds" / "data.yaml"
 
 
-def test_one_epoch_trains_exports_and_loads_in_the_detector(
-    tmp_path: Path, no_network: list[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+TRAIN_IN_A_CHILD = """
+import json, socket, sys
+attempts = []
+def refuse(*args, **kwargs):
+    attempts.append(repr(args))
+    raise OSError("network disabled in this test")
+socket.getaddrinfo = refuse
+socket.socket.connect = refuse
+import torch
+from typer.testing import CliRunner
+from detector.training.offline import offline_ultralytics
+offline_ultralytics()  # as the CLI does before ultralytics is imported
+from ultralytics.utils.callbacks.base import default_callbacks
+from cli.detector import detector_app
+threads = []
+default_callbacks["on_train_batch_end"].append(lambda _trainer: threads.append(torch.get_num_threads()))
+result = CliRunner().invoke(detector_app, sys.argv[1:])
+outcome = {"exit_code": result.exit_code, "output": result.output, "threads": threads, "attempts": attempts}
+print(json.dumps(outcome))
+"""
+
+
+def test_one_epoch_trains_exports_and_loads_in_the_detector(tmp_path: Path) -> None:
+    # Trains in a child process, as `lookalike detector train` runs: torch's OpenMP team of a
+    # training stays out of the test process. Sockets are refused there, as in `no_network`.
     data = _tiny_dataset(tmp_path)
-    threads_per_batch: list[int] = []  # ultralytics leaves torch one thread on 2 cores unless told
-    batch_end = [
-        *default_callbacks["on_train_batch_end"],
-        lambda _t: threads_per_batch.append(torch.get_num_threads()),
-    ]
-    monkeypatch.setitem(default_callbacks, "on_train_batch_end", batch_end)
     ship_to = tmp_path / "models" / "tiny"
     args = ["train", str(data), "--project", str(tmp_path / "runs"), "--name", "smoke", "--epochs", "1"]
     args += ["--imgsz", "64", "--batch", "4", "--workers", "0", "--ship-to", str(ship_to)]
-    result = CliRunner().invoke(detector_app, args)
-    assert result.exit_code == 0, result.output
-    report = json.loads(result.output[result.output.rindex("\n{") :])
+    child = subprocess.run(
+        [sys.executable, "-c", TRAIN_IN_A_CHILD, *args],
+        env=ExecutionPolicy().child_env(os.environ),
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    outcome = json.loads(child.stdout.strip().splitlines()[-1])
+    assert outcome["exit_code"] == 0, outcome["output"]
+    output = outcome["output"]
+    report, _ = json.JSONDecoder().raw_decode(output, output.rindex("\n{") + 1)  # warnings may follow it
     assert set(report["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
     assert (ship_to / "best.onnx").stat().st_size > 1_000_000
     assert (ship_to / "best.pt").stat().st_size < (Path(report["best"])).stat().st_size * 1.01
-    assert no_network == []
-    assert threads_per_batch and set(threads_per_batch) == {usable_cores()}
+    assert outcome["attempts"] == []
+    # ultralytics leaves torch one thread on 2 cores; lookalike gives it every usable core
+    assert outcome["threads"] and set(outcome["threads"]) == {usable_cores()}
 
     buf = io.BytesIO()
     Image.new("RGB", (90, 180), (240, 240, 240)).save(buf, format="PNG")
