@@ -31,7 +31,6 @@ class TrainConfig:
     close_mosaic: int = 2
     lr0: float = 0.0015
     warmup_epochs: float = 1.0
-    threads: int = 0  # torch threads for the CPU; 0 = every usable core
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ def train(config: TrainConfig) -> TrainResult:
     if config.model.endswith(".pt") and not Path(config.model).is_file():
         raise FileNotFoundError(f"{config.model}: pretrained weights must be a local file (no downloads)")
     model = yolo_cls(config.model, task="detect")
-    model.add_callback("on_pretrain_routine_start", _torch_threads(config.threads or usable_cores()))
+    model.add_callback("on_pretrain_routine_start", _torch_threads(usable_cores()))
     run_dir = config.project.resolve() / config.name
     args: dict[str, Any] = {
         "data": str(config.data.resolve()),
