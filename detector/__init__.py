@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.base import Detector
+from detector.bf16_checked import bf16_checked
 from detector.categories import default_category_map
 from detector.regions import select_regions
 from lookalike.execution import ExecutionPolicy
@@ -120,7 +121,7 @@ def load_detector(
                 rect_margin_strides=settings.rect_margin_strides,
                 export_dir=export_dir,
                 execution=execution,
-                runtime=runtime_request(settings, export_dir),
+                runtime=runtime_request(settings, export_dir, weights),
                 flip=flip,
                 **common,
             )
@@ -132,18 +133,19 @@ def load_detector(
     raise ValueError(f"unknown detector spec {settings.spec!r}")
 
 
-def runtime_request(settings: DetectorSettings, export_dir: Path | None) -> RuntimeRequest:
-    """The engine and precision settings ask for; ``auto`` picks neither int8 nor bf16 for the
-    detector (pinned, both run). With the int8 square copy (adopted by box F1) grocery photos gave
-    other regions and item recall@10 fell 0.012. bf16 kept grocery recall on the whole test split
-    with garment-yolo v3 (+0.001 at @10) but v4 sits at the edge (@10 -0.0048) and lost
-    clothing-screenshots region recall@1 0.010 (docs/PRECISION.md)."""
+def runtime_request(
+    settings: DetectorSettings, export_dir: Path | None, weights: str | None = None
+) -> RuntimeRequest:
+    """The engine and precision settings ask for. ``auto`` never picks int8 for the detector (with
+    the int8 square copy grocery photos gave other regions and item recall@10 fell 0.012), and
+    picks bf16 only for ``weights`` whose bf16 boxes were measured to keep recall
+    (``detector.bf16_checked``: garment-yolo v5 does, v4 did not). Pinned, both run."""
     return RuntimeRequest(
         settings.engine,
         settings.precision,
         export_dir or default_export_dir(),
         auto_int8=False,
-        auto_bf16=False,
+        auto_bf16=weights is not None and bf16_checked(weights),
     )
 
 

@@ -44,9 +44,10 @@ class RuntimeRequest:
     """May ``auto`` pick int8? False for the embedder (its int8 vectors are another vector space)
     and the detector (the adopted copy cost grocery recall@10 0.012: docs/PRECISION.md)."""
     auto_bf16: bool = True
-    """May ``auto`` pick bf16 (where the CPU has it)? False for the detector: its bf16 boxes cost
-    grocery recall@10 0.008 (docs/PRECISION.md); pinned bf16 runs. The embedder may: its bf16
-    queries keep recall on a catalog embedded in fp32, as catalogs always are."""
+    """May ``auto`` pick bf16 (where the CPU has it)? The embedder may: its bf16 queries keep
+    recall on a catalog embedded in fp32, as catalogs always are. The detector only with weights
+    whose bf16 boxes were measured to keep recall (``detector.bf16_checked``); pinned bf16 runs
+    any (docs/PRECISION.md)."""
     trial_shape: tuple[int, ...] | None = None
     """The first input's shape when ``auto`` times the candidates, for a model whose dimensions
     are dynamic (an OCR line: 48 px high, as wide as the line); None: the model's own, 1 where

@@ -1,7 +1,8 @@
 """Catalogs are embedded in fp32 whatever precision queries run in (int8 aside: a space of its own):
 bf16 queries keep recall on an fp32 catalog, bf16 on both sides does not (docs/PRECISION.md). So
 ``auto`` may run the embedder's queries in bf16 where the CPU has it, and an index ingested before
-or after stays the one served. The detector stays fp32 under ``auto``: its bf16 boxes cost recall."""
+or after stays the one served. The detector takes bf16 under ``auto`` only with weights whose bf16
+boxes were measured to keep recall (garment-yolo v5 did, v4 did not)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PIL import Image
 
 from catalog_ingest import ingest_manifest
 from detector import runtime_request as detector_request
+from detector.bf16_checked import bf16_checked
 from embedder import catalog_settings, load_embedder, precisions
 from embedder import runtime_request as embedder_request
 from lookalike import onnx_sessions
@@ -37,7 +39,7 @@ def test_the_catalog_side_runs_fp32_unless_the_space_is_int8() -> None:
     assert catalog_settings(int8) == int8  # int8 vectors are another space: both sides int8
 
 
-def test_auto_may_time_bf16_for_the_embedder_only_where_the_cpu_has_it(tmp_path: Path) -> None:
+def test_auto_may_time_bf16_only_where_the_cpu_has_it(tmp_path: Path) -> None:
     model = garment_yolo_onnx()
     xeon, epyc = parse_cpuinfo(XEON_BF16), parse_cpuinfo(EPYC_AVX2)
     embedder = embedder_request(EmbedderSettings(), tmp_path)
@@ -47,12 +49,36 @@ def test_auto_may_time_bf16_for_the_embedder_only_where_the_cpu_has_it(tmp_path:
     on_epyc = auto_candidates(embedder, model, epyc, openvino_installed=True)
     assert [(c.engine, c.precision) for c in on_epyc] == [("onnxruntime", "fp32")]
     assert "no bf16" in on_epyc[0].reason
-    # the detector keeps fp32 under auto: bf16 boxes cost grocery recall@10 0.008 (docs/PRECISION.md)
-    detector = detector_request(DetectorSettings(), tmp_path)
-    assert not detector.auto_int8 and not detector.auto_bf16
-    assert [c.precision for c in auto_candidates(detector, model, xeon, openvino_installed=True)] == ["fp32"]
-    pinned = detector_request(DetectorSettings(precision="bf16"), tmp_path)
+    # the detector: bf16 under auto only for weights measured in bf16 (garment-yolo v5), never int8
+    detector = detector_request(DetectorSettings(), tmp_path, str(model))
+    assert not detector.auto_int8 and detector.auto_bf16
+    assert [c.precision for c in auto_candidates(detector, model, xeon, openvino_installed=True)] == [
+        "fp32",
+        "bf16",
+    ]
+    assert [c.precision for c in auto_candidates(detector, model, epyc, openvino_installed=True)] == ["fp32"]
+    pinned = detector_request(DetectorSettings(precision="bf16"), tmp_path, str(model))
     assert [c.precision for c in auto_candidates(pinned, model, xeon, openvino_installed=True)] == ["bf16"]
+
+
+def test_detector_weights_not_measured_in_bf16_keep_fp32_under_auto(tmp_path: Path) -> None:
+    """A retrained garment-yolo (here: the shipped file with one byte changed) or a user's weights
+    are not the file whose bf16 recall was measured: ``auto`` times only fp32 for them, until its
+    recall in bf16 is measured and its hash listed (``detector.bf16_checked``)."""
+    shipped = garment_yolo_onnx().read_bytes()
+    retrained = tmp_path / "best.onnx"
+    retrained.write_bytes(shipped[:-1] + bytes([shipped[-1] ^ 1]))
+    xeon = parse_cpuinfo(XEON_BF16)
+    for weights in (str(retrained), "yolov8n.pt", None):
+        request = detector_request(DetectorSettings(), tmp_path, weights)
+        assert not request.auto_bf16
+        assert [c.precision for c in auto_candidates(request, retrained, xeon, openvino_installed=True)] == [
+            "fp32"
+        ]
+    assert bf16_checked(garment_yolo_onnx()), (
+        "models/garment-yolo/best.onnx changed: measure its bf16 recall (docs/PRECISION.md, "
+        "`python -m bench.paired_recall`) and list its sha256 in detector/bf16_checked.py, or leave it fp32"
+    )
 
 
 def test_an_fp32_embedder_ingests_with_itself(make_runtime: RuntimeFactory) -> None:

@@ -1,0 +1,42 @@
+"""Which detector weights ``auto`` may run in bf16: those whose bf16 boxes were measured to keep recall.
+
+bf16 moves a detector's boxes and scores a little, and whether that costs recall depends on the
+weights: garment-yolo v3 kept it, v4 lost people-posts region recall@1 0.010 and sat at the edge
+of grocery's 0.005 tolerance, v5 keeps it (docs/PRECISION.md). So the check is per file: weights
+listed here (by sha256) may take bf16 under ``auto`` on a CPU with bf16 in hardware; any other
+weights (a retrained garment-yolo, a user's ``yolo:`` file, NudeNet) keep fp32 until measured, and
+a pinned ``precision = "bf16"`` runs every one of them.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from lookalike.imaging import file_sha256
+
+BF16_CHECKED: dict[str, str] = {
+    "a34f27d57931081d25c1a7423a0e1cf8fe7292425584f870500ea5ac1af05de9": (
+        "garment-yolo v5, 2026-12-07, AMD EPYC Zen 4 (AVX512_BF16): both models bf16 against both "
+        "fp32 (queries; catalogs fp32), `lookalike eval` + `bench.paired_recall`: grocery (2,485 "
+        "queries) item recall@1 / @10 / @20 -0.0004 / +0.0016 / +0.0028; clothing-screenshots item "
+        "recall@1 0.000, region recall@1 -0.005 (one region of 200; boxes identical at IoU 0.9); "
+        "people-posts region recall@1 +0.004"
+    ),
+}
+"""sha256 of the detector weights measured in bf16 -> what was measured (docs/PRECISION.md)."""
+
+
+@functools.cache
+def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
+    return file_sha256(path)
+
+
+def bf16_checked(weights: str | Path) -> bool:
+    """Were these weights' bf16 boxes measured to keep recall (``BF16_CHECKED``)? False for a hub
+    name or a file that does not exist here."""
+    path = Path(weights)
+    if not path.is_file():
+        return False
+    stat = path.stat()
+    return _sha256_of(path.resolve(), stat.st_size, stat.st_mtime_ns) in BF16_CHECKED
