@@ -58,6 +58,24 @@ def test_ordinary_shapes_resize_exactly_as_before() -> None:
     assert np.array_equal(np.asarray(resize_center_crop(img, 224)), expected)
 
 
+def test_a_crop_resamples_only_its_centre_square_within_one_level_of_resize_then_crop() -> None:
+    """A search's crops (under 4x the output: no pre-shrink) resample only the source box that
+    becomes the centre square, at resize-then-crop's pixel centres: within one level of it."""
+    rng = np.random.default_rng(1)
+    smooth = Image.fromarray(rng.integers(0, 255, (60, 40, 3), dtype=np.uint8)).resize((300, 520))
+    for img in (smooth, smooth.transpose(Image.Transpose.ROTATE_90), smooth.crop((0, 0, 150, 200))):
+        w, h = img.size
+        scale = 224 / min(w, h)
+        nw, nh = max(224, round(w * scale)), max(224, round(h * scale))
+        left, top = (nw - 224) // 2, (nh - 224) // 2
+        whole = img.resize((nw, nh), Image.Resampling.BILINEAR, reducing_gap=2.0)
+        expected = np.asarray(whole.crop((left, top, left + 224, top + 224))).astype(int)
+        got = np.asarray(resize_center_crop(img, 224)).astype(int)
+        assert got.shape == expected.shape
+        assert np.abs(got - expected).max() <= 1
+        assert (got == expected).mean() > 0.8
+
+
 def test_the_centre_of_a_long_image_is_what_is_embedded() -> None:
     """The bounded path sees the same centre square as the unbounded one would."""
     img = Image.new("RGB", (3000, 100), (0, 0, 255))
