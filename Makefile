@@ -83,7 +83,7 @@ PRECISION_DIR ?= $(DATA_DIR)/bench-precision
 FP32_EMBEDDER := LOOKALIKE_EMBEDDER__ENGINE=onnxruntime LOOKALIKE_EMBEDDER__PRECISION=fp32
 # no upload screening: the naive baseline screens nothing, and a refused benchmark photo stops eval
 NO_SAFETY := LOOKALIKE_SAFETY__RULES='[]'
-# both models pinned to bf16 (auto keeps the detector in fp32: docs/PRECISION.md); the catalog stays fp32
+# both models pinned to bf16 (what auto picks on a bf16 CPU with the shipped detector: docs/PRECISION.md); the catalog stays fp32
 BF16 := LOOKALIKE_DETECTOR__PRECISION=bf16 LOOKALIKE_EMBEDDER__PRECISION=bf16
 comma := ,
 space := $(empty) $(empty)
