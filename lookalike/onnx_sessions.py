@@ -158,6 +158,7 @@ def open_session(
         threads=execution.threads_per_run(threads),
         versions=_engine_versions(),
         measure=measure,
+        trial_shape=runtime.trial_shape,
     )
     session = opened.get((choice.engine, choice.precision)) or _open_choice(
         choice, path, threads, execution, runtime
@@ -194,14 +195,13 @@ def _open_choice(
 
 
 def _trial_feeds(session: Session, first_shape: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
-    """Seeded inputs of the model's own shape (a dynamic dimension, the batch, as 1), the first
-    one ``first_shape`` when given."""
+    """Seeded inputs of the model's own shape, a dynamic dimension as 1, or, for the first input,
+    as ``first_shape`` says (a model whose batch is fixed keeps its own)."""
     rng = np.random.default_rng(0)
     feeds = {}
     for n, arg in enumerate(session.get_inputs()):
-        shape = [d if isinstance(d, int) and d > 0 else 1 for d in arg.shape]
-        if n == 0 and first_shape is not None:
-            shape = list(first_shape)
+        wanted = first_shape if n == 0 and first_shape is not None else (1,) * len(arg.shape)
+        shape = [d if isinstance(d, int) and d > 0 else w for d, w in zip(arg.shape, wanted, strict=False)]
         feeds[arg.name] = rng.random(shape, dtype=np.float32)
     return feeds
 

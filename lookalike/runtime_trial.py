@@ -11,9 +11,10 @@ own input shape, one call of each in turn (drift hits all alike), and a candidat
 by construction.
 
 The result is cached in ``<export_dir>/runtime-choices``, one file per model (by hash), keyed by
-the CPU model and flags, threads, candidate files and engine versions: a machine measures once,
-every later process of it (uvicorn workers, restarts) runs the same choice, and a file lock makes
-processes that start together wait for the first one's measurement instead of disturbing it.
+the CPU model and flags, threads, candidate files, the trial's input and engine versions: a
+machine measures once, every later process of it (uvicorn workers, restarts) runs the same
+choice, and a file lock makes processes that start together wait for the first one's measurement
+instead of disturbing it.
 """
 
 from __future__ import annotations
@@ -100,14 +101,25 @@ def pick(
 
 
 def fingerprint(
-    cpu: CpuFeatures, threads: int, candidates: Sequence[RuntimeChoice], versions: dict[str, str]
+    cpu: CpuFeatures,
+    threads: int,
+    candidates: Sequence[RuntimeChoice],
+    versions: dict[str, str],
+    trial_shape: tuple[int, ...] | None = None,
 ) -> str:
-    """What a measurement holds for: the CPU, the threads, what was timed, the engines' versions."""
+    """What a measurement holds for: the CPU, the threads, what was timed and on what input, the
+    engines' versions."""
     files = [f"{c.engine}:{c.precision}:{c.model.name}" for c in candidates]
-    return json.dumps(
-        {"cpu": cpu.model, "flags": sorted(cpu.flags), "threads": threads, "candidates": files, **versions},
-        sort_keys=True,
-    )
+    key: dict[str, object] = {
+        "cpu": cpu.model,
+        "flags": sorted(cpu.flags),
+        "threads": threads,
+        "candidates": files,
+        **versions,
+    }
+    if trial_shape is not None:
+        key["input"] = list(trial_shape)
+    return json.dumps(key, sort_keys=True)
 
 
 def cache_file(cache_dir: Path, model: Path) -> Path:
@@ -134,12 +146,13 @@ def measured_choice(
     threads: int,
     versions: dict[str, str],
     measure: Measure,
+    trial_shape: tuple[int, ...] | None = None,
 ) -> RuntimeChoice:
     """The candidate this machine runs ``model`` fastest in: measured once, then read from the
     cache (see the module doc). One candidate is returned as it is, without measuring."""
     if len(candidates) == 1:
         return candidates[0]
-    key = fingerprint(cpu, threads, candidates, versions)
+    key = fingerprint(cpu, threads, candidates, versions, trial_shape)
     if cache_dir is None:
         return pick(candidates, measure(candidates))
     path = cache_file(cache_dir, model)

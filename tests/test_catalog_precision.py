@@ -61,6 +61,26 @@ def test_auto_may_time_bf16_only_where_the_cpu_has_it(tmp_path: Path) -> None:
     assert [c.precision for c in auto_candidates(pinned, model, xeon, openvino_installed=True)] == ["bf16"]
 
 
+def test_the_embedder_is_timed_on_a_request_of_crops() -> None:
+    """``auto`` times the embedder on a typical request's crops at its image size, not one crop
+    (bf16's lead at one crop is smaller and noisier); a batch-fixed model keeps its own batch."""
+    from embedder import TRIAL_CROPS
+
+    request = embedder_request(EmbedderSettings(image_size=192), None)
+    assert request.trial_shape == (TRIAL_CROPS, 3, 192, 192) and TRIAL_CROPS > 1
+
+    class Model:
+        def __init__(self, shape: list[Any]) -> None:
+            self.shape = shape
+
+        def get_inputs(self) -> list[Any]:
+            return [type("Input", (), {"name": "x", "shape": self.shape})()]
+
+    dynamic = onnx_sessions._trial_feeds(Model(["batch", 3, 192, 192]), request.trial_shape)  # type: ignore[arg-type]
+    fixed = onnx_sessions._trial_feeds(Model([1, 3, 192, 192]), request.trial_shape)  # type: ignore[arg-type]
+    assert dynamic["x"].shape == (TRIAL_CROPS, 3, 192, 192) and fixed["x"].shape == (1, 3, 192, 192)
+
+
 def test_detector_weights_not_measured_in_bf16_keep_fp32_under_auto(tmp_path: Path) -> None:
     """A retrained garment-yolo (here: the shipped file with one byte changed) or a user's weights
     are not the file whose bf16 recall was measured: ``auto`` times only fp32 for them, until its
