@@ -6,6 +6,7 @@ an fp32 catalog, so bf16 shares fp32's vector space."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,49 @@ def test_an_unusable_cache_folder_only_costs_a_measurement_per_process(tmp_path:
             candidates, model, cache_dir=not_a_folder, cpu=xeon, threads=2, versions=VERSIONS, measure=watch
         )
         assert (chosen.precision, watch.calls) == ("bf16", calls)
+
+
+def test_two_models_are_never_timed_at_once(tmp_path: Path) -> None:
+    """The detector's rectangle shapes open (and time) their sessions in a background thread while
+    the embedder loads: their trials take turns, or each bends the other's figures."""
+    xeon = parse_cpuinfo(XEON_BF16)
+    first, second = garment_yolo_onnx(), tmp_path / "embedder.onnx"
+    second.write_bytes(b"another model")
+    inside, overlapped = threading.Event(), threading.Event()
+    seen_inside: list[bool] = []
+    times = {"onnxruntime fp32": 9.5, "openvino fp32": 9.2, "openvino bf16": 4.3}
+
+    def slow_measure(choices: Sequence[RuntimeChoice]) -> list[Trial]:
+        inside.set()
+        seen_inside.append(overlapped.wait(0.5))  # the other trial, if it may start, starts now
+        return Stopwatch(times)(choices)
+
+    def quick_measure(choices: Sequence[RuntimeChoice]) -> list[Trial]:
+        overlapped.set()
+        return Stopwatch(times)(choices)
+
+    def choose(model: Path, measure: Any) -> None:
+        candidates = auto_candidates(RuntimeRequest(), first, xeon, openvino_installed=True)
+        measured_choice(
+            candidates,
+            model,
+            cache_dir=tmp_path / "choices",
+            cpu=xeon,
+            threads=2,
+            versions=VERSIONS,
+            measure=measure,
+        )
+
+    one = threading.Thread(target=choose, args=(first, slow_measure))
+    one.start()
+    assert inside.wait(30)
+    two = threading.Thread(target=choose, args=(second, quick_measure))
+    two.start()
+    one.join(30)
+    two.join(30)
+    assert not one.is_alive() and not two.is_alive()
+    assert seen_inside == [False]  # the second trial did not start inside the first
+    assert overlapped.is_set()  # it ran after it
 
 
 @pytest.mark.slow
