@@ -10,7 +10,6 @@ a pinned ``precision = "bf16"`` runs every one of them.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from lookalike.imaging import file_sha256
@@ -27,16 +26,8 @@ BF16_CHECKED: dict[str, str] = {
 """sha256 of the detector weights measured in bf16 -> what was measured (docs/PRECISION.md)."""
 
 
-@functools.cache
-def _sha256_of(path: Path, size: int, mtime_ns: int) -> str:
-    return file_sha256(path)
-
-
 def bf16_checked(weights: str | Path) -> bool:
     """Were these weights' bf16 boxes measured to keep recall (``BF16_CHECKED``)? False for a hub
     name or a file that does not exist here."""
     path = Path(weights)
-    if not path.is_file():
-        return False
-    stat = path.stat()
-    return _sha256_of(path.resolve(), stat.st_size, stat.st_mtime_ns) in BF16_CHECKED
+    return path.is_file() and file_sha256(path) in BF16_CHECKED

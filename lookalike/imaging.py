@@ -6,6 +6,7 @@ limits, EXIF orientation and colour-mode rules are the same everywhere.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import math
@@ -43,7 +44,15 @@ def sha256_hex(data: bytes) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """sha256 of a file, read in 1 MiB blocks (model checkpoints, benchmark manifests)."""
+    """sha256 of a file, read in 1 MiB blocks (model checkpoints, benchmark manifests); a file
+    not changed since (same inode, size and modification time) is not read again: a model's loading
+    asks for its hash several times (its runtime choice, int8 copy, bf16 check)."""
+    stat = path.stat()
+    return _sha256_of(path.resolve(), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _sha256_of(path: Path, inode: int, size: int, mtime_ns: int) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):

@@ -5,10 +5,10 @@ What may run comes from the rules (``model_runtime.auto_candidates``: bf16 only 
 hardware, int8 only from a copy that kept recall). Flags alone do not say what is fastest: on an
 AVX2 EPYC OpenVINO fp32 ran 0.6-1.05x ONNX Runtime and int8 without VNNI gained only 1.16x, on a
 Xeon with AVX512_BF16 bf16 ran 2.2-2.4x (docs/PRECISION.md). So each candidate runs the model's
-own input shape, one call of each in turn (drift hits all alike), and a candidate replaces the baseline
-(the first: ONNX Runtime fp32, what the service ran before) only when its fastest call is at least
-``MARGIN`` times faster than the baseline's fastest (``time_runs``): "no slower than today" holds
-by construction.
+own input shape, one call of each in turn (drift hits all alike), one model at a time, and a
+candidate replaces the baseline (the first: ONNX Runtime fp32, what the service ran before) only
+when its fastest call is at least ``MARGIN`` times faster than the baseline's fastest
+(``time_runs``): "no slower than today" holds by construction.
 
 The result is cached in ``<export_dir>/runtime-choices``, one file per model (by hash), keyed by
 the CPU model and flags, threads, candidate files, the trial's input and engine versions: a
@@ -38,8 +38,8 @@ log = logging.getLogger(__name__)
 
 MARGIN = 1.05
 """Speed-up over the baseline a candidate needs to be picked: below it, noise decides."""
-ROUNDS = 5
-RUNS_PER_ROUND = 5
+CALLS = 25
+"""Timed calls of each candidate, one of each in turn (after one warm-up call each)."""
 _TRIAL = threading.Lock()
 """One trial at a time in this process (the detector's rectangle exports open theirs in a
 background thread while the embedder loads)."""
@@ -68,21 +68,18 @@ Measure = Callable[[Sequence[RuntimeChoice]], list[Trial]]
 
 
 def time_runs(
-    runs: Sequence[Callable[[], object]],
-    rounds: int = ROUNDS,
-    per_round: int = RUNS_PER_ROUND,
-    clock: Callable[[], float] = time.perf_counter,
+    runs: Sequence[Callable[[], object]], calls: int = CALLS, clock: Callable[[], float] = time.perf_counter
 ) -> list[tuple[float, float]]:
     """(fastest ms, its speed-up over ``runs[0]``'s fastest) of each call, after one warm-up call
-    each. The calls alternate one at a time, ``rounds * per_round`` of each, and each keeps its
-    fastest: other work on the machine only ever adds time, and alternating single calls gives
-    every candidate the same chances of a quiet moment. (Medians of per-round blocks let a burst
-    that fell on one candidate's blocks decide: beside a second server warming up, the embedder's
-    bf16 timed 0.94x ONNX Runtime fp32, where quiet trials give 1.5-1.7x.)"""
+    each. The calls alternate one at a time, ``calls`` of each, and each keeps its fastest: other
+    work on the machine only ever adds time, and alternating single calls gives every candidate the
+    same chances of a quiet moment. (Medians of per-round blocks let a burst that fell on one
+    candidate's blocks decide: beside a second server warming up, the embedder's bf16 timed 0.94x
+    ONNX Runtime fp32, where quiet trials give 1.5-1.7x.)"""
     for run in runs:
         run()
     best = [float("inf")] * len(runs)
-    for _ in range(rounds * per_round):
+    for _ in range(calls):
         for i, run in enumerate(runs):
             start = clock()
             run()
@@ -169,18 +166,21 @@ def measured_choice(
     cache (see the module doc). One candidate is returned as it is, without measuring."""
     if len(candidates) == 1:
         return candidates[0]
+
+    def timed_alone(choices: Sequence[RuntimeChoice]) -> list[Trial]:
+        with _alone(cache_dir):
+            return measure(choices)
+
     key = fingerprint(cpu, threads, candidates, versions, trial_shape)
     if cache_dir is None:
-        with _alone(None):
-            return pick(candidates, measure(candidates))
+        return pick(candidates, timed_alone(candidates))
     path = cache_file(cache_dir, model)
     with ExitStack() as stack:
         try:
             stack.enter_context(_locked(path))
         except OSError as exc:  # a read-only export folder: measure, but every process again
             log.warning("runtime choice cache %s unusable (%s): measuring without it", path, exc)
-            with _alone(None):
-                return pick(candidates, measure(candidates))
+            return pick(candidates, timed_alone(candidates))
         entries = _read(path)
         entry = entries.get(key)
         if entry is not None:
@@ -188,8 +188,7 @@ def measured_choice(
                 if (c.engine, c.precision) == (entry["engine"], entry["precision"]):
                     reason = f"{entry['reason']}; cached {entry['measured_at']}"
                     return RuntimeChoice(c.engine, c.precision, c.model, reason)
-        with _alone(cache_dir):
-            trials = measure(candidates)
+        trials = timed_alone(candidates)
         chosen = pick(candidates, trials)
         entries[key] = {
             "engine": chosen.engine,
