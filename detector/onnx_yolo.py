@@ -23,6 +23,7 @@ from detector.rect_exports import RectSessions
 from lookalike.execution import ExecutionPolicy
 from lookalike.model_runtime import RuntimeRequest
 from lookalike.onnx_sessions import open_session
+from lookalike.pixel_arrays import rgb_of, rgbx_or_rgb
 from lookalike.settings import default_export_dir
 from lookalike.types import Box, DecodedImage, Region
 
@@ -50,11 +51,14 @@ class Letterbox:
         return int(padded.shape[0]), int(padded.shape[1])
 
     def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[float, float, int, int]]:
+        """``rgb``: (h, w, 3), or (h, w, 4) RGBX (``pixel_arrays.rgbx_or_rgb``: resized with its
+        fourth channel, which is dropped after, so the big image is never repacked)."""
         h, w = rgb.shape[:2]
         r = min(self.size / h, self.size / w)
         new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
         if (w, h) != (new_w, new_h):
             rgb = cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+        rgb = rgb_of(rgb)
         dw, dh = float(self.size - new_w), float(self.size - new_h)
         if self.minimal:
             extra = self.stride * self.margin
@@ -110,8 +114,7 @@ def decode_passes(
 
 
 def _rgb_array(image: DecodedImage) -> np.ndarray:
-    pixels = image.pixels
-    return np.asarray(pixels if pixels.mode == "RGB" else pixels.convert("RGB"))
+    return rgbx_or_rgb(image.pixels)
 
 
 class OnnxYoloDetector:

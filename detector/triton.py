@@ -15,6 +15,7 @@ import numpy as np
 
 from detector import flip_tta as flips
 from detector.onnx_yolo import Letterbox, regions_from_output
+from lookalike.pixel_arrays import rgbx_or_rgb
 from lookalike.triton_client import TritonEndpoint, TritonModel
 from lookalike.types import DecodedImage, Region
 
@@ -64,7 +65,7 @@ class TritonYoloDetector:
         return self.model.ready()
 
     def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
-        prepared = [self._letterbox(np.asarray(img.pixels.convert("RGB"))) for img in images]
+        prepared = [self._letterbox(rgbx_or_rgb(img.pixels)) for img in images]
         inputs = [padded for padded, _ in prepared]
         if self.flip:  # input n + i is image i mirrored
             inputs += [flips.mirror(padded) for padded in inputs]

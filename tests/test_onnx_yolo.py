@@ -16,6 +16,7 @@ from detector.onnx_yolo import Letterbox, OnnxYoloDetector
 from detector.yolo import YoloDetector
 from lookalike.imaging import decode_image
 from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
+from lookalike.pixel_arrays import rgb_of, rgbx_or_rgb
 from lookalike.settings import DetectorSettings
 from lookalike.types import DecodedImage, Region
 from tests.images import clothing_photos
@@ -118,6 +119,31 @@ def test_letterbox_keeps_the_aspect_ratio_and_centres_with_grey() -> None:
     assert top == 0 and left == round((320 - 148) / 2 - 0.1)
     assert abs(gx - 148 / 1170) < 1e-9 and abs(gy - 320 / 2532) < 1e-9
     assert (padded[:, 0] == 114).all() and (padded[160, 160] == 255).all()
+
+
+@pytest.mark.parametrize(("width", "height"), [(585, 1266), (1266, 585), (301, 229), (120, 90), (320, 320)])
+@pytest.mark.parametrize("minimal", [True, False])
+def test_the_letterbox_of_the_rgbx_view_equals_the_letterbox_of_rgb(
+    width: int, height: int, minimal: bool
+) -> None:
+    """The detector letterboxes Pillow's own RGBX block (no 2 MB repack): the same input, bit for bit,
+    downscaled, upscaled or kept."""
+    noise = np.random.default_rng(width * height).integers(0, 256, (height, width, 3), np.uint8)
+    image = Image.fromarray(noise)
+    rgbx = rgbx_or_rgb(image)
+    assert rgbx.shape == (height, width, 4) and not rgbx.flags.writeable  # a view, not a copy
+    assert np.array_equal(rgb_of(rgbx), noise)
+    box = Letterbox(320, minimal=minimal, margin_strides=1 if minimal else 0)
+    (got, got_geometry), (want, want_geometry) = box(rgbx), box(noise)
+    assert got_geometry == want_geometry
+    assert got.shape == want.shape and np.array_equal(got, want)
+
+
+def test_images_pillow_cannot_hand_out_in_one_block_or_in_rgb_are_copied_to_rgb() -> None:
+    big = Image.new("RGB", (4200, 4200), (9, 8, 7))  # rows over several of Pillow's blocks
+    grey = Image.new("L", (40, 30), 77)
+    assert rgbx_or_rgb(big).shape == (4200, 4200, 3) and (rgbx_or_rgb(big)[-1, -1] == (9, 8, 7)).all()
+    assert rgbx_or_rgb(grey).shape == (30, 40, 3) and (rgbx_or_rgb(grey) == 77).all()
 
 
 def test_a_batch_returns_one_region_list_per_image_and_none_for_nothing() -> None:

@@ -19,7 +19,7 @@ from lookalike.batching import InFlight
 from lookalike.cpu_features import this_cpu
 from lookalike.execution import ExecutionPolicy
 from lookalike.onnx_sessions import open_session
-from lookalike.openvino_sessions import OpenVinoSession
+from lookalike.openvino_sessions import STATIC_BATCHES, OpenVinoSession
 from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 from lookalike.settings import DetectorSettings, EmbedderSettings
 from lookalike.types import DecodedImage
@@ -160,3 +160,28 @@ def test_bf16_outputs_stay_close_to_fp32_where_the_cpu_has_bf16() -> None:
     out = bf16.run(None, {name: to_array(crops, 224)})[0].reshape(3, -1)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
     assert float((out * fp32).sum(1).min()) >= 0.998
+
+
+def test_a_dynamic_batch_model_runs_a_request_s_crops_on_static_copies_with_the_same_outputs() -> None:
+    """Batches of 1 to ``STATIC_BATCHES`` (a request's crops) run on copies with the batch fixed,
+    which OpenVINO runs faster; a catalog's big batches run the dynamic model; outputs agree."""
+    embedder: Any = load_embedder(EmbedderSettings(device="cpu", engine="onnxruntime", precision="fp32"))
+    session = OpenVinoSession(embedder.runtime_choice.model, threads=2, execution=ExecutionPolicy(cores=2))
+    assert session.get_inputs()[0].shape[0] == "?"
+    assert sorted(session._fixed) == [(w, b) for w in (False, True) for b in range(1, STATIC_BATCHES + 1)]
+    name = session.get_inputs()[0].name
+    x = np.random.default_rng(1).random((STATIC_BATCHES + 2, 3, 224, 224), dtype=np.float32)
+    used: list[Any] = []
+    real = session._request
+
+    def recording(compiled: Any) -> Any:
+        used.append(compiled)
+        return real(compiled)
+
+    session._request = recording  # type: ignore[method-assign]
+    whole = session.run(None, {name: x})[0]
+    assert used[-1] is session.wide  # past the static sizes: the dynamic model
+    for batch in (1, 3):
+        part = session.run(None, {name: x[:batch]})[0]
+        assert used[-1] is session._fixed[True, batch]
+        assert np.allclose(part, whole[:batch], atol=1e-4)
