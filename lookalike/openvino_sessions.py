@@ -2,7 +2,8 @@
 ``get_modelmeta``), so the detector and the embedder never ask which engine runs them.
 
 Like ``AdaptiveSession`` it keeps a wide compiled model (every core) and a narrow one (one thread)
-and lets the ``ExecutionPolicy`` pick per run. Compiled models are cached on disk by OpenVINO
+and lets the ``ExecutionPolicy`` pick per run; a dynamic-batch model also keeps both with the batch
+fixed at each of a request's usual sizes (``STATIC_BATCHES``). Compiled models are cached on disk by OpenVINO
 (``CACHE_DIR``: keyed by the model file's hash and the compile settings), so a second process or
 a restart skips the compile. The precision is set explicitly (``INFERENCE_PRECISION_HINT``):
 OpenVINO would otherwise pick bf16 by itself on some CPUs, and that must be a decision.
@@ -25,7 +26,7 @@ STATIC_BATCHES = 4
 """A model with a dynamic batch (the embedder) also gets a static copy per batch size up to this: a
 request's crops. OpenVINO runs a static shape faster (the embedder in bf16 on an AMX Xeon, 1-3
 crops: 7-12% less time a run, ``python -m bench.precision``); bigger batches (catalog loads) run
-the dynamic model."""
+the dynamic model. Each copy costs about 40 MB (a server's RSS 1.28 -> 1.45 GB, docs/PRECISION.md)."""
 
 PRECISION_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
 """OpenVINO's hint per precision; an int8 model's quantised layers run int8 whatever the hint, the
@@ -135,7 +136,9 @@ class OpenVinoSession:
 
     def run(self, output_names: list[str] | None, feeds: dict[str, Any]) -> list[np.ndarray]:
         with self.execution.model_run() as wide:
-            compiled = self._fixed.get((wide, _batch_of(feeds))) or (self.wide if wide else self.narrow)
+            compiled = self._fixed.get((wide, _batch_of(feeds)))
+            if compiled is None:
+                compiled = self.wide if wide else self.narrow
             result = self._request(compiled).infer(feeds)  # copies the outputs (share_outputs=False)
         outputs = [result[port] for port in compiled.outputs]
         if output_names is None:
