@@ -20,7 +20,8 @@ BF16_CHECKED: dict[str, str] = {
         "fp32 (queries; catalogs fp32), `lookalike eval` + `bench.paired_recall`: grocery (2,485 "
         "queries) item recall@1 / @10 / @20 -0.0004 / +0.0016 / +0.0028; clothing-screenshots item "
         "recall@1 0.000, region recall@1 -0.005 (one region of 200; boxes identical at IoU 0.9); "
-        "people-posts region recall@1 +0.004"
+        "people-posts region recall@1 +0.004; the same day on an Intel Xeon with AMX: grocery @1 / @10 "
+        "0 / +0.002, clothing-screenshots region recall@1 -0.005, people-posts +0.004"
     ),
 }
 """sha256 of the detector weights measured in bf16 -> what was measured (docs/PRECISION.md)."""

@@ -113,10 +113,6 @@ def decode_passes(
     return flip_tta.fuse(straight, flipped, confidence=confidence, iou=iou, agnostic=agnostic)
 
 
-def _rgb_array(image: DecodedImage) -> np.ndarray:
-    return rgbx_or_rgb(image.pixels)
-
-
 class OnnxYoloDetector:
     """YOLOv8/11 detect-head ONNX (output ``(1, 4 + classes, anchors)``) in ONNX Runtime or, as
     ``runtime`` decides, OpenVINO (``lookalike.model_runtime``)."""
@@ -183,7 +179,7 @@ class OnnxYoloDetector:
 
     def detect(self, images: Sequence[DecodedImage]) -> list[list[Region]]:
         if not self._fixed_batch and self._rects is None and images:  # one run for the batch
-            prepared = [self._square(_rgb_array(img)) for img in images]
+            prepared = [self._square(rgbx_or_rgb(img.pixels)) for img in images]
             inputs = [padded for padded, _ in prepared]
             if self.flip:  # the mirrors in the same run, after the images
                 inputs += [flip_tta.mirror(padded) for padded in inputs]
@@ -202,7 +198,7 @@ class OnnxYoloDetector:
         return self._letterbox.shape(max(round(height * scale), 1), max(round(width * scale), 1))
 
     def _detect_one(self, image: DecodedImage) -> list[Region]:
-        rgb = _rgb_array(image)
+        rgb = rgbx_or_rgb(image.pixels)
         padded, geometry = self._letterbox(rgb)
         session = self._session
         if self._rects is not None:

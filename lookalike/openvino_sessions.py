@@ -92,10 +92,12 @@ class OpenVinoSession:
         ]
         self._fixed: dict[tuple[bool, int], Any] = {}  # (wide, batch) -> a static copy
         if _batch_is_the_only_dynamic_dimension(self._inputs):
+            graph = _core().read_model(str(model))  # read once, reshaped per copy
             for batch in range(1, STATIC_BATCHES + 1):
-                self._fixed[True, batch] = self._compile(Path(model), wide, cache_dir, batch=batch)
+                fixed = _with_batch(graph, batch)
+                self._fixed[True, batch] = self._compile(fixed, wide, cache_dir)
                 self._fixed[False, batch] = (
-                    self._compile(Path(model), 1, cache_dir, streams=self.execution.cores, batch=batch)
+                    self._compile(fixed, 1, cache_dir, streams=self.execution.cores)
                     if wide > 1
                     else self._fixed[True, batch]
                 )
@@ -103,11 +105,9 @@ class OpenVinoSession:
         self._meta = ModelMeta(onnx_metadata(meta_path) if meta_path.suffix == ".onnx" else {})
         self._local = threading.local()
 
-    def _compile(
-        self, model: Path, threads: int, cache_dir: Path | None, *, streams: int = 1, batch: int | None = None
-    ) -> Any:
-        """``threads`` per run; ``streams`` runs at once (OpenVINO's thread total is their product);
-        ``batch``: the copy with that batch size fixed."""
+    def _compile(self, model: Path | Any, threads: int, cache_dir: Path | None, *, streams: int = 1) -> Any:
+        """``model``: a file, or a graph already read (a static copy); ``threads`` per run;
+        ``streams`` runs at once (OpenVINO's thread total is their product)."""
         config: dict[str, Any] = {
             "INFERENCE_NUM_THREADS": threads * streams,
             "NUM_STREAMS": streams,
@@ -118,13 +118,7 @@ class OpenVinoSession:
         if cache_dir is not None:
             cache_dir.mkdir(parents=True, exist_ok=True)
             config["CACHE_DIR"] = str(cache_dir)
-        if batch is None:
-            return _core().compile_model(str(model), "CPU", config)
-        graph = _core().read_model(str(model))
-        shape = graph.inputs[0].get_partial_shape()
-        shape[0] = batch
-        graph.reshape({graph.inputs[0]: shape})
-        return _core().compile_model(graph, "CPU", config)
+        return _core().compile_model(str(model) if isinstance(model, Path) else model, "CPU", config)
 
     def _request(self, compiled: Any) -> Any:
         """One infer request per thread and compiled model: a request is not thread-safe."""
@@ -151,6 +145,15 @@ class OpenVinoSession:
 
     def get_modelmeta(self) -> ModelMeta:
         return self._meta
+
+
+def _with_batch(graph: Any, batch: int) -> Any:
+    """A copy of a one-input graph with its batch fixed at ``batch``."""
+    fixed = graph.clone()
+    shape = fixed.inputs[0].get_partial_shape()
+    shape[0] = batch
+    fixed.reshape({fixed.inputs[0]: shape})
+    return fixed
 
 
 def _batch_is_the_only_dynamic_dimension(inputs: list[InputInfo]) -> bool:
