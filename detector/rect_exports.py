@@ -13,6 +13,7 @@ and results stay deterministic.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import logging
 import os
@@ -78,9 +79,9 @@ def _quiet_ultralytics() -> Iterator[None]:
 
 
 class RectSessions:
-    """Sessions per input shape for one checkpoint, in the square one's engine; the square one is
-    given. With int8, a shape that ``lookalike quantize`` did not quantise runs in the precision
-    ``auto`` finds for it (or, with int8 pinned, the square input)."""
+    """Sessions per input shape for one checkpoint, in the square one's engine and precision; the
+    square one is given. With int8, a shape that ``lookalike quantize`` did not quantise runs in
+    the precision ``auto`` finds for it (or, with int8 pinned, the square input)."""
 
     def __init__(
         self,
@@ -136,4 +137,14 @@ class RectSessions:
 
     def _open(self, shape: Shape) -> Any:
         path = export_static(self._checkpoint, shape, self._cache_dir, key=self._key)
-        return open_session(path, self._threads, self._execution, self._runtime)
+        square = getattr(self.square, "choice", None)
+        if self._runtime is None or square is None or square.precision == "int8":
+            return open_session(path, self._threads, self._execution, self._runtime)
+        # The same network as the square input, so its engine and precision, with no trial of its
+        # own: shapes open in the background beside the first requests, and a trial timed beside
+        # them cached the slower engine for good (a Zen 5: bf16 0.53x ONNX Runtime beside an
+        # evaluation's detections, where quiet trials of every shape give 1.2-1.6x).
+        pinned = dataclasses.replace(self._runtime, engine=square.engine, precision=square.precision)
+        session = open_session(path, self._threads, self._execution, pinned)
+        session.choice = dataclasses.replace(session.choice, reason=f"as the square input: {square.reason}")
+        return session

@@ -15,11 +15,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from detector.rect_exports import RectSessions
 from embedder.preprocess import precision_space, to_array
 from lookalike import onnx_sessions
 from lookalike.cpu_features import CpuFeatures, parse_cpuinfo, this_cpu
 from lookalike.execution import ExecutionPolicy
-from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, auto_candidates
+from lookalike.model_runtime import RuntimeChoice, RuntimeRequest, auto_candidates, choose_runtime
 from lookalike.packaged import garment_yolo_onnx, garment_yolo_side
 from lookalike.runtime_trial import MARGIN, Trial, cache_file, measured_choice, pick, time_runs
 from tests.images import clothing_photos
@@ -197,6 +198,44 @@ def test_two_models_are_never_timed_at_once(tmp_path: Path) -> None:
     assert not one.is_alive() and not two.is_alive()
     assert seen_inside == [False]  # the second trial did not start inside the first
     assert overlapped.is_set()  # it ran after it
+
+
+def test_a_rectangle_runs_in_the_square_inputs_engine_and_precision_untimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A detector's rectangle shapes open in the background beside the first requests; a trial of
+    their own, timed beside those, once cached the slower engine for good. They take the square
+    input's engine and precision instead, and are never timed."""
+
+    def two_engines(request: RuntimeRequest, path: Path, *args: Any, **kwargs: Any) -> list[RuntimeChoice]:
+        if request.engine != "auto" or request.precision != "auto":
+            return [choose_runtime(request, path, *args, **kwargs)]
+        return [
+            RuntimeChoice("onnxruntime", "fp32", path, "baseline"),
+            RuntimeChoice("openvino", "fp32", path, "engine"),
+        ]
+
+    def no_timing(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a rectangle runs in the square input's engine: nothing to time")
+
+    monkeypatch.setattr(onnx_sessions, "auto_candidates", two_engines)
+    monkeypatch.setattr(onnx_sessions, "time_runs", no_timing)
+    policy, model = ExecutionPolicy(cores=2), garment_yolo_onnx()
+    for engine in ("openvino", "onnxruntime"):
+        pinned = RuntimeRequest(engine=engine, precision="fp32", export_dir=tmp_path)
+        square = onnx_sessions.open_session(model, 2, policy, pinned)
+        rects = RectSessions(
+            model.with_suffix(".pt"),
+            square,
+            garment_yolo_side(),
+            tmp_path / "exports",
+            2,
+            policy,
+            RuntimeRequest(export_dir=tmp_path),
+        )
+        choice = rects.get((320, 192)).choice
+        assert (choice.engine, choice.precision) == (engine, "fp32")
+        assert choice.reason.startswith("as the square input")
 
 
 @pytest.mark.slow
