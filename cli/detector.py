@@ -212,6 +212,15 @@ def train_command(
         float | None, typer.Option("--hours", metavar="NUMBER", help="Wall-clock cap (ultralytics time=).")
     ] = None,
     imgsz: Annotated[int, typer.Option("--imgsz", min=32, metavar="PIXELS", help="Input size.")] = 320,
+    export_imgsz: Annotated[
+        int | None,
+        typer.Option(
+            "--export-imgsz",
+            min=32,
+            metavar="PIXELS",
+            help="Input side of the exported ONNX, the size the service runs (default: --imgsz).",
+        ),
+    ] = None,
     batch: Annotated[int, typer.Option("--batch", min=1, metavar="N", help="Images per batch.")] = 16,
     workers: Annotated[int, typer.Option("--workers", min=0, metavar="N", help="Data loader processes.")] = 2,
     seed: Annotated[int, typer.Option("--seed", metavar="N")] = 0,
@@ -255,6 +264,7 @@ def train_command(
                 epochs=epochs,
                 hours=hours,
                 imgsz=imgsz,
+                export_imgsz=export_imgsz,
                 batch=batch,
                 workers=workers,
                 seed=seed,
@@ -343,14 +353,15 @@ def evaluate_people_command(
 ) -> None:
     """Per-class box recall/precision at IoU 0.5 on a split of the people photos, as JSON.
 
-    Runs the detector as the service does (ONNX Runtime, rectangular inputs, class-agnostic NMS,
-    the search's region rules).
+    Runs the detector as the service does (its engine and precision, rectangular inputs,
+    class-agnostic NMS, the search's region rules), with the service's settings
+    (``LOOKALIKE_DETECTOR__ENGINE=onnxruntime LOOKALIKE_DETECTOR__PRECISION=fp32`` pins fp32).
     """
     from detector import load_detector, select_regions
     from detector.training.people import in_split, read_people
     from detector.training.people_eval import score_people
     from detector.training.people_labels import PEOPLE_CLASS_MAP
-    from lookalike.settings import DetectorSettings
+    from lookalike.settings import load_settings
     from lookalike.types import DecodedImage, Region
 
     if not weights.is_file():
@@ -363,9 +374,10 @@ def evaluate_people_command(
     from lookalike.packaged import onnx_input_side
 
     side = onnx_input_side(weights) if weights.suffix == ".onnx" else None
-    settings = DetectorSettings(
-        spec=f"yolo:{weights}", confidence=confidence, imgsz=side or 320, flip_tta=flip_tta
-    )
+    # the service's detector settings (engine, precision, region rules: LOOKALIKE_DETECTOR__*),
+    # with these weights, confidence and flip TTA
+    chosen = {"spec": f"yolo:{weights}", "confidence": confidence, "imgsz": side or 320, "flip_tta": flip_tta}
+    settings = load_settings().detector.model_copy(update=chosen)
     detector = load_detector(settings)
 
     def searched(found: list[Region], image: DecodedImage) -> list[Region]:

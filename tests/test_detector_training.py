@@ -20,7 +20,7 @@ from detector.training.init_weights import init_from_onnx
 from detector.yolo import YoloDetector
 from lookalike.execution import ExecutionPolicy, usable_cores
 from lookalike.imaging import decode_image
-from lookalike.packaged import nudenet_320n
+from lookalike.packaged import nudenet_320n, onnx_input_side
 
 COLOURS = [(200, 30, 40), (30, 160, 60), (40, 60, 200), (220, 180, 20), (120, 40, 160), (20, 160, 170)]
 CATEGORIES = ["T-Shirt", "Pants", "Dress", "Shoes", "Hat", "Outwear"]
@@ -63,13 +63,14 @@ print(json.dumps(outcome))
 """
 
 
-def test_one_epoch_trains_exports_and_loads_in_the_detector(tmp_path: Path) -> None:
+def test_one_epoch_trains_exports_at_the_serving_size_and_loads_in_the_detector(tmp_path: Path) -> None:
     # Trains in a child process, as `lookalike detector train` runs: torch's OpenMP team of a
     # training stays out of the test process. Sockets are refused there, as in `no_network`.
     data = _tiny_dataset(tmp_path)
     ship_to = tmp_path / "models" / "tiny"
     args = ["train", str(data), "--project", str(tmp_path / "runs"), "--name", "smoke", "--epochs", "1"]
-    args += ["--imgsz", "64", "--batch", "4", "--workers", "0", "--ship-to", str(ship_to)]
+    args += ["--imgsz", "64", "--export-imgsz", "96", "--batch", "4", "--workers", "0"]
+    args += ["--ship-to", str(ship_to)]
     child = subprocess.run(
         [sys.executable, "-c", TRAIN_IN_A_CHILD, *args],
         env=ExecutionPolicy().child_env(os.environ),
@@ -84,6 +85,7 @@ def test_one_epoch_trains_exports_and_loads_in_the_detector(tmp_path: Path) -> N
     report, _ = json.JSONDecoder().raw_decode(output, output.rindex("\n{") + 1)  # warnings may follow it
     assert set(report["metrics"]) == {"mAP50", "mAP50-95", "precision", "recall"}
     assert (ship_to / "best.onnx").stat().st_size > 1_000_000
+    assert onnx_input_side(ship_to / "best.onnx") == 96  # trained at 64, exported at the serving size
     assert (ship_to / "best.pt").stat().st_size < (Path(report["best"])).stat().st_size * 1.01
     assert outcome["attempts"] == []
     # ultralytics leaves torch one thread on 2 cores; lookalike gives it every usable core
@@ -93,7 +95,7 @@ def test_one_epoch_trains_exports_and_loads_in_the_detector(tmp_path: Path) -> N
     Image.new("RGB", (90, 180), (240, 240, 240)).save(buf, format="PNG")
     image = decode_image(buf.getvalue(), source="blank")
     for weights in (ship_to / "best.onnx", ship_to / "best.pt"):
-        detector = YoloDetector(weights, imgsz=64, confidence=0.01, category_map={"top": "T-Shirt"})
+        detector = YoloDetector(weights, imgsz=96, confidence=0.01, category_map={"top": "T-Shirt"})
         assert list(detector.class_names.values()) == list(GARMENT_CLASS_MAP.classes)
         [regions] = detector.detect([image])
         assert all(0 <= r.box.x1 <= r.box.x2 <= 90 and 0 <= r.box.y1 <= r.box.y2 <= 180 for r in regions)

@@ -103,3 +103,29 @@ def test_splits_are_disjoint_and_the_test_split_is_the_last_hundred(people_dir: 
     assert split_of(700) == "val" and split_of(701) == "test"
     with pytest.raises(ValueError):
         split_of(801)
+
+
+def _evaluate_people(people_dir: Path) -> dict[str, dict[str, float]]:
+    from typer.testing import CliRunner
+
+    from cli.detector import detector_app
+    from lookalike.packaged import garment_yolo_onnx
+
+    args = ["evaluate-people", str(garment_yolo_onnx()), "--people-dir", str(people_dir), "--split", "val"]
+    result = CliRunner().invoke(detector_app, args)
+    assert result.exit_code == 0, result.output
+    start = 0 if result.output.startswith("{") else result.output.index("\n{") + 1
+    report, _ = json.JSONDecoder().raw_decode(result.output, start)
+    return report
+
+
+def test_evaluate_people_scores_the_shipped_detector_with_the_service_settings(
+    people_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOOKALIKE_DETECTOR__ENGINE", "onnxruntime")
+    monkeypatch.setenv("LOOKALIKE_DETECTOR__PRECISION", "fp32")
+    served = _evaluate_people(people_dir)["all"]
+    assert served["truth"] == 207  # the val photos 0651-0700, boxes the label map keeps
+    assert served["recall"] >= 0.72 and served["precision"] >= 0.62  # v6: 0.758 / 0.671
+    monkeypatch.setenv("LOOKALIKE_DETECTOR__MIN_BOX_FRACTION", "0.2")  # the search's region rules apply
+    assert _evaluate_people(people_dir)["all"]["recall"] < served["recall"] - 0.2

@@ -22,6 +22,7 @@ class TrainConfig:
     epochs: int = 30
     hours: float | None = None  # wall-clock cap, ultralytics' ``time=``; overrides epochs when hit
     imgsz: int = 384
+    export_imgsz: int | None = None  # the ONNX input side; None: imgsz (v6 trained at 384, serves at 320)
     batch: int = 16
     workers: int = 2
     seed: int = 0
@@ -86,7 +87,7 @@ def train(config: TrainConfig) -> TrainResult:
     best = run_dir / "weights" / "best.pt"
     if not best.is_file():
         best = run_dir / "weights" / "last.pt"
-    onnx = export_onnx(best, config.imgsz)
+    onnx = export_onnx(best, config.export_imgsz or config.imgsz)
     metrics = validate(best, config.data, config.imgsz, config.device)
     return TrainResult(run_dir, best, onnx, seconds, metrics)
 
