@@ -142,8 +142,8 @@ class RectSessions:
             return open_session(path, self._threads, self._execution, self._runtime)
         # The same network as the square input, so its engine and precision, with no trial of its
         # own: shapes open in the background beside the first requests, and a trial timed beside
-        # them cached the slower engine for good (a Zen 5: bf16 0.53x ONNX Runtime beside an
-        # evaluation's detections, where quiet trials of every shape give 1.2-1.6x).
+        # them cached the slower engine for good (a Zen 5: bf16 0.53x ONNX Runtime beside the
+        # first detections, where quiet trials of every shape give 1.2-1.6x).
         pinned = dataclasses.replace(self._runtime, engine=square.engine, precision=square.precision)
         session = open_session(path, self._threads, self._execution, pinned)
         session.choice = dataclasses.replace(session.choice, reason=f"as the square input: {square.reason}")
