@@ -41,8 +41,8 @@ MARGIN = 1.05
 CALLS = 25
 """Timed calls of each candidate, one of each in turn (after one warm-up call each)."""
 _TRIAL = threading.Lock()
-"""One trial at a time in this process (the detector's rectangle exports open theirs in a
-background thread while the embedder loads)."""
+"""One trial at a time in this process (a model may open in a background thread while another
+loads: the detector's int8 rectangle exports, the only shapes that time their own)."""
 CACHE_FORMAT = "2"
 """2: fastest of alternating single calls (1: medians of per-round blocks, which a burst of other
 work could bend)."""

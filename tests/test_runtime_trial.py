@@ -158,8 +158,8 @@ def test_an_unusable_cache_folder_only_costs_a_measurement_per_process(tmp_path:
 
 
 def test_two_models_are_never_timed_at_once(tmp_path: Path) -> None:
-    """The detector's rectangle shapes open (and time) their sessions in a background thread while
-    the embedder loads: their trials take turns, or each bends the other's figures."""
+    """A model that opens in a background thread (the detector's int8 rectangle shapes) while the
+    embedder loads: their trials take turns, or each bends the other's figures."""
     xeon = parse_cpuinfo(XEON_BF16)
     first, second = garment_yolo_onnx(), tmp_path / "embedder.onnx"
     second.write_bytes(b"another model")
